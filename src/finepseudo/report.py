@@ -1,0 +1,274 @@
+"""The benchmark report: one self-contained HTML file (figures embedded as base64 PNG).
+
+``build_report(inputs, config)`` reads the run's output files and returns the HTML text. Each
+section is a small function, so later stages add sections without touching the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import html
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+__all__ = ["build_report", "benchmark_table", "accuracy_table"]
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+.ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:600}.note{color:#555;font-size:.9em}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.8em}img{max-width:100%}
+nav a{margin-right:1em}
+"""
+
+
+def _fig_to_img(fig, alt: str) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(df: pd.DataFrame, index: bool = False, floatfmt: str = "{:.1f}") -> str:
+    return df.to_html(index=index, border=0, na_rep="–", float_format=lambda x: floatfmt.format(x), escape=True)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def accuracy_table(metrics: list[dict]) -> pd.DataFrame:
+    """Rows of metrics dicts (method, percent, seed, top1) -> method x label-% table of 'mean ± std (n)'."""
+    df = pd.DataFrame(metrics)
+    if df.empty:
+        return df
+    g = df.groupby(["method", "percent"])["top1"]
+    agg = g.agg(["mean", "std", "count"]).reset_index()
+    agg["cell"] = [
+        f"{m:.1f}" + (f" ± {s:.1f}" if c > 1 else "") + (f" (n={c})" if c > 1 else "")
+        for m, s, c in zip(agg["mean"], agg["std"].fillna(0), agg["count"])
+    ]
+    table = agg.pivot(index="method", columns="percent", values="cell")
+    table.columns = [f"{p:g} % labels" for p in table.columns]
+    return table
+
+
+def benchmark_table(bench_dir: str | Path) -> pd.DataFrame:
+    """Per-rule wall time and peak memory from Snakemake's ``benchmark:`` files."""
+    rows = []
+    for path in sorted(glob.glob(str(Path(bench_dir) / "**" / "*.tsv"), recursive=True)):
+        try:
+            b = pd.read_csv(path, sep="\t")
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            continue
+        rel = Path(path).relative_to(bench_dir)  # <rule>/<wildcards...>.tsv
+        rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        rows.append({"rule": rule, "job": str(rel.with_suffix("")), "seconds": float(b["s"].iloc[0]),
+                     "max_rss_mb": float(b["max_rss"].iloc[0]) if "max_rss" in b else np.nan})
+    return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"])
+
+
+# ------------------------------------------------------------------------------------------- sections
+
+
+def _section_dataset(inp: dict, config: dict) -> str:
+    plt = _plt()
+    man = pd.read_csv(inp["manifest"], sep="\t", dtype={"video": str})
+    counts = man.groupby(["label_name", "split"]).size().unstack(fill_value=0)
+    counts.index.name = "class"
+    parts = [f"<p>{len(man)} videos: {', '.join(f'{k} {v}' for k, v in man['split'].value_counts().items())}; "
+             f"{man['label'].nunique()} classes.</p>", _table(counts.reset_index())]
+    lengths = man["end_frame"] - man["start_frame"]
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    for name, grp in man.assign(length=lengths).groupby("label_name"):
+        ax.scatter(grp["length"], [name] * len(grp), s=8, alpha=.6)
+    ax.set_xlabel("annotated action length (frames)")
+    ax.set_title("Clip lengths per class: phase durations vary from video to video")
+    fig.set_figheight(max(2.6, .22 * man["label_name"].nunique()))
+    parts.append(_fig_to_img(fig, "clip lengths per class"))
+    if inp.get("synthdive_summary") and Path(inp["synthdive_summary"]).is_file():
+        summ = json.loads(Path(inp["synthdive_summary"]).read_text())
+        keep = {k: v for k, v in summ.items() if not isinstance(v, (dict, list))}
+        parts.append("<p>SynthDive generation: " + html.escape(json.dumps(keep)) + "</p>")
+    return "".join(parts)
+
+
+def _section_failed(inp: dict) -> str:
+    rows = []
+    for p in inp["frame_status"]:
+        st = pd.read_csv(p, sep="\t", dtype={"video": str})
+        rows.append(st[st["status"] != "ok"])
+    failed = pd.concat(rows) if rows else pd.DataFrame()
+    if failed.empty:
+        return "<p class='ok'>Every video was decoded.</p>"
+    return (f"<p class='bad'>{len(failed)} video(s) could not be decoded and were left out "
+            "(frames.on_error: skip):</p>" + _table(failed[["video", "reason"]]))
+
+
+def _section_accuracy(metrics: list[dict], config: dict) -> str:
+    plt = _plt()
+    df = pd.DataFrame(metrics)
+    out = ["<p>Top-1 accuracy (%) on the test split, f_E averaged over "
+           f"{config['eval']['clips_per_video']} clips per video; mean ± std over seeds where there are several. "
+           "<code>supervised_full</code> uses 100 % of the train labels (the upper bound).</p>",
+           _table(accuracy_table(metrics).reset_index())]
+    full = df[df["method"] == "supervised_full"]["top1"]
+    sup = df[df["method"] == "supervised"]
+    if config["dataset"]["name"] == "synthdive" and len(full):
+        ok_full = full.mean() >= 90
+        checks = [f"<li>supervised_full top-1 {full.mean():.1f} % (target ≥ 90 %): "
+                  f"<span class='{'ok' if ok_full else 'bad'}'>{'met' if ok_full else 'NOT met'}</span></li>"]
+        for p, grp in sup.groupby("percent"):
+            gap = full.mean() - grp["top1"].mean()
+            checks.append(f"<li>supervised at {p:g} % labels: {grp['top1'].mean():.1f} %, "
+                          f"{gap:.1f} points below supervised_full</li>")
+        out.append("<h3>SynthDive calibration (measured on this run)</h3><ul>" + "".join(checks) + "</ul>")
+        fig, ax = plt.subplots(figsize=(6, 2.8))
+        labels = [f"{m}\n{p:g}%" for m, p in zip(df["method"], df["percent"])]
+        ax.bar(range(len(df)), df["top1"], color=["#4c72b0" if m != "supervised_full" else "#55a868"
+                                                   for m in df["method"]])
+        ax.axhline(90, ls="--", c="k", lw=1)
+        ax.text(len(df) - .5, 91, "target for 100 % labels", ha="right", fontsize=8)
+        ax.set_xticks(range(len(df)), labels, fontsize=8)
+        ax.set_ylabel("top-1 (%)")
+        ax.set_ylim(0, 100)
+        chance = 100.0 / max(1, config.get("_num_classes", 1))
+        ax.axhline(chance, ls=":", c="gray", lw=1)
+        ax.set_title("SynthDive calibration: learnable with all labels, room for semi-supervision")
+        out.append(_fig_to_img(fig, "calibration"))
+    return "".join(out)
+
+
+def _section_confusions(runs: list[dict]) -> str:
+    import seaborn as sns
+
+    plt = _plt()
+    out = []
+    for r in runs:
+        conf = pd.read_csv(r["confusion"], sep="\t", index_col=0)
+        n = len(conf)
+        fig, ax = plt.subplots(figsize=(max(4, .45 * n + 2), max(3.5, .4 * n + 1.5)))
+        sns.heatmap(conf, annot=n <= 16, fmt="d", cbar=False, cmap="Blues", ax=ax, annot_kws={"fontsize": 7})
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{r['method']}, {r['percent']:g} % labels, seed {r['seed']}: top-1 {r['top1']:.1f} %")
+        ax.tick_params(labelsize=7)
+        out.append(_fig_to_img(fig, f"confusion {r['method']}"))
+    return "".join(out)
+
+
+def _section_curves(histories: list[tuple[str, str]]) -> str:
+    plt = _plt()
+    if not histories:
+        return ""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.8))
+    for name, path in histories:
+        h = pd.read_csv(path, sep="\t")
+        if "loss" in h:
+            axes[0].plot(h["epoch"], h["loss"], label=name)
+        if "acc" in h:
+            axes[1].plot(h["epoch"], 100 * h["acc"] if h["acc"].max() <= 1 else h["acc"], label=name)
+    axes[0].set_title("training loss")
+    axes[1].set_title("training accuracy (%)")
+    for a in axes:
+        a.set_xlabel("epoch")
+    axes[1].legend(fontsize=7)
+    return _fig_to_img(fig, "training curves")
+
+
+def _section_samples(inp: dict, n_frames: int = 8) -> str:
+    import torch
+
+    plt = _plt()
+    man = pd.read_csv(inp["manifest"], sep="\t", dtype={"video": str})
+    test = man[man["split"] == "test"].sort_values("video")
+    wanted = test.groupby("label").head(1).sort_values("label")
+    found: dict[str, np.ndarray] = {}
+    for p in inp["shards"]:
+        shard = torch.load(p, weights_only=False)
+        for j, v in enumerate(shard["videos"]):
+            if v in set(wanted["video"]):
+                found[v] = shard["frames"][j].numpy()
+    rows = [(r.label_name, found[r.video]) for r in wanted.itertuples() if r.video in found]
+    if not rows:
+        return "<p>No frames available.</p>"
+    fig, axes = plt.subplots(len(rows), n_frames, figsize=(n_frames * .9, len(rows) * .95))
+    axes = np.atleast_2d(axes)
+    for i, (name, frames) in enumerate(rows):
+        idx = np.linspace(0, len(frames) - 1, n_frames).round().astype(int)
+        for j, t in enumerate(idx):
+            axes[i, j].imshow(frames[t])
+            axes[i, j].axis("off")
+        axes[i, 0].text(-0.1, 0.5, name, transform=axes[i, 0].transAxes, ha="right", va="center", fontsize=7)
+    fig.subplots_adjust(wspace=.03, hspace=.05)
+    return ("<p>One test video per class, frames as f_E sees them (uniform over the clip).</p>"
+            + _fig_to_img(fig, "sample frames"))
+
+
+def _section_benchmarks(bench_dir: str) -> str:
+    b = benchmark_table(bench_dir)
+    if b.empty:
+        return "<p>No benchmark files yet.</p>"
+    per_rule = b.groupby("rule").agg(jobs=("job", "count"), total_s=("seconds", "sum"),
+                                     max_s=("seconds", "max"), max_rss_mb=("max_rss_mb", "max")).reset_index()
+    return ("<p>From Snakemake's <code>benchmark:</code> files (wall seconds and peak resident memory per job). "
+            f"Sum over jobs: {b['seconds'].sum():.0f} s.</p>" + _table(per_rule) + "<details><summary>every job"
+            "</summary>" + _table(b) + "</details>")
+
+
+def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
+    """Render the report. ``inp`` keys: manifest, classes, metrics (list of json paths), frame_status,
+    shards, benchmarks (folder), optional synthdive_summary. Returns HTML text."""
+    metrics, runs, histories = [], [], []
+    config = dict(config)
+    config["_num_classes"] = len(pd.read_csv(inp["classes"], sep="\t"))
+    for path in inp["metrics"]:
+        m = json.loads(Path(path).read_text())
+        parts = Path(path).parts  # .../eval/<method>/frac<p>_seed<s>/metrics.json
+        p, s = re.match(r"frac([\d.]+)_seed(\d+)", parts[-2]).groups()
+        row = {"method": parts[-3], "percent": float(p), "seed": int(s), "top1": m["top1"],
+               "mean_class_accuracy": m["mean_class_accuracy"]}
+        metrics.append(row)
+        runs.append({**row, "confusion": str(Path(path).with_name("confusion.tsv"))})
+        hist = Path(m.get("model", "")).with_name("fe.history.tsv")
+        if hist.is_file() and (parts[-3], str(hist)) not in histories:
+            histories.append((f"{parts[-3]} {p}%", str(hist)))
+    cfg_public = {k: v for k, v in config.items() if not k.startswith("_")}
+    sections = [
+        ("dataset", "Dataset", _section_dataset(inp, config) + _section_failed(inp)),
+        ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
+        ("confusion", "Confusion matrices", _section_confusions(runs)),
+        ("training", "Training curves", _section_curves(histories)),
+        ("samples", "Sample frames per class", _section_samples(inp)),
+        ("runtime", "Run time and memory per rule", _section_benchmarks(inp["benchmarks"])),
+        ("config", "Config used", "<pre>" + html.escape(yaml.safe_dump(cfg_public, sort_keys=False)) + "</pre>"),
+        ("software", "Software", _table(pd.DataFrame(sorted(env.items()), columns=["package", "version"]))),
+    ]
+    nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title, _ in sections)
+    body = "".join(f'<h2 id="{sid}">{title}</h2>{content}' for sid, title, content in sections)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>FinePseudo report</title>"
+            f"<style>{CSS}</style></head><body><h1>FinePseudo benchmark report</h1>"
+            f"<p class='note'>Dataset <b>{html.escape(config['dataset']['name'])}</b>, generated "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}.</p><nav>{nav}</nav>{body}</body></html>")

@@ -1,0 +1,117 @@
+"""The workflow's steps as functions: read a rule's input files, call the library, write its outputs.
+
+The Snakemake scripts under ``workflow/scripts/`` are a few lines that call these, so every step can
+be run and tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .runlog import environment
+
+Log = Callable[[str], None]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> cuda when usable, else cpu; ``cuda`` without a GPU is an error naming the key."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config key 'device' is 'cuda' but torch sees no usable GPU: set device: auto or cpu")
+    return device
+
+
+def _setup_torch(threads: int, seed: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def read_classes(path: str) -> list[str]:
+    return pd.read_csv(path, sep="\t")["name"].astype(str).tolist()
+
+
+def load_videos(shards: list[str], table: pd.DataFrame, log: Log, what: str):
+    """Frames of the videos listed in ``table`` (column ``video``), dropping failed extractions."""
+    from .frames import load_shards
+
+    frames, kept = load_shards(shards, table["video"].astype(str).tolist())
+    dropped = len(table) - len(kept)
+    if dropped:
+        log(f"{what}: {dropped} video(s) have no frames (failed extraction, listed in the shard status files)")
+    if not kept:
+        raise RuntimeError(f"{what}: none of the {len(table)} videos has extracted frames")
+    return frames, table.set_index("video").loc[kept].reset_index()
+
+
+def train_fe_step(
+    *, labeled: str, classes: str, shards: list[str], out_model: str, out_history: str, fe: dict,
+    seed: int, device: str, threads: int, log: Log,
+) -> None:
+    from .models import build_video_model
+    from .train import save_checkpoint, train_classifier
+
+    _setup_torch(threads, seed)
+    dev = resolve_device(device)
+    names = read_classes(classes)
+    table = pd.read_csv(labeled, sep="\t", dtype={"video": str})
+    frames, table = load_videos(shards, table, log, "labeled")
+    log(f"train f_E ({fe['arch']}) on {len(table)} labeled videos, {len(names)} classes, device={dev}, "
+        f"threads={threads}, seed={seed}")
+    model = build_video_model(fe["arch"], len(names), weights=fe.get("weights"))
+    t0 = time.time()
+    history = train_classifier(
+        model, frames, _labels(table), epochs=fe["epochs"], batch_size=fe["batch_size"], lr=fe["lr"],
+        weight_decay=fe["weight_decay"], clip_frames=fe["clip_frames"], seed=seed, device=dev,
+        augment=fe.get("augment") or None, log=log,
+    )
+    pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
+    meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe,
+            "n_train": len(table), "seconds": round(time.time() - t0, 1), "device": dev, "env": environment()}
+    save_checkpoint(out_model, model, meta)
+    log(f"saved {out_model} after {meta['seconds']} s")
+
+
+def _labels(table: pd.DataFrame):
+    import torch
+
+    return torch.as_tensor(table["label"].to_numpy(np.int64))
+
+
+def evaluate_fe_step(
+    *, model: str, test: str, classes: str, shards: list[str], out: dict[str, str], method: str,
+    clips_per_video: int, batch_size: int, device: str, threads: int, log: Log,
+) -> None:
+    from .evaluate import classification_metrics
+    from .train import load_checkpoint, predict_proba
+
+    _setup_torch(threads, 0)
+    dev = resolve_device(device)
+    names = read_classes(classes)
+    net, meta = load_checkpoint(model)
+    table = pd.read_csv(test, sep="\t", dtype={"video": str})
+    frames, table = load_videos(shards, table, log, "test")
+    t0 = time.time()
+    probs = predict_proba(net, frames, clip_frames=meta["fe"]["clip_frames"], clips_per_video=clips_per_video,
+                          batch_size=batch_size, device=dev)
+    summary, per_class, confusion = classification_metrics(probs, table["label"].to_numpy(), names)
+    summary.update({"method": method, "model": model, "clips_per_video": clips_per_video,
+                    "seconds": round(time.time() - t0, 1)})
+    Path(out["metrics"]).write_text(json.dumps(summary, indent=2))
+    per_class.to_csv(out["per_class"], sep="\t", index=False)
+    confusion.to_csv(out["confusion"], sep="\t")
+    pred = pd.DataFrame({"video": table["video"], "label": table["label"], "pred": probs.argmax(1),
+                         "confidence": probs.max(1).round(6)})
+    pred.to_csv(out["predictions"], sep="\t", index=False)
+    log(f"{method}: top-1 {summary['top1']:.1f} % on {summary['n']} test videos")

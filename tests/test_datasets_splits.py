@@ -1,0 +1,86 @@
+import json
+
+import pandas as pd
+import pytest
+
+from finepseudo.datasets import AnnotationError, build_manifest
+from finepseudo.splits import make_splits
+
+VOCAB = [["Back", "15som", "NoTwis", "PIKE"], ["Back", "25som", "NoTwis", "PIKE"], ["Inward", "Dive", "NoTwis", "TUCK"]]
+
+
+def _write(tmp_path, train, test, vocab=VOCAB, make_files=True):
+    (tmp_path / "videos").mkdir(exist_ok=True)
+    for name, data in (("train.json", train), ("test.json", test), ("vocab.json", vocab)):
+        (tmp_path / name).write_text(json.dumps(data))
+    if make_files:
+        for e in train + test:
+            if isinstance(e, dict) and "vid_name" in e:
+                (tmp_path / "videos" / f"{e['vid_name']}.mp4").write_bytes(b"x")
+    return [tmp_path / "train.json", tmp_path / "test.json", tmp_path / "vocab.json", tmp_path / "videos"]
+
+
+def _entries(prefix, per_class, classes=3):
+    return [{"vid_name": f"{prefix}{c}_{i:02d}", "label": c, "start_frame": 0, "end_frame": 20}
+            for c in range(classes) for i in range(per_class)]
+
+
+def test_manifest_reads_diving48_format(tmp_path):
+    paths = _write(tmp_path, _entries("tr", 10), _entries("te", 2))
+    m = build_manifest(*paths, num_shards=4)
+    assert list(m.columns) == ["video", "path", "split", "label", "label_name", "start_frame", "end_frame", "shard"]
+    assert len(m) == 36 and set(m["split"]) == {"train", "test"}
+    assert m.loc[m["video"] == "tr1_00", "label_name"].item() == "Back_25som_NoTwis_PIKE"
+    assert sorted(m["shard"].value_counts().tolist()) == [9, 9, 9, 9]
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"vid_name": "tr9", "label": 7, "start_frame": 0, "end_frame": 5}, ["tr9", "unknown label 7", "train.json"]),
+        ({"vid_name": "tr9", "label": 0, "start_frame": 0}, ["tr9", "missing key 'end_frame'"]),
+        ({"vid_name": "tr9", "label": "1", "start_frame": 0, "end_frame": 5}, ["tr9", "'label' must be an integer"]),
+        ({"vid_name": "tr9", "label": 0, "start_frame": 9, "end_frame": 5}, ["tr9", "bad frame range"]),
+    ],
+)
+def test_bad_annotation_names_the_entry(tmp_path, bad, words):
+    paths = _write(tmp_path, _entries("tr", 2) + [bad], _entries("te", 1))
+    with pytest.raises(AnnotationError) as err:
+        build_manifest(*paths, num_shards=2)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_missing_video_file_is_named(tmp_path):
+    paths = _write(tmp_path, _entries("tr", 2), _entries("te", 1))
+    (tmp_path / "videos" / "tr1_01.mp4").unlink()
+    with pytest.raises(AnnotationError, match="tr1_01"):
+        build_manifest(*paths, num_shards=2)
+
+
+def test_malformed_json_names_the_file(tmp_path):
+    paths = _write(tmp_path, _entries("tr", 2), _entries("te", 1))
+    paths[1].write_text("[{not json")
+    with pytest.raises(AnnotationError, match="test.json"):
+        build_manifest(*paths, num_shards=2)
+
+
+def test_splits_stratified_label_free_and_deterministic(tmp_path):
+    paths = _write(tmp_path, _entries("tr", 10) + _entries("rare", 1, classes=1), _entries("te", 2))
+    m = build_manifest(*paths, num_shards=2)
+    a = make_splits(m, 10, seed=3)
+    b = make_splits(m, 10, seed=3)
+    c = make_splits(m, 10, seed=4)
+    for k in a:
+        pd.testing.assert_frame_equal(a[k], b[k])
+    assert not a["labeled"]["video"].equals(c["labeled"]["video"])
+    assert "label" not in a["unlabeled"].columns
+    per_class = a["labeled"]["label"].value_counts()
+    assert set(per_class.index) == {0, 1, 2} and per_class.min() >= 1
+    train = set(m.loc[m["split"] == "train", "video"])
+    assert set(a["labeled"]["video"]) | set(a["unlabeled"]["video"]) == train
+    assert not set(a["labeled"]["video"]) & set(a["unlabeled"]["video"])
+    assert list(a["unlabeled_truth"]["video"]) == list(a["unlabeled"]["video"])
+    assert set(a["test"]["video"]) == set(m.loc[m["split"] == "test", "video"])
+    full = make_splits(m, 100, seed=0)
+    assert len(full["labeled"]) == len(train) and full["unlabeled"].empty

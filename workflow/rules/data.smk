@@ -1,0 +1,75 @@
+# Dataset: SynthDive generation (the default, no download), the Diving48-format adapter that turns
+# annotations into one manifest table, and the labeled / unlabeled / test splits.
+
+
+rule generate_synthdive:
+    output:
+        videos=directory("results/synthdive/raw/videos"),
+        train="results/synthdive/raw/annotations/train.json",
+        test="results/synthdive/raw/annotations/test.json",
+        vocab="results/synthdive/raw/annotations/vocab.json",
+        phases="results/synthdive/raw/annotations/phases.json",
+        summary="results/synthdive/raw/summary.json",
+    log:
+        "results/logs/generate_synthdive.log",
+    benchmark:
+        "results/benchmarks/generate_synthdive/synthdive.tsv"
+    conda:
+        "../../envs/video.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cfg=config["synthdive"],
+    script:
+        "../scripts/generate_synthdive.py"
+
+
+rule build_manifest:
+    input:
+        unpack(get_annotations),
+    output:
+        manifest=report(
+            "results/{dataset}/manifest.tsv",
+            caption="../report/manifest.rst",
+            category="Dataset",
+        ),
+        classes="results/{dataset}/classes.tsv",
+    log:
+        "results/logs/{dataset}/build_manifest.log",
+    conda:
+        "../../envs/video.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        videos_dir=videos_dir(),
+        video_ext=config["dataset"]["video_ext"],
+        shards=config["frames"]["shards"],
+    script:
+        "../scripts/build_manifest.py"
+
+
+rule make_splits:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+    output:
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
+        unlabeled_truth="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled_truth.tsv",
+        test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
+    log:
+        "results/logs/{dataset}/make_splits/frac{frac}_seed{seed}.log",
+    conda:
+        "../../envs/video.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        percent=lambda wc: float(wc.frac),
+        seed=lambda wc: int(wc.seed),
+    script:
+        "../scripts/make_splits.py"

@@ -1,0 +1,64 @@
+# f_E, the primary action encoder: supervised warm-up on the labeled split, then evaluation on the
+# test split. Every method starts from the same seeded initialisation.
+
+
+rule train_fe:
+    input:
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        classes="results/{dataset}/classes.tsv",
+        shards=get_shards,
+    output:
+        model="results/{dataset}/models/supervised/frac{frac}_seed{seed}/fe.pt",
+        history="results/{dataset}/models/supervised/frac{frac}_seed{seed}/fe.history.tsv",
+    log:
+        "results/logs/{dataset}/train_fe/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_fe/{dataset}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=GPU,
+    params:
+        fe=config["fe"],
+        seed=lambda wc: config["seed"] + 1000 * int(wc.seed),
+        device=config["device"],
+    script:
+        "../scripts/train_fe.py"
+
+
+rule evaluate_fe:
+    input:
+        model=get_model,
+        test=lambda wc: f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/test.tsv",
+        classes="results/{dataset}/classes.tsv",
+        shards=get_shards,
+    output:
+        metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/metrics.json",
+        per_class=report(
+            "results/{dataset}/eval/{method}/frac{frac}_seed{seed}/per_class.tsv",
+            caption="../report/metrics.rst",
+            category="Accuracy",
+            labels={"method": "{method}", "labels %": "{frac}", "seed": "{seed}"},
+        ),
+        confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/confusion.tsv",
+        predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/predictions.tsv",
+    log:
+        "results/logs/{dataset}/evaluate_fe/{method}/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/evaluate_fe/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        clips_per_video=config["eval"]["clips_per_video"],
+        batch_size=config["eval"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/evaluate_fe.py"

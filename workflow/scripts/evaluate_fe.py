@@ -1,0 +1,22 @@
+"""Rule evaluate_fe: top-1, per-class accuracy and confusion matrix of f_E on the test split."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.steps import evaluate_fe_step  # noqa: E402
+
+log = log_to(snakemake.log[0])
+evaluate_fe_step(
+    model=snakemake.input.model,
+    test=snakemake.input.test,
+    classes=snakemake.input.classes,
+    shards=list(snakemake.input.shards),
+    out=dict(snakemake.output.items()),
+    method=snakemake.wildcards.method,
+    clips_per_video=snakemake.params.clips_per_video,
+    batch_size=snakemake.params.batch_size,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)

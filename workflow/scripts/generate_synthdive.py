@@ -1,0 +1,16 @@
+"""Rule generate_synthdive: render the SynthDive videos and their Diving48-format annotations."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.synthdive import generate  # noqa: E402
+
+log = log_to(snakemake.log[0])
+cfg = dict(snakemake.params.cfg)
+seed = int(cfg.pop("seed", 0))
+out_dir = Path(snakemake.output.videos).parent
+summary = generate(out_dir, cfg, seed=seed, log=log)
+Path(snakemake.output.summary).write_text(json.dumps(summary, indent=2, default=str))
+log(f"done: {json.dumps(summary, default=str)[:500]}")

@@ -1,0 +1,14 @@
+"""Rule make_splits: class-stratified labeled list, label-free unlabeled list, evaluation-only truth."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.datasets import read_manifest  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.splits import make_splits  # noqa: E402
+
+log = log_to(snakemake.log[0])
+splits = make_splits(read_manifest(snakemake.input.manifest), snakemake.params.percent, snakemake.params.seed)
+for name, table in splits.items():
+    table.to_csv(snakemake.output[name], sep="\t", index=False)
+    log(f"{name}: {len(table)} videos -> {snakemake.output[name]}")

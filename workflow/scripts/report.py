@@ -1,0 +1,18 @@
+"""Rule report: render results/report.html from the run's tables, metrics and benchmark files."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.frames import ffmpeg_version  # noqa: E402
+from finepseudo.report import build_report  # noqa: E402
+from finepseudo.runlog import environment, log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+inp = {k: v for k, v in snakemake.input.items()}
+for key in ("metrics", "frame_status", "shards"):
+    inp[key] = list(snakemake.input[key])
+inp["benchmarks"] = snakemake.params.benchmarks
+env = environment() | {"ffmpeg": ffmpeg_version()}
+html = build_report(inp, dict(snakemake.params.config), env)
+Path(snakemake.output[0]).write_text(html)
+log(f"wrote {snakemake.output[0]} ({len(html) / 1e6:.1f} MB)")

@@ -1,0 +1,21 @@
+"""Rule train_fe: supervised warm-up of f_E on the labeled split (cross-entropy)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.steps import train_fe_step  # noqa: E402
+
+log = log_to(snakemake.log[0])
+train_fe_step(
+    labeled=snakemake.input.labeled,
+    classes=snakemake.input.classes,
+    shards=list(snakemake.input.shards),
+    out_model=snakemake.output.model,
+    out_history=snakemake.output.history,
+    fe=dict(snakemake.params.fe),
+    seed=snakemake.params.seed,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)
