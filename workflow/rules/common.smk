@@ -8,7 +8,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from finepseudo.config import ConfigError, validate_config  # noqa: E402
 
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    validate_config(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 
@@ -47,14 +49,22 @@ def get_annotations(wildcards):
             "videos": "results/synthdive/raw/videos",
         }
     ds = config["dataset"]
-    missing = [k for k in ("videos_dir", "train_annotations", "test_annotations", "vocab") if not ds[k]]
+    missing = [
+        k
+        for k in ("videos_dir", "train_annotations", "test_annotations", "vocab")
+        if not ds[k]
+    ]
     if missing:
         raise WorkflowError(
             f"dataset.name is {DATASET!r}: set config key(s) "
             + ", ".join(f"dataset.{k}" for k in missing)
             + " (see config/presets/ for examples)"
         )
-    return {"train": ds["train_annotations"], "test": ds["test_annotations"], "vocab": ds["vocab"]}
+    return {
+        "train": ds["train_annotations"],
+        "test": ds["test_annotations"],
+        "vocab": ds["vocab"],
+    }
 
 
 def videos_dir():
@@ -72,19 +82,29 @@ def get_frames_inputs(wildcards):
 
 
 def get_shards(wildcards):
-    return expand("results/{dataset}/frames/shard{shard}.pt", dataset=DATASET, shard=SHARDS)
+    return expand(
+        "results/{dataset}/frames/shard{shard}.pt", dataset=DATASET, shard=SHARDS
+    )
 
 
 def get_shard_status(wildcards):
-    return expand("results/{dataset}/frames/shard{shard}.status.tsv", dataset=DATASET, shard=SHARDS)
+    return expand(
+        "results/{dataset}/frames/shard{shard}.status.tsv",
+        dataset=DATASET,
+        shard=SHARDS,
+    )
 
 
 def get_model(wildcards):
     """The f_E checkpoint a method/fraction/seed is evaluated with."""
     if wildcards.method == "supervised_full":
         if wildcards.frac != FULL:
-            raise WorkflowError("supervised_full is defined at 100 % labels only (frac100)")
-        return f"results/{DATASET}/models/supervised/frac{FULL}_seed{wildcards.seed}/fe.pt"
+            raise WorkflowError(
+                "supervised_full is defined at 100 % labels only (frac100)"
+            )
+        return (
+            f"results/{DATASET}/models/supervised/frac{FULL}_seed{wildcards.seed}/fe.pt"
+        )
     return f"results/{DATASET}/models/{wildcards.method}/frac{wildcards.frac}_seed{wildcards.seed}/fe.pt"
 
 
@@ -99,7 +119,9 @@ def runs():
 
 
 def get_final_metrics(wildcards):
-    return [f"results/{DATASET}/eval/{m}/frac{p}_seed{s}/metrics.json" for m, p, s in runs()]
+    return [
+        f"results/{DATASET}/eval/{m}/frac{p}_seed{s}/metrics.json" for m, p, s in runs()
+    ]
 
 
 def get_report_inputs(wildcards):

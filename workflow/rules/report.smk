@@ -12,9 +12,9 @@ rule report:
         ),
     log:
         "results/logs/report.log",
+    localrule: True
     conda:
         "../../envs/report.yaml"
-    localrule: True
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,0 +1,61 @@
+"""The workflow passes Snakemake's linter and snakefmt, and the dry runs build the expected DAG."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(*args, cwd=ROOT):
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_snakemake_lint_is_clean():
+    r = _run(BIN / "snakemake", "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_snakefmt_check():
+    r = _run(BIN / "snakefmt", "--check", "Snakefile", "workflow")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _dry_run(*extra):
+    r = _run(BIN / "snakemake", "-n", "--quiet", "rules", *extra)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_default_dry_run_lists_the_expected_jobs():
+    rc, out = _dry_run()
+    assert rc == 0, out
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
+    assert counts["extract_frames"] == "4"
+    assert counts["train_fe"] == "2"  # 10 % labels and 100 % labels (supervised_full)
+    assert counts["report"] == "1"
+
+
+def test_bad_config_value_stops_before_any_job(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text((ROOT / "config/test.yaml").read_text().replace("on_error: fail", "on_error: ignore"))
+    rc, out = _dry_run("--configfile", cfg)
+    assert rc != 0
+    assert "config key 'frames.on_error'" in out and "'skip'" in out
+
+
+@pytest.mark.parametrize("missing", ["videos_dir", "vocab"])
+def test_real_dataset_without_paths_names_the_keys(tmp_path, missing):
+    cfg = tmp_path / "real.yaml"
+    ann = tmp_path / "a.json"
+    ann.write_text("[]")
+    paths = {"videos_dir": str(tmp_path), "train_annotations": str(ann), "test_annotations": str(ann), "vocab": str(ann)}
+    paths[missing] = None
+    lines = ["dataset:", "  name: diving48"] + [f"  {k}: {'null' if v is None else v}" for k, v in paths.items()]
+    cfg.write_text("\n".join(lines) + "\n")
+    rc, out = _dry_run("--configfile", cfg)
+    assert rc != 0 and f"dataset.{missing}" in out
