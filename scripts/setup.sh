@@ -22,7 +22,7 @@ stamp=.venv/.finepseudo-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "[setup] installing pinned Python packages (torch takes about a minute)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=compat
   touch "$stamp"
 fi
 echo "[setup] ready: $(.venv/bin/python -c 'import torch,snakemake;print("torch",torch.__version__,"snakemake",snakemake.__version__)')"
