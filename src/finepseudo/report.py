@@ -227,6 +227,76 @@ def _section_samples(inp: dict, n_frames: int = 8) -> str:
             + _fig_to_img(fig, "sample frames"))
 
 
+def _section_alignability(paths: list[str], classes: list[str]) -> str:
+    """Pair verification (AP per measure), phase agreement of DTW paths, phi_A accuracy, one alignment."""
+    if not paths:
+        return "<p>The alignability branch did not run.</p>"
+    runs = sorted({str(Path(p).parent) for p in paths})
+    pv, ph, acc = [], [], []
+    for run in runs:
+        tag = Path(run).name
+        p, s = re.match(r"frac([\d.]+)_seed(\d+)", tag).groups()
+        t = pd.read_csv(Path(run) / "pair_verification.tsv", sep="\t")
+        pv.append(t.assign(run=f"{float(p):g} %, seed {s}"))
+        if (Path(run) / "phase_agreement.tsv").is_file():
+            ph.append(pd.read_csv(Path(run) / "phase_agreement.tsv", sep="\t").assign(run=f"{float(p):g} %, seed {s}"))
+        test = pd.read_csv(Path(run).parents[1] / "splits" / tag / "test.tsv", sep="\t", dtype={"video": str})
+        pa = pd.read_csv(Path(run) / "pA_test.tsv", sep="\t", dtype={"video": str}).merge(test, on="video")
+        acc.append({"labels %": float(p), "seed": int(s), "phi_A top-1 on test (%)": 100 * (pa["pred"] == pa["label"]).mean(),
+                    "test videos": len(pa)})
+    pv = pd.concat(pv)
+    table = pv.pivot_table(index="measure", columns="f_A", values="average_precision", aggfunc="mean")
+    order = [m for m in ["per-timestamp cosine", "temporally pooled cosine", "DTW cost", "learned alignability score"]
+             if m in table.index]
+    out = ["<h3>Pair verification (the paper's first figure)</h3>",
+           "<p>Every pair of test videos is a same-class (positive) or different-class pair; each measure ranks "
+           "the pairs and we report average precision (mean over runs). The learned score needs f_S, so it exists "
+           "only after AVML. Chance level = share of positive pairs: "
+           f"{pv['positives'].iloc[0] / pv['pairs'].iloc[0]:.3f}.</p>",
+           _table(table.loc[order].reset_index(), floatfmt="{:.3f}")]
+    if ph:
+        pht = pd.concat(ph).pivot_table(index="alignment", columns="f_A", values="same_phase_share", aggfunc="mean")
+        out += ["<h3>Do alignments match action phases? (SynthDive)</h3>",
+                "<p>Share of aligned frame pairs of same-class test videos whose SynthDive phase labels agree "
+                "(phases are never used for training).</p>", _table(pht.reset_index(), floatfmt="{:.3f}")]
+    out += ["<h3>phi_A: the non-parametric alignability classifier</h3>",
+            "<p>Top-1 of argmax p_A on the test split (gallery = labeled videos).</p>",
+            _table(pd.DataFrame(acc))]
+    example = Path(runs[0]) / "alignment_example.npz"
+    if example.is_file():
+        out.append(_alignment_figure(example))
+    return "".join(out)
+
+
+def _alignment_figure(path: Path) -> str:
+    plt = _plt()
+    ex = np.load(path)
+    if "cost" not in ex.files:
+        return ""
+    cost, pth = ex["cost"], ex["path"]
+    fu, fv = ex["frames_u"], ex["frames_v"]
+    t1, t2 = cost.shape
+    fig = plt.figure(figsize=(6.5, 6.5))
+    ax = fig.add_axes([0.18, 0.02, 0.8, 0.8])
+    ax.imshow(cost, cmap="viridis", origin="upper", extent=(-.5, t2 - .5, t1 - .5, -.5))
+    ax.plot(pth[:, 1], pth[:, 0], "w.-", lw=1.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for j in range(t2):
+        a = fig.add_axes([0.18 + 0.8 * j / t2, 0.83, 0.8 / t2, 0.8 / t2])
+        a.imshow(fv[j])
+        a.axis("off")
+    for i in range(t1):
+        a = fig.add_axes([0.18 - 0.8 / t1 - .005, 0.82 - 0.8 * (i + 1) / t1, 0.8 / t1, 0.8 / t1])
+        a.imshow(fu[i])
+        a.axis("off")
+    u, v = (str(x) for x in ex["videos"])
+    fig.text(0.58, 0.99, f"DTW path between two same-class test videos: {u} (rows) and {v} (columns)",
+             ha="center", fontsize=8)
+    return ("<h3>One alignment</h3><p>Cost matrix 1 - cos of the final f_A embeddings (dark = similar) with "
+            "the hard-DTW path in white; the frames f_A saw are on the axes.</p>" + _fig_to_img(fig, "alignment"))
+
+
 def _section_benchmarks(bench_dir: str) -> str:
     b = benchmark_table(bench_dir)
     if b.empty:
@@ -259,6 +329,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     sections = [
         ("dataset", "Dataset", _section_dataset(inp, config) + _section_failed(inp)),
         ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
+        ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []), [])),
         ("confusion", "Confusion matrices", _section_confusions(runs)),
         ("training", "Training curves", _section_curves(histories)),
         ("samples", "Sample frames per class", _section_samples(inp)),

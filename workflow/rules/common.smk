@@ -131,7 +131,33 @@ def get_report_inputs(wildcards):
         "metrics": get_final_metrics(wildcards),
         "frame_status": get_shard_status(wildcards),
         "shards": get_shards(wildcards),
+        "alignability": get_alignability_outputs(wildcards),
     }
     if DATASET == "synthdive":
         inputs["synthdive_summary"] = "results/synthdive/raw/summary.json"
     return inputs
+
+
+def get_pair_verification_inputs(wildcards):
+    base = f"results/{DATASET}/alignability"
+    run = f"frac{wildcards.frac}_seed{wildcards.seed}"
+    inputs = {
+        "gitdl": f"{base}/seed{wildcards.seed}/gitdl_fa.pt",
+        "avml": f"{base}/{run}/avml_fa.pt",
+        "test": f"results/{DATASET}/splits/{run}/test.tsv",
+        "manifest": f"results/{DATASET}/manifest.tsv",
+        "shards": get_shards(wildcards),
+    }
+    if DATASET == "synthdive":
+        inputs["phases"] = "results/synthdive/raw/annotations/phases.json"
+    return inputs
+
+
+def get_alignability_outputs(wildcards):
+    """pair verification and phi_A tables for every labeled fraction and seed."""
+    out = []
+    for p in PERCENTS:
+        for s in SEEDS:
+            run = f"results/{DATASET}/alignability/frac{p}_seed{s}"
+            out += [f"{run}/pair_verification.tsv", f"{run}/pA_test.tsv", f"{run}/pA_unlabeled.tsv"]
+    return out

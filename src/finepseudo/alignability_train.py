@@ -1,0 +1,160 @@
+"""Training loops of the alignability branch: GITDL pre-training of f_A, AVML (L_AT + omega L_Score)
+of f_A and f_S, and embedding videos with a frozen f_A. Seeded and deterministic on CPU.
+
+Frames are uint8 (N, T_store, H, W, 3) as stored by frame extraction; f_A sees ``num_frames`` of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .alignability import FrameEncoder, ScoreHead, alignment_distance, avml_loss, gitdl_loss
+from .frames import sample_indices
+
+Log = Callable[[str], None]
+
+__all__ = ["augment_view", "pretrain_gitdl", "train_avml", "embed_videos", "eval_indices"]
+
+
+def eval_indices(t_store: int, num_frames: int) -> np.ndarray:
+    """The deterministic frames f_A embeds at inference: uniform over the stored frames."""
+    return sample_indices(t_store, num_frames)
+
+
+def augment_view(frames: torch.Tensor, num_frames: int, gen: torch.Generator,
+                 crop: float = 0.8, brightness: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    """One augmented view of each video: ``num_frames`` sorted random stored frames (their original
+    indices are returned as timestamps), a random crop resized back, brightness/contrast jitter.
+    No horizontal flip: rotation direction is part of a class. frames uint8 (B, T, H, W, 3) ->
+    (uint8 (B, num_frames, H, W, 3), float timestamps (B, num_frames))."""
+    b, t, h, w, _ = frames.shape
+    idx = torch.stack([torch.sort(torch.randperm(t, generator=gen)[:num_frames]).values for _ in range(b)])
+    clip = torch.stack([frames[i, idx[i]] for i in range(b)])  # (B, n, H, W, 3)
+    x = clip.permute(0, 1, 4, 2, 3).reshape(b, num_frames * 3, h, w).float()
+    out = torch.empty_like(x)
+    for i in range(b):
+        s = float(torch.empty(1).uniform_(crop, 1.0, generator=gen))
+        ch, cw = max(4, int(round(h * s))), max(4, int(round(w * s)))
+        y0 = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+        x0 = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+        patch = x[i : i + 1, :, y0 : y0 + ch, x0 : x0 + cw]
+        patch = F.interpolate(patch, size=(h, w), mode="bilinear", align_corners=False)
+        gain = 1.0 + float(torch.empty(1).uniform_(-brightness, brightness, generator=gen))
+        bias = 255.0 * float(torch.empty(1).uniform_(-brightness, brightness, generator=gen)) / 2
+        out[i] = (patch[0] * gain + bias).clamp_(0, 255)
+    view = out.round().to(torch.uint8).view(b, num_frames, 3, h, w).permute(0, 1, 3, 4, 2).contiguous()
+    return view, idx.float()
+
+
+def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int, t_epoch: float, t0: float) -> dict:
+    eta = (time.time() - t0) / epoch * (epochs - epoch)
+    row = {"epoch": epoch, **{k: round(v, 5) for k, v in stats.items()}, "items_per_s": round(n / t_epoch, 1),
+           "seconds": round(time.time() - t0, 1), "eta_s": round(eta, 1)}
+    log(f"[{what}] epoch {epoch}/{epochs} " + " ".join(f"{k}={v}" for k, v in row.items() if k != "epoch"))
+    return row
+
+
+def pretrain_gitdl(frames: torch.Tensor, *, num_frames: int, dim: int, width: int, layers: int, epochs: int,
+                   batch_size: int, lr: float, tau: float, sigma: float, seed: int, device: str = "cpu",
+                   log: Log = print) -> tuple[FrameEncoder, list[dict]]:
+    """GITDL on unlabeled videos (no label reaches this function). ``sigma`` is in stored-frame units
+    (the stored frames are the time axis). Returns f_A and the per-epoch history."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = FrameEncoder(dim=dim, width=width, layers=layers).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    n = len(frames)
+    steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    history, t0 = [], time.time()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        te, tot, cnt = time.time(), 0.0, 0
+        for idx in torch.randperm(n, generator=gen).split(batch_size):
+            if len(idx) < 2:
+                continue
+            batch = frames[idx]
+            v1, t1 = augment_view(batch, num_frames, gen)
+            v2, t2 = augment_view(batch, num_frames, gen)
+            z = model(torch.cat([v1, v2]).to(device))
+            loss = gitdl_loss(z[: len(idx)], z[len(idx):], t1.to(device), t2.to(device), tau=tau, sigma=sigma)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot, cnt = tot + float(loss) * len(idx), cnt + len(idx)
+        history.append(_progress(log, "gitdl", epoch, epochs, {"loss": tot / max(cnt, 1)}, cnt, time.time() - te, t0))
+    return model.eval(), history
+
+
+@torch.no_grad()
+def embed_videos(model: FrameEncoder, frames: torch.Tensor, *, num_frames: int, batch_size: int = 64,
+                 device: str = "cpu") -> np.ndarray:
+    """Frozen f_A embeddings of every video: (N, num_frames, F) float32, frames uniform over the clip."""
+    model.eval()
+    idx = torch.as_tensor(eval_indices(frames.shape[1], num_frames))
+    out = [model(frames[i : i + batch_size][:, idx].to(device)).cpu() for i in range(0, len(frames), batch_size)]
+    return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, num_frames, model.dim), np.float32)
+
+
+def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, hard_negative: np.ndarray, *,
+               num_frames: int, epochs: int, batch_size: int, lr: float, gamma: float, margin: float,
+               omega: float, use_triplet: bool, use_score: bool, seed: int, device: str = "cpu",
+               log: Log = print) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
+    """Alignability-verification metric learning of f_A and f_S on labeled videos.
+
+    labels (N,) int; hard_negative (N,) index of each video's globally mined hardest negative (the
+    different-class video with the smallest DTW distance, from ``mine_pairs``). Each step: anchors, a
+    random same-class positive (another augmented view of the anchor when its class has one video),
+    the mined negative and the in-batch hardest negative (smallest D among different-class positives).
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = model.to(device)
+    score = ScoreHead().to(device)
+    opt = torch.optim.AdamW([{"params": model.parameters()}, {"params": score.parameters(), "lr": lr * 10}],
+                            lr=lr, weight_decay=1e-4)
+    labels = np.asarray(labels)
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    n = len(labels)
+    history, t0 = [], time.time()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        te, sums, cnt = time.time(), {}, 0
+        for idx in torch.randperm(n, generator=gen).split(batch_size):
+            a = idx.numpy()
+            if len(a) < 2:
+                continue
+            p = np.array([rng.choice(by_class[labels[i]][by_class[labels[i]] != i])
+                          if len(by_class[labels[i]]) > 1 else i for i in a])
+            g = hard_negative[a]
+            views, _ = augment_view(frames[np.concatenate([a, p, g])], num_frames, gen)
+            z = model(views.to(device))
+            za, zp, zg = z[: len(a)], z[len(a): 2 * len(a)], z[2 * len(a):]
+            with torch.no_grad():  # in-batch hardest negative among the other anchors' positives
+                d_all = alignment_distance(za.repeat_interleave(len(a), 0), zp.repeat(len(a), 1, 1), gamma)
+                d_all = d_all.view(len(a), len(a))
+                d_all[torch.as_tensor(labels[a][:, None] == labels[p][None, :])] = float("inf")
+                has_neg = torch.isfinite(d_all).any(1)
+                j = d_all.argmin(1)
+            negs = [zg]
+            if bool(has_neg.all()):
+                negs.append(zp[j])
+            loss, stats = avml_loss(za, zp, negs, score, gamma=gamma, margin=margin, omega=omega,
+                                    use_triplet=use_triplet, use_score=use_score)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            stats["loss"] = float(loss)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0.0) + v * len(a)
+            cnt += len(a)
+        history.append(_progress(log, "avml", epoch, epochs, {k: v / max(cnt, 1) for k, v in sums.items()},
+                                 cnt, time.time() - te, t0))
+    return model.eval(), score.eval(), history

@@ -1,0 +1,142 @@
+# The alignability branch: GITDL pre-training of f_A (labels unused), all-pairs DTW pair mining over
+# the labeled videos (CuPy on a GPU), AVML training of f_A + f_S (L_AT + omega L_Score), phi_A
+# predictions for the unlabeled and test videos, and the pair-verification analysis.
+
+
+rule pretrain_gitdl:
+    input:
+        manifest="results/{dataset}/manifest.tsv",
+        shards=get_shards,
+    output:
+        model="results/{dataset}/alignability/seed{seed}/gitdl_fa.pt",
+        history="results/{dataset}/alignability/seed{seed}/gitdl_fa.history.tsv",
+    log:
+        "results/logs/{dataset}/pretrain_gitdl/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pretrain_gitdl/{dataset}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=GPU,
+    params:
+        cfg=config["alignability"],
+        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 1,
+        device=config["device"],
+    script:
+        "../scripts/pretrain_gitdl.py"
+
+
+rule mine_pairs:
+    input:
+        model="results/{dataset}/alignability/seed{seed}/gitdl_fa.pt",
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        shards=get_shards,
+    output:
+        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets.tsv",
+        distances="results/{dataset}/alignability/frac{frac}_seed{seed}/labeled_dtw.npz",
+    log:
+        "results/logs/{dataset}/mine_pairs/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/mine_pairs/{dataset}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        backend=config["alignability"]["dtw_backend"],
+        device=config["device"],
+    script:
+        "../scripts/mine_pairs.py"
+
+
+rule train_alignability:
+    input:
+        model="results/{dataset}/alignability/seed{seed}/gitdl_fa.pt",
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets.tsv",
+        shards=get_shards,
+    output:
+        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_fa.pt",
+        history="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_fa.history.tsv",
+    log:
+        "results/logs/{dataset}/train_alignability/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_alignability/{dataset}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=GPU,
+    params:
+        cfg=config["alignability"],
+        loss="av",
+        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 2,
+        device=config["device"],
+    script:
+        "../scripts/train_alignability.py"
+
+
+rule predict_alignability:
+    input:
+        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_fa.pt",
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
+        test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
+        classes="results/{dataset}/classes.tsv",
+        shards=get_shards,
+    output:
+        unlabeled="results/{dataset}/alignability/frac{frac}_seed{seed}/pA_unlabeled.tsv",
+        test="results/{dataset}/alignability/frac{frac}_seed{seed}/pA_test.tsv",
+    log:
+        "results/logs/{dataset}/predict_alignability/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/predict_alignability/{dataset}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        cfg=config["alignability"],
+        device=config["device"],
+    script:
+        "../scripts/predict_alignability.py"
+
+
+rule pair_verification:
+    input:
+        unpack(get_pair_verification_inputs),
+    output:
+        table=report(
+            "results/{dataset}/alignability/frac{frac}_seed{seed}/pair_verification.tsv",
+            caption="../report/pair_verification.rst",
+            category="Alignability",
+        ),
+        phase="results/{dataset}/alignability/frac{frac}_seed{seed}/phase_agreement.tsv",
+        example="results/{dataset}/alignability/frac{frac}_seed{seed}/alignment_example.npz",
+    log:
+        "results/logs/{dataset}/pair_verification/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pair_verification/{dataset}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        cfg=config["alignability"],
+        device=config["device"],
+    script:
+        "../scripts/pair_verification.py"

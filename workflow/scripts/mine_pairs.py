@@ -1,0 +1,20 @@
+"""Rule mine_pairs: all-pairs DTW over the labeled videos' f_A embeddings -> triplet table."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.align_steps import mine_pairs_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+mine_pairs_step(
+    model=snakemake.input.model,
+    labeled=snakemake.input.labeled,
+    shards=list(snakemake.input.shards),
+    out_triplets=snakemake.output.triplets,
+    out_distances=snakemake.output.distances,
+    backend=snakemake.params.backend,
+    threads=snakemake.threads,
+    device=snakemake.params.device,
+    log=log,
+)

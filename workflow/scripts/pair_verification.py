@@ -1,0 +1,23 @@
+"""Rule pair_verification: same/different-class AP of four pair measures, phase agreement of DTW paths."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.align_steps import pair_verification_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+pair_verification_step(
+    models={"after GITDL": snakemake.input.gitdl, "after AVML": snakemake.input.avml},
+    test=snakemake.input.test,
+    manifest=snakemake.input.manifest,
+    shards=list(snakemake.input.shards),
+    phases=snakemake.input.get("phases"),
+    out_table=snakemake.output.table,
+    out_phase=snakemake.output.phase,
+    out_example=snakemake.output.example,
+    cfg=dict(snakemake.params.cfg),
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)

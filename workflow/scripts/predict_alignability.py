@@ -1,0 +1,21 @@
+"""Rule predict_alignability: phi_A (class-mean alignability vs the labeled gallery) -> p_A tables."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.align_steps import predict_alignability_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+predict_alignability_step(
+    model=snakemake.input.model,
+    labeled=snakemake.input.labeled,
+    queries={"unlabeled": snakemake.input.unlabeled, "test": snakemake.input.test},
+    classes=snakemake.input.classes,
+    shards=list(snakemake.input.shards),
+    out=dict(snakemake.output.items()),
+    cfg=dict(snakemake.params.cfg),
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)

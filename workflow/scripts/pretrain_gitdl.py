@@ -1,0 +1,20 @@
+"""Rule pretrain_gitdl: self-supervised GITDL pre-training of f_A on all training videos."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.align_steps import pretrain_gitdl_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+pretrain_gitdl_step(
+    manifest=snakemake.input.manifest,
+    shards=list(snakemake.input.shards),
+    out_model=snakemake.output.model,
+    out_history=snakemake.output.history,
+    cfg=dict(snakemake.params.cfg),
+    seed=snakemake.params.seed,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)
