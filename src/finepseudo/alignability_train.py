@@ -87,7 +87,7 @@ def pretrain_gitdl(frames: torch.Tensor, *, num_frames: int, dim: int, width: in
             loss.backward()
             opt.step()
             sched.step()
-            tot, cnt = tot + float(loss) * len(idx), cnt + len(idx)
+            tot, cnt = tot + loss.item() * len(idx), cnt + len(idx)
         history.append(_progress(log, "gitdl", epoch, epochs, {"loss": tot / max(cnt, 1)}, cnt, time.time() - te, t0))
     return model.eval(), history
 
@@ -151,7 +151,7 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            stats["loss"] = float(loss)
+            stats["loss"] = loss.item()
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + v * len(a)
             cnt += len(a)
