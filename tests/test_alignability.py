@@ -78,3 +78,17 @@ def test_gitdl_pretraining_is_deterministic():
     assert ha[0]["loss"] == hb[0]["loss"]
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
+
+
+def test_dtw_path_matches_dtw_cost_and_is_a_valid_path():
+    from finepseudo import dtw
+
+    rng = np.random.default_rng(0)
+    for m, n in ((5, 7), (6, 6), (1, 4)):
+        c = rng.random((m, n))
+        path, cost = dtw.dtw_path(c)
+        assert path[0] == (0, 0) and path[-1] == (m - 1, n - 1)
+        steps = np.diff(np.array(path), axis=0)
+        assert ((steps >= 0) & (steps <= 1)).all() and (steps.sum(1) >= 1).all()
+        assert cost == pytest.approx(sum(c[i, j] for i, j in path))
+        assert cost == pytest.approx(float(dtw.dtw_batch(c[None], 0.0)[0]), rel=1e-6)

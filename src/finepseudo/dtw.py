@@ -72,6 +72,7 @@ __all__ = [
     "cost_matrix",
     "cupy_available",
     "dtw_batch",
+    "dtw_path",
     "pairwise",
     "resolve_backend",
     "soft_dtw",
@@ -738,6 +739,12 @@ def _cupy_training_ok(C: torch.Tensor) -> bool:
     return C.is_cuda and C.dtype in (torch.float32, torch.float16, torch.bfloat16) and cupy_available()
 
 
+def _prepare_smem(k: Any, nbytes: int) -> None:
+    """Opt in to more than 48 KiB of dynamic shared memory when a long sequence needs it."""
+    if nbytes > 48 * 1024:
+        k.max_dynamic_shared_size_bytes = nbytes
+
+
 def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Tensor, band: int | None):
     import cupy
 
@@ -751,7 +758,12 @@ def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Te
     out = torch.empty((B,), dtype=torch.float32, device=C.device)
     threads = int(min(1024, ((M + 31) // 32) * 32))
     k = get_module().get_function("sdtw_fwd_wave")
-    with cupy.cuda.ExternalStream(torch.cuda.current_stream(C.device).cuda_stream):
+    smem = 3 * (M + 1) * 8
+    _prepare_smem(k, smem)
+    with (
+        cupy.cuda.Device(C.device.index),
+        cupy.cuda.ExternalStream(torch.cuda.current_stream(C.device).cuda_stream),
+    ):
         k(
             (B,),
             (threads,),
@@ -767,7 +779,7 @@ def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Te
                 cupy.from_dlpack(W),
                 cupy.from_dlpack(out),
             ),
-            shared_mem=3 * (M + 1) * 8,
+            shared_mem=smem,
         )
     return out.to(C.dtype), (W, lx32, ly32)
 
@@ -782,7 +794,12 @@ def _sdtw_bwd_cupy(saved: tuple[torch.Tensor, torch.Tensor, torch.Tensor], M: in
     E = torch.zeros((B, M, N), dtype=torch.float32, device=W.device)
     threads = int(min(1024, ((M + 31) // 32) * 32))
     k = get_module().get_function("sdtw_bwd_wave")
-    with cupy.cuda.ExternalStream(torch.cuda.current_stream(W.device).cuda_stream):
+    smem = 3 * (M + 2) * 4
+    _prepare_smem(k, smem)
+    with (
+        cupy.cuda.Device(W.device.index),
+        cupy.cuda.ExternalStream(torch.cuda.current_stream(W.device).cuda_stream),
+    ):
         k(
             (B,),
             (threads,),
@@ -794,7 +811,7 @@ def _sdtw_bwd_cupy(saved: tuple[torch.Tensor, torch.Tensor, torch.Tensor], M: in
                 np.int32(N),
                 cupy.from_dlpack(E),
             ),
-            shared_mem=3 * (M + 2) * 4,
+            shared_mem=smem,
         )
     return E
 
@@ -954,3 +971,27 @@ def _reference(C: np.ndarray, gamma: float, band: int | None = None) -> tuple[fl
                 + E[i, j + 1] * Wt[i, j + 1, 2]
             )
     return float(R[m, n]), E[1 : m + 1, 1 : n + 1]
+
+
+def dtw_path(C: Any, band: int | None = None) -> tuple[list[tuple[int, int]], float]:
+    """Hard-DTW optimal path of one cost matrix C (m, n): ([(i, j), ...] from (0, 0) to (m-1, n-1),
+    total cost). For analysis and pictures (one pair at a time); ties prefer the diagonal step."""
+    C = np.asarray(_to_numpy(C, "C"), dtype=np.float64)
+    if C.ndim != 2 or 0 in C.shape:
+        raise ValueError(f"C must be a non-empty (m, n) cost matrix, got shape {C.shape}")
+    m, n = C.shape
+    ok = band_mask(m, n, _check_band(band))
+    R = np.full((m + 1, n + 1), np.inf)
+    R[0, 0] = 0.0
+    for i in range(1, m + 1):
+        for j in range(1, n + 1):
+            if ok[i - 1, j - 1]:
+                R[i, j] = C[i - 1, j - 1] + min(R[i - 1, j - 1], R[i - 1, j], R[i, j - 1])
+    if not np.isfinite(R[m, n]):
+        raise ValueError(f"no warping path fits band={band} for a {m}x{n} cost matrix")
+    path, i, j = [(m - 1, n - 1)], m, n
+    while (i, j) != (1, 1):
+        steps = ((i - 1, j - 1), (i - 1, j), (i, j - 1))
+        i, j = min(steps, key=lambda s: R[s])
+        path.append((i - 1, j - 1))
+    return path[::-1], float(R[m, n])

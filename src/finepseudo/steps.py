@@ -79,7 +79,7 @@ def train_fe_step(
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe,
             "n_train": len(table), "seconds": round(time.time() - t0, 1), "device": dev, "env": environment()}
-    save_checkpoint(out_model, model, meta)
+    save_checkpoint(out_model, model, arch=fe["arch"], num_classes=len(names), metadata=meta)
     log(f"saved {out_model} after {meta['seconds']} s")
 
 
@@ -99,7 +99,8 @@ def evaluate_fe_step(
     _setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
-    net, meta = load_checkpoint(model)
+    net, info = load_checkpoint(model)
+    meta = info["metadata"]
     table = pd.read_csv(test, sep="\t", dtype={"video": str})
     frames, table = load_videos(shards, table, log, "test")
     t0 = time.time()
