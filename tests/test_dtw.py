@@ -561,3 +561,22 @@ def test_cuda_source_compiles_with_nvcc(tmp_path: Path):
         ln for ln in res.stderr.splitlines() if "spill stores" in ln and not ln.strip().startswith("0 bytes")
     ]
     assert not spills, spills
+
+
+def test_cuda_source_compiles_with_nvrtc_name_expressions():
+    """The exact RawModule source and template names CuPy will load, compiled by NVRTC (no GPU needed)."""
+    compiler = pytest.importorskip("cupy.cuda.compiler")
+    prog_cls = getattr(compiler, "_NVRTCProgram", None)
+    if prog_cls is None:
+        pytest.skip("this CuPy has no _NVRTCProgram")
+    try:
+        prog = prog_cls(
+            dtw_cuda.CUDA_SOURCE, "dtw.cu", name_expressions=dtw_cuda.name_expressions(), method="cubin"
+        )
+    except Exception as exc:  # noqa: BLE001 - NVRTC library missing on this machine
+        pytest.skip(f"NVRTC unavailable: {exc}")
+    obj, mapping = prog.compile(
+        (*dtw_cuda.NVRTC_OPTIONS, "-arch=sm_90", "--device-as-default-execution-space")
+    )
+    assert len(obj) > 0
+    assert set(mapping) == set(dtw_cuda.name_expressions())

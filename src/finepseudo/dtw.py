@@ -54,6 +54,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -387,7 +388,15 @@ def _pairwise_cpu(
     if metric == "sqeuclidean":
         xx = np.einsum("inf,inf->in", Xr, Xr)  # (m, N)
         yy = np.einsum("jmf,jmf->jm", Yr, Yr)  # (n, M)
+    nthreads = _default_threads() if threads is None else max(1, int(threads))
     nu, nl = _chunk_shape(N, M, m, n, np.dtype(dt).itemsize, chunk_pairs)
+    if chunk_pairs is None and nthreads > 1:
+        # at least two tiles per worker (load balance), but keep >= ~2048 pairs per tile
+        while -(-N // nu) * -(-M // nl) < 2 * nthreads and nu * nl >= 4096:
+            if nu > 1:
+                nu = -(-nu // 2)
+            else:
+                nl = -(-nl // 2)
     out = np.empty((N, M), dtype=dt)
     tiles = [(u0, min(N, u0 + nu), l0, min(M, l0 + nl)) for u0 in range(0, N, nu) for l0 in range(0, M, nl)]
 
@@ -406,15 +415,24 @@ def _pairwise_cpu(
             np.maximum(S, dt(0.0), out=S)
         out[u0:u1, l0:l1] = _dp_cpu(C, gamma, lo, hi)
 
-    nthreads = _default_threads() if threads is None else max(1, int(threads))
     if nthreads == 1 or len(tiles) == 1:
         for t in tiles:
             work(t)
     else:
-        with ThreadPoolExecutor(max_workers=nthreads) as ex:
+        # each worker runs its own GEMM: keep BLAS to one thread meanwhile (no oversubscription)
+        with _blas_single_thread(), ThreadPoolExecutor(max_workers=nthreads) as ex:
             for f in [ex.submit(work, t) for t in tiles]:
                 f.result()
     return out
+
+
+def _blas_single_thread() -> Any:
+    """Context limiting BLAS to one thread (threadpoolctl, when installed; else a no-op)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -521,7 +539,7 @@ def _pairwise_cupy(
         xx = (Xr * Xr).sum(-1)
         yy = (Yr * Yr).sum(-1)
     if chunk_pairs is None:
-        chunk_pairs = int(min(1 << 20, max(4096, (256 << 20) // (m * n * 4))))
+        chunk_pairs = int(min(1 << 22, max(4096, (1 << 30) // (m * n * 4))))  # ~1 GiB of costs
     nl = min(M, max(1, min(chunk_pairs, 8192)))
     nu = min(N, max(1, chunk_pairs // nl))
     out = cupy.empty((N, M), dtype=cupy.float32)
@@ -570,7 +588,7 @@ def pairwise(
         metric: ``"cosine"`` (``1 - cos``, frames L2-normalised inside) or ``"sqeuclidean"``.
         band: Sakoe-Chiba radius (tslearn semantics, widened by ``|T - T2|``) or None.
         backend: ``"auto"``, ``"cpu"`` or ``"cupy"``.
-        chunk_pairs: pairs per chunk (memory bound); default from a ~64 MB (CPU) / 256 MB (GPU)
+        chunk_pairs: pairs per chunk (memory bound); default from a ~64 MB (CPU) / 1 GiB (GPU)
             budget of costs per chunk.
         threads: CPU worker threads (default: the usable cores, at most torch's thread count).
 
