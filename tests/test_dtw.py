@@ -123,9 +123,11 @@ def test_golden_zeros_vs_ones():
     y = torch.ones(1, 12, 8, dtype=torch.float64)
     C = dtw.cost_matrix(x, y, "sqeuclidean")
     assert float(dtw.soft_dtw(C, 1.0)) == pytest.approx(91.98061035026274, rel=1e-12)
-    assert float(dtw.dtw_batch(C.numpy(), 1.0)[0]) == pytest.approx(91.98061035026274, rel=1e-12)
+    assert float(dtw.dtw_batch(C.numpy(), 1.0, backend="cpu")[0]) == pytest.approx(
+        91.98061035026274, rel=1e-12
+    )
     # tslearn's torch test has 91.9806137 in float32
-    v32 = dtw.dtw_batch(C.numpy().astype(np.float32), 1.0)[0]
+    v32 = dtw.dtw_batch(C.numpy().astype(np.float32), 1.0, backend="cpu")[0]
     assert v32 == pytest.approx(91.9806137, rel=1e-6)
     div = dtw.soft_dtw_divergence(x, y, 1.0, metric="sqeuclidean")
     assert float(div) == pytest.approx(107.89006617189331, rel=1e-12)
@@ -133,10 +135,10 @@ def test_golden_zeros_vs_ones():
 
 def test_golden_zeros_vs_zeros_is_minus_log_delannoy():
     C = np.zeros((1, 10, 10))
-    assert dtw.dtw_batch(C, 1.0)[0] == pytest.approx(-14.195700934083442, rel=1e-12)
+    assert dtw.dtw_batch(C, 1.0, backend="cpu")[0] == pytest.approx(-14.195700934083442, rel=1e-12)
     assert _delannoy(9, 9) == 1462563
     for m, n, gamma in [(3, 7, 0.5), (16, 9, 0.1), (1, 5, 2.0), (20, 20, 1.0)]:
-        v = dtw.dtw_batch(np.zeros((1, m, n)), gamma)[0]
+        v = dtw.dtw_batch(np.zeros((1, m, n)), gamma, backend="cpu")[0]
         assert v == pytest.approx(-gamma * math.log(_delannoy(m - 1, n - 1)), rel=1e-12)
         tv = dtw.soft_dtw(torch.zeros(1, m, n, dtype=torch.float64), gamma)
         assert float(tv) == pytest.approx(-gamma * math.log(_delannoy(m - 1, n - 1)), rel=1e-12)
@@ -144,7 +146,7 @@ def test_golden_zeros_vs_zeros_is_minus_log_delannoy():
 
 @pytest.mark.parametrize("gamma", [0.0, 0.01, 1.0, 100.0])
 def test_golden_single_cell(gamma):
-    assert dtw.dtw_batch(np.array([[[1.0]]]), gamma)[0] == 1.0
+    assert dtw.dtw_batch(np.array([[[1.0]]]), gamma, backend="cpu")[0] == 1.0
     x = np.array([[[0.0]]])
     y = np.array([[[1.0]]])
     assert dtw.pairwise(x, y, gamma=gamma, metric="sqeuclidean", backend="cpu")[0, 0] == 1.0
@@ -286,7 +288,7 @@ def test_length_one_is_a_plain_sum():
     for m, n in [(1, 7), (6, 1), (1, 1)]:
         C = RNG.random((2, m, n))
         for gamma in (0.0, 0.01, 1.0, 50.0):
-            np.testing.assert_allclose(dtw.dtw_batch(C, gamma), C.sum(axis=(1, 2)), rtol=1e-12)
+            np.testing.assert_allclose(dtw.dtw_batch(C, gamma, backend="cpu"), C.sum(axis=(1, 2)), rtol=1e-12)
         if m * n > 0:
             v = dtw.soft_dtw(torch.tensor(C), 0.7)
             np.testing.assert_allclose(v.numpy(), C.sum(axis=(1, 2)), rtol=1e-12)
@@ -296,7 +298,7 @@ def test_band_zero_square_is_diagonal_sum():
     C = RNG.random((4, 9, 9))
     diag = np.trace(C, axis1=1, axis2=2)
     for gamma in (0.0, 0.1, 3.0):
-        np.testing.assert_allclose(dtw.dtw_batch(C, gamma, band=0), diag, rtol=1e-12)
+        np.testing.assert_allclose(dtw.dtw_batch(C, gamma, band=0, backend="cpu"), diag, rtol=1e-12)
     X = _rand_seqs(3, 9, 4, 11)
     Y = _rand_seqs(2, 9, 4, 12)
     Cx = dtw.cost_matrix(X[:, None], Y[None], "cosine")
@@ -308,10 +310,10 @@ def test_band_zero_square_is_diagonal_sum():
 def test_wide_band_equals_no_band_and_narrow_band_still_finite():
     C = RNG.random((3, 7, 15))
     for gamma in (0.0, 0.2):
-        free = dtw.dtw_batch(C, gamma)
-        np.testing.assert_allclose(dtw.dtw_batch(C, gamma, band=15), free, rtol=1e-12)
+        free = dtw.dtw_batch(C, gamma, backend="cpu")
+        np.testing.assert_allclose(dtw.dtw_batch(C, gamma, band=15, backend="cpu"), free, rtol=1e-12)
         # band 0 is narrower than the length difference 8: tslearn semantics widen it
-        narrow = dtw.dtw_batch(C, gamma, band=0)
+        narrow = dtw.dtw_batch(C, gamma, band=0, backend="cpu")
         assert np.isfinite(narrow).all()
         assert (narrow >= free - 1e-12).all() or gamma > 0
 
@@ -322,7 +324,9 @@ def test_transposition_symmetry():
     for gamma in (0.0, 0.05, 1.0):
         for band in (None, 1):
             np.testing.assert_allclose(
-                dtw.dtw_batch(C, gamma, band), dtw.dtw_batch(Ct, gamma, band), rtol=1e-12
+                dtw.dtw_batch(C, gamma, band, backend="cpu"),
+                dtw.dtw_batch(Ct, gamma, band, backend="cpu"),
+                rtol=1e-12,
             )
     t = torch.tensor(C, requires_grad=True)
     tt = torch.tensor(Ct, requires_grad=True)
@@ -333,14 +337,14 @@ def test_transposition_symmetry():
 
 def test_gamma_to_zero_sandwich_and_path():
     C = np.random.default_rng(5).random((1, 8, 11)) * 2  # continuous costs: no tied paths
-    hard = dtw.dtw_batch(C, 0.0)[0]
+    hard = dtw.dtw_batch(C, 0.0, backend="cpu")[0]
     logA = math.log(_delannoy(7, 10))
     for gamma in (1.0, 0.1, 1e-3, 1e-6):
-        s = dtw.dtw_batch(C, gamma)[0]
+        s = dtw.dtw_batch(C, gamma, backend="cpu")[0]
         assert hard - gamma * logA - 1e-9 <= s <= hard + 1e-9
-        s32 = dtw.dtw_batch(C.astype(np.float32), gamma)[0]
+        s32 = dtw.dtw_batch(C.astype(np.float32), gamma, backend="cpu")[0]
         assert s32 == pytest.approx(s, rel=1e-5)
-    assert dtw.dtw_batch(C, 1e-6)[0] == pytest.approx(hard, abs=1e-4)
+    assert dtw.dtw_batch(C, 1e-6, backend="cpu")[0] == pytest.approx(hard, abs=1e-4)
     # E approaches the 0/1 indicator of the optimal path, whose cost is the hard DTW
     t = torch.tensor(C, requires_grad=True)
     dtw.soft_dtw(t, 1e-6).sum().backward()
@@ -506,9 +510,9 @@ def test_input_validation_errors():
     with pytest.raises(ValueError, match="finite"):
         dtw.pairwise(np.full((2, 3, 4), np.nan), X, backend="cpu")
     with pytest.raises(ValueError, match="empty"):
-        dtw.dtw_batch(np.zeros((1, 0, 3)))
+        dtw.dtw_batch(np.zeros((1, 0, 3)), backend="cpu")
     with pytest.raises(ValueError, match="shape"):
-        dtw.dtw_batch(np.zeros((3, 3)))
+        dtw.dtw_batch(np.zeros((3, 3)), backend="cpu")
     with pytest.raises(ValueError, match="gamma > 0"):
         dtw.soft_dtw(torch.zeros(1, 2, 2), 0.0)
     with pytest.raises(ValueError, match="gamma"):

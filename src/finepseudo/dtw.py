@@ -757,6 +757,24 @@ def _cupy_training_ok(C: torch.Tensor) -> bool:
     return C.is_cuda and C.dtype in (torch.float32, torch.float16, torch.bfloat16) and cupy_available()
 
 
+def _torch_stream(device: torch.device) -> Any:
+    """A CuPy stream object for torch's current stream on ``device`` (use as a context manager)."""
+    import warnings
+
+    import cupy
+
+    ts = torch.cuda.current_stream(device)
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None and hasattr(ts, "__cuda_stream__"):
+        try:
+            return from_external(ts)
+        except Exception:  # noqa: BLE001, S110 - fall back to the older API below
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(ts.cuda_stream, device.index)
+
+
 def _prepare_smem(k: Any, nbytes: int) -> None:
     """Opt in to more than 48 KiB of dynamic shared memory when a long sequence needs it."""
     if nbytes > 48 * 1024:
@@ -780,7 +798,7 @@ def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Te
     _prepare_smem(k, smem)
     with (
         cupy.cuda.Device(C.device.index),
-        cupy.cuda.ExternalStream(torch.cuda.current_stream(C.device).cuda_stream),
+        _torch_stream(C.device),
     ):
         k(
             (B,),
@@ -816,7 +834,7 @@ def _sdtw_bwd_cupy(saved: tuple[torch.Tensor, torch.Tensor, torch.Tensor], M: in
     _prepare_smem(k, smem)
     with (
         cupy.cuda.Device(W.device.index),
-        cupy.cuda.ExternalStream(torch.cuda.current_stream(W.device).cuda_stream),
+        _torch_stream(W.device),
     ):
         k(
             (B,),
