@@ -27,7 +27,7 @@ def environment() -> dict[str, str]:
     env = {"python": platform.python_version(), "platform": platform.platform()}
     for mod in ("numpy", "pandas", "torch", "torchvision", "snakemake", "seaborn", "matplotlib", "cupy"):
         try:
-            env[mod] = __import__(mod).__version__
+            env[mod] = str(__import__(mod).__version__)
         except Exception:  # noqa: BLE001 - absent or broken optional package
             continue
     try:
