@@ -584,3 +584,18 @@ def test_cuda_source_compiles_with_nvrtc_name_expressions():
     )
     assert len(obj) > 0
     assert set(mapping) == set(dtw_cuda.name_expressions())
+
+
+def test_dtw_batch_inf_costs_act_as_a_mask():
+    C = RNG.random((3, 8, 12))
+    mask = dtw.band_mask(8, 12, 1)
+    Cinf = np.where(mask, C, np.inf)
+    for dt in (np.float64, np.float32):
+        for gamma in (0.0, 0.05, 1.0):
+            a = dtw.dtw_batch(Cinf.astype(dt), gamma, backend="cpu")
+            b = dtw.dtw_batch(C.astype(dt), gamma, band=1, backend="cpu")
+            assert np.isfinite(a).all()
+            np.testing.assert_allclose(a, b, rtol=1e-6 if dt == np.float32 else 1e-12)
+    # everything forbidden: +inf, not NaN
+    assert np.isposinf(dtw.dtw_batch(np.full((1, 3, 3), np.inf), 0.5, backend="cpu")).all()
+    assert np.isposinf(dtw.dtw_batch(np.full((1, 3, 3), np.inf), 0.0, backend="cpu")).all()
