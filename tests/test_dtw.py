@@ -599,3 +599,21 @@ def test_dtw_batch_inf_costs_act_as_a_mask():
     # everything forbidden: +inf, not NaN
     assert np.isposinf(dtw.dtw_batch(np.full((1, 3, 3), np.inf), 0.5, backend="cpu")).all()
     assert np.isposinf(dtw.dtw_batch(np.full((1, 3, 3), np.inf), 0.0, backend="cpu")).all()
+
+
+def test_dtw_path_matches_hard_dtw_and_tslearn():
+    for m, n, band in [(1, 1, None), (1, 6, None), (7, 1, None), (9, 13, None), (12, 8, 1), (10, 10, 0)]:
+        C = np.random.default_rng(m * 17 + n).random((m, n))
+        path, cost = dtw.dtw_path(C, band=band)
+        assert path[0] == (0, 0) and path[-1] == (m - 1, n - 1)
+        steps = {(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(path)}
+        assert steps <= {(1, 0), (0, 1), (1, 1)}
+        assert cost == pytest.approx(sum(C[i, j] for i, j in path), rel=1e-12)
+        assert cost == pytest.approx(dtw.dtw_batch(C[None], 0.0, band, backend="cpu")[0], rel=1e-12)
+        assert all(dtw.band_mask(m, n, band)[i, j] for i, j in path)
+    tsm = pytest.importorskip("tslearn.metrics")
+    C = RNG.random((11, 14))
+    p_ts, s_ts = tsm.dtw_path_from_metric(C, metric="precomputed")
+    path, cost = dtw.dtw_path(C)
+    assert path == [tuple(p) for p in p_ts]
+    assert cost == pytest.approx(s_ts, rel=1e-12)
