@@ -80,7 +80,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "test_per_class": 15,
     "frame_size": 64,
     "fps": 25,
-    "fig_scale": 0.38,
+    "fig_scale": 0.5,
+    "limb_width": 1.3,
     "noise_sigma": 3.0,
     "phase_scale": [0.7, 1.4],
     "idle_frames": [0, 5],
@@ -110,6 +111,7 @@ CONFIG_DOCS: dict[str, str] = {
     "frame_size": "rendered frame width = height in pixels (even, for yuv420p).",
     "fps": "frame rate written into the mp4 (durations below are in frames).",
     "fig_scale": "standing figure height as a fraction of the frame height (camera follows the diver).",
+    "limb_width": "multiplier of the limb / torso thickness (1 = slender).",
     "noise_sigma": "std of Gaussian pixel noise, in 0-255 units (<= 5 keeps poses easy to see).",
     "phase_scale": "[min, max] of the independent per-video, per-phase duration factor.",
     "idle_frames": "[min, max] idle frames before and (independently) after the action.",
@@ -277,9 +279,9 @@ _ARMS_UP = np.array([0, 0, 0, 0, _PI - 0.08, _PI - 0.08, 0, 0])
 _CROUCH = np.array([1.0, 1.0, 1.7, 1.7, -0.7, -0.7, 0.2, 0.2])
 _POSITIONS = {
     # compact ball: thighs on the chest, shins folded under, hands on the shins
-    "TUCK": np.array([2.45, 2.45, 2.6, 2.6, 1.35, 1.35, 1.1, 1.1]),
-    # long narrow V: straight legs folded to the chest, arms reaching to the ankles
-    "PIKE": np.array([2.3, 2.3, 0, 0, 2.3, 2.3, 0.0, 0.0]),
+    "TUCK": np.array([2.55, 2.55, 2.7, 2.7, 1.45, 1.45, 1.2, 1.2]),
+    # open V / L: straight legs folded forward at the hips, arms reaching along the legs
+    "PIKE": np.array([1.95, 1.95, 0, 0, 1.95, 1.95, 0.0, 0.0]),
     # straight body, arms by the sides
     "STR": np.array([0, 0, 0, 0, 0.12, 0.12, 0.05, 0.05]),
     # straight body, arms folded over the chest (twisting dives)
@@ -626,7 +628,7 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     iu, iv = np.rint(u).astype(int), np.rint(v).astype(int)
 
     # the diver, rendered in a window of B x B pixels that follows it
-    r_px = np.array([r for *_, r, _c in _SEGMENTS]) * scale * px_per_unit
+    r_px = np.array([r for *_, r, _c in _SEGMENTS]) * scale * px_per_unit * float(cfg["limb_width"])
     r_px = np.maximum(r_px, 0.75)
     a_w = world[:, [jidx[a] for a, *_ in _SEGMENTS]]
     b_w = world[:, [jidx[b] for _, b, *_ in _SEGMENTS]]
@@ -646,8 +648,7 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     skin = np.array([rng.uniform(150, 235), rng.uniform(105, 175), rng.uniform(70, 140)])
     suit = np.array([[200, 30, 40], [30, 30, 35], [230, 120, 20], [120, 40, 150], [20, 140, 60]],
                     dtype=np.float64)[rng.integers(5)]
-    cap = np.array([[240, 240, 240], [250, 210, 30], [200, 30, 40], [30, 30, 35]],
-                   dtype=np.float64)[rng.integers(4)]
+    cap = np.array([[245, 245, 240], [250, 215, 40]], dtype=np.float64)[rng.integers(2)]
     # layers, back to front: limbs (skin), swimsuit, head; coverage of a layer = max over its parts
     layers = []
     for slot, col in (("skin", skin), ("suit", suit), ("cap", cap)):

@@ -1,0 +1,249 @@
+"""Supervised training and prediction of the video classifier f_E, and checkpoints.
+
+Data: ``clips`` is a uint8 tensor ``(N, T_store, H, W, 3)``, the stored frames of each video
+(``T_store`` frames sampled uniformly over the video). A training step takes one
+``clip_frames``-frame clip per video (seeded temporal jitter and spatial augmentation, see
+:mod:`finepseudo.augment`), normalises it and feeds ``(B, 3, clip_frames, H, W)`` to the model.
+Everything random comes from ``seed``: on a CPU the same seed gives the same weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
+from .models import build_video_model
+
+__all__ = [
+    "load_checkpoint",
+    "predict_proba",
+    "save_checkpoint",
+    "train_classifier",
+]
+
+
+def _check_clips(clips: torch.Tensor, clip_frames: int) -> None:
+    if not isinstance(clips, torch.Tensor) or clips.dtype != torch.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
+        raise TypeError("clips must be a uint8 torch tensor (N, T_store, H, W, 3), got "
+                        f"{getattr(clips, 'dtype', type(clips))} {tuple(getattr(clips, 'shape', ()))}")
+    if clip_frames < 1:
+        raise ValueError(f"clip_frames must be >= 1, got {clip_frames}")
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def train_classifier(
+    model: nn.Module,
+    clips: torch.Tensor,
+    labels: np.ndarray | torch.Tensor | list[int],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    clip_frames: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    augment: dict | None = None,
+    log: Callable[[str], Any] = print,
+    sample_weight: np.ndarray | torch.Tensor | list[float] | None = None,
+    warmup_epochs: float = 1.0,
+    label_smoothing: float = 0.0,
+) -> list[dict[str, float]]:
+    """Train ``model`` in place with cross-entropy on ``(clips, labels)``.
+
+    clips: uint8 (N, T_store, H, W, 3); labels: (N,) ints in [0, C); sample_weight: optional (N,)
+    non-negative per-video loss weights (e.g. pseudo-label confidence; the loss is the weighted
+    mean). Optimiser AdamW, one linear warm-up epoch then cosine decay to 0, per step.
+    augment: overrides of :data:`finepseudo.augment.DEFAULT_AUGMENT` (None = defaults,
+    ``{"enabled": False}`` = none). Deterministic on a CPU for a given ``seed`` (shuffling,
+    augmentation and dropout all draw from it).
+
+    Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (weighted mean
+    training loss), ``acc`` (training top-1 on the augmented clips), ``clips_per_s``,
+    ``seconds`` (epoch wall time) and ``eta`` (estimated seconds left). Logs one line per epoch.
+    """
+    _check_clips(clips, clip_frames)
+    n = clips.shape[0]
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if y.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {tuple(y.shape)}")
+    w = None
+    if sample_weight is not None:
+        w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
+        if w.shape != (n,) or bool((w < 0).any()):
+            raise ValueError(f"sample_weight must be (N,) = ({n},) and non-negative")
+    if n == 0 or epochs <= 0:
+        return []
+    aug = {**DEFAULT_AUGMENT, **(augment or {})}
+    device = torch.device(device)
+    rng = np.random.default_rng([seed, 1])
+    model.to(device)
+    channels_last = device.type == "cpu"
+    if channels_last:
+        model.to(memory_format=torch.channels_last_3d)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    warm = max(1, round(warmup_epochs * steps_per_epoch))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return lr * (step + 1) / warm
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
+
+    history: list[dict[str, float]] = []
+    step = 0
+    t_start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**31)))
+        for epoch in range(1, epochs + 1):
+            model.train()
+            t0 = time.perf_counter()
+            perm = rng.permutation(n)
+            loss_sum = correct = weight_sum = 0.0
+            for b0 in range(0, n, batch_size):
+                idx = perm[b0:b0 + batch_size]
+                t_idx = train_indices(clips.shape[1], clip_frames, len(idx), rng, aug)
+                batch = clips[torch.as_tensor(idx)[:, None], torch.as_tensor(t_idx)]  # (B, T, H, W, 3)
+                x = train_input(batch, rng, aug)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last_3d)
+                x = x.to(device)
+                yb = y[idx].to(device)
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(step)
+                logits = model(x)
+                losses = F.cross_entropy(logits, yb, reduction="none", label_smoothing=label_smoothing)
+                if w is not None:
+                    wb = w[idx].to(device)
+                    loss = (losses * wb).sum() / wb.sum().clamp_min(1e-8)
+                else:
+                    wb = torch.ones_like(losses)
+                    loss = losses.mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                loss_sum += float((losses.detach() * wb).sum())
+                weight_sum += float(wb.sum())
+                correct += float((logits.argmax(1) == yb).sum())
+            sec = time.perf_counter() - t0
+            elapsed = time.perf_counter() - t_start
+            eta = elapsed / epoch * (epochs - epoch)
+            rec = {"epoch": epoch, "loss": loss_sum / max(weight_sum, 1e-8), "acc": correct / n,
+                   "clips_per_s": n / max(sec, 1e-9), "seconds": sec, "eta": eta}
+            history.append(rec)
+            log(f"[train] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
+                f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return history
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, clips_per_video: int = 2,
+                   batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+    """Logits averaged over ``clips_per_video`` deterministic temporal clips.
+
+    clips: uint8 (N, T_store, H, W, 3). Returns float32 (N, C).
+    """
+    _, logits = _predict(model, clips, clip_frames, clips_per_video, batch_size, device)
+    return logits
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, clips_per_video: int = 2,
+                  batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+    """Class probabilities: the softmax averaged over ``clips_per_video`` deterministic clips.
+
+    clips: uint8 (N, T_store, H, W, 3); clip k of a video takes ``clip_frames`` frames evenly
+    spaced over all stored frames, offset by k / clips_per_video of the spacing (see
+    :func:`finepseudo.augment.eval_indices`). Returns float32 (N, C), rows summing to 1.
+    """
+    probs, _ = _predict(model, clips, clip_frames, clips_per_video, batch_size, device)
+    return probs
+
+
+def _predict(model: nn.Module, clips: torch.Tensor, clip_frames: int, clips_per_video: int, batch_size: int,
+             device: str | torch.device) -> tuple[np.ndarray, np.ndarray]:
+    _check_clips(clips, clip_frames)
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    channels_last = device.type == "cpu"
+    if channels_last:
+        model.to(memory_format=torch.channels_last_3d)
+    t_idx = torch.as_tensor(eval_indices(clips.shape[1], clip_frames, clips_per_video))  # (K, T)
+    n = clips.shape[0]
+    prob_sum, logit_sum = [], []
+    for b0 in range(0, n, batch_size):
+        part = clips[b0:b0 + batch_size]
+        p_acc = l_acc = None
+        for k in range(t_idx.shape[0]):
+            x = to_model_input(part[:, t_idx[k]])
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last_3d)
+            logits = model(x.to(device)).float()
+            p = logits.softmax(1)
+            p_acc = p if p_acc is None else p_acc + p
+            l_acc = logits if l_acc is None else l_acc + logits
+        prob_sum.append((p_acc / t_idx.shape[0]).cpu())
+        logit_sum.append((l_acc / t_idx.shape[0]).cpu())
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    model.train(was_training)
+    if not prob_sum:
+        c = model.fc.out_features if hasattr(model, "fc") else 0
+        return np.zeros((0, c), np.float32), np.zeros((0, c), np.float32)
+    return torch.cat(prob_sum).numpy(), torch.cat(logit_sum).numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, arch: str, num_classes: int,
+                    model_kwargs: dict | None = None, metadata: dict | None = None) -> None:
+    """Save ``{"state_dict", "arch", "num_classes", "model_kwargs", "metadata"}`` to ``path`` (.pt)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "arch": arch, "num_classes": int(num_classes),
+                "model_kwargs": dict(model_kwargs or {}), "metadata": dict(metadata or {})}, p)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model saved by :func:`save_checkpoint`. Returns ``(model, checkpoint_dict)``
+    (the dict without ``state_dict``: arch, num_classes, model_kwargs, metadata)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {p}")
+    ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "arch", "num_classes"):
+        if key not in ckpt:
+            raise KeyError(f"{p} is not a finepseudo checkpoint (no {key!r})")
+    model = build_video_model(ckpt["arch"], ckpt["num_classes"], **ckpt.get("model_kwargs", {}))
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device)
+    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model, info

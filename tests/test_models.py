@@ -1,0 +1,98 @@
+"""Video model registry: shapes, residual init, weights from a file (never downloaded)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from finepseudo import models
+from finepseudo.models import build_video_model, list_video_models
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster and immune to other processes on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_registry_lists_required_archs():
+    assert {"r2plus1d_tiny", "r2plus1d_18", "r3d_18"} <= set(list_video_models())
+    with pytest.raises(KeyError, match="unknown video model"):
+        build_video_model("resnet_nonexistent", 3)
+
+
+def test_tiny_shapes_and_features():
+    torch.manual_seed(0)
+    m = build_video_model("r2plus1d_tiny", 7).eval()
+    x = torch.randn(2, 3, 16, 48, 48)
+    with torch.no_grad():
+        assert m(x).shape == (2, 7)
+        assert m.features(x).shape == (2, m.feature_dim)
+        # other clip lengths and sizes work too (global pooling)
+        assert m(torch.randn(1, 3, 8, 32, 32)).shape == (1, 7)
+
+
+def test_tiny_is_residual_two_blocks_per_stage_zero_init():
+    m = build_video_model("r2plus1d_tiny", 5, widths=(8, 16), s_strides=(2, 2), t_strides=(1, 2))
+    blocks = [b for b in m.modules() if isinstance(b, models.Block2Plus1D)]
+    assert len(blocks) == 4 and all(len(stage) == 2 for stage in m.stages)
+    assert all(torch.count_nonzero(b.bn2.weight) == 0 for b in blocks)
+    # (2+1)D: every conv in a block is either purely spatial (1, k, k) or purely temporal (k, 1, 1)
+    for b in blocks:
+        for conv in (c for c in b.modules() if isinstance(c, torch.nn.Conv3d) and c.kernel_size != (1, 1, 1)):
+            kt, kh, kw = conv.kernel_size
+            assert (kt == 1) != (kh == 1 and kw == 1)
+    # zero-initialised residual branch: an identity block passes ReLU(x) through unchanged
+    same = next(b for b in blocks if isinstance(b.down, torch.nn.Identity)).eval()
+    x = torch.randn(1, same.conv1[0].in_channels, 4, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(same(x), torch.relu(x))
+
+
+@pytest.mark.parametrize("arch", ["r2plus1d_18", "r3d_18"])
+def test_torchvision_archs_tiny_input(arch):
+    torch.manual_seed(0)
+    m = build_video_model(arch, 4).eval()
+    with torch.no_grad():
+        out = m(torch.randn(1, 3, 8, 32, 32))
+    assert out.shape == (1, 4)
+    assert m.feature_dim == 512
+
+
+def test_weights_from_file(tmp_path):
+    torch.manual_seed(0)
+    src = build_video_model("r2plus1d_tiny", 6, widths=(8, 16), s_strides=(2, 2), t_strides=(1, 2)).eval()
+    path = tmp_path / "w.pt"
+    torch.save(src.state_dict(), path)
+    torch.manual_seed(1)
+    dst = build_video_model("r2plus1d_tiny", 6, weights=str(path), widths=(8, 16), s_strides=(2, 2),
+                            t_strides=(1, 2)).eval()
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(dst(x), src(x))
+    # a head of another size is skipped, the backbone is loaded
+    other = build_video_model("r2plus1d_tiny", 3, weights=path, widths=(8, 16), s_strides=(2, 2),
+                              t_strides=(1, 2)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(other.features(x), src.features(x))
+    # a checkpoint dict holding the state dict works too
+    torch.save({"state_dict": src.state_dict(), "arch": "r2plus1d_tiny"}, tmp_path / "c.pt")
+    build_video_model("r2plus1d_tiny", 6, weights=tmp_path / "c.pt", widths=(8, 16), s_strides=(2, 2),
+                      t_strides=(1, 2))
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    missing = tmp_path / "kinetics_r2plus1d.pt"
+    with pytest.raises(FileNotFoundError, match="kinetics_r2plus1d.pt"):
+        build_video_model("r3d_18", 4, weights=str(missing))
+
+
+def test_mismatched_weights_are_an_error(tmp_path):
+    a = build_video_model("r2plus1d_tiny", 4, widths=(8, 16), s_strides=(2, 2), t_strides=(1, 2))
+    torch.save(a.state_dict(), tmp_path / "a.pt")
+    with pytest.raises(RuntimeError, match="do not match"):
+        build_video_model("r2plus1d_tiny", 4, weights=tmp_path / "a.pt", widths=(8, 16, 32), s_strides=(2, 2, 2),
+                          t_strides=(1, 2, 2))

@@ -1,0 +1,154 @@
+"""SynthDive generator: determinism, Diving48 V2 annotation format, splits, phases, vocabulary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import pytest
+
+from finepseudo import synthdive as sd
+
+TINY = sd.TINY_CONFIG
+
+
+def decode(path: Path) -> np.ndarray:
+    """All frames of an mp4 as uint8 (T, H, W, 3)."""
+    probe = ffmpeg.probe(str(path))
+    st = next(s for s in probe["streams"] if s["codec_type"] == "video")
+    w, h = int(st["width"]), int(st["height"])
+    out, _ = ffmpeg.input(str(path)).output("pipe:", format="rawvideo", pix_fmt="rgb24").run(
+        capture_stdout=True, capture_stderr=True)
+    return np.frombuffer(out, np.uint8).reshape(-1, h, w, 3)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("sd_a")
+    logs: list[str] = []
+    summary = sd.generate(out, TINY, seed=3, log=logs.append)
+    return out, {"summary": summary, "logs": logs}
+
+
+@pytest.fixture(scope="module")
+def tiny_again(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sd_b")
+    sd.generate(out, TINY, seed=3, log=lambda m: None)
+    return out
+
+
+def _ann(root: Path, name: str):
+    return json.loads((root / "annotations" / name).read_text())
+
+
+def test_same_seed_is_deterministic(tiny, tiny_again):
+    a, _ = tiny
+    for name in ("train.json", "test.json", "vocab.json", "classes.json", "phases.json", "summary.json"):
+        assert (a / "annotations" / name).read_bytes() == (tiny_again / "annotations" / name).read_bytes(), name
+    for vid in sorted((a / "videos").glob("*.mp4"))[:6]:
+        np.testing.assert_array_equal(decode(vid), decode(tiny_again / "videos" / vid.name))
+
+
+def test_other_seed_differs(tmp_path, tiny):
+    a, _ = tiny
+    cfg = {**TINY, "train_per_class": 2, "test_per_class": 1}
+    sd.generate(tmp_path, cfg, seed=4, log=lambda m: None)
+    first = _ann(tmp_path, "train.json")[0]["vid_name"]
+    assert not np.array_equal(decode(tmp_path / "videos" / f"{first}.mp4")[:5], decode(a / "videos" / f"{first}.mp4")[:5])
+
+
+def test_annotation_format_and_splits(tiny):
+    root, info = tiny
+    vocab = _ann(root, "vocab.json")
+    classes = _ann(root, "classes.json")
+    phases = _ann(root, "phases.json")
+    k = len(TINY["classes"])
+    assert len(vocab) == k and len(classes) == k
+    full = sd.load_diving48_vocab()
+    for c in classes:
+        assert vocab[c["label"]] == full[c["diving48_label"]]
+        assert vocab[c["label"]] == [c["takeoff"], c["somersaults"], c["twists"], c["position"]]
+    assert [c["diving48_label"] for c in classes] == TINY["classes"]
+    names = set()
+    for split, per_class in (("train", TINY["train_per_class"]), ("test", TINY["test_per_class"])):
+        ann = _ann(root, f"{split}.json")
+        assert isinstance(ann, list)
+        for a in ann:
+            assert set(a) == {"vid_name", "label", "start_frame", "end_frame"}
+            assert isinstance(a["label"], int) and 0 <= a["label"] < k
+            assert (root / "videos" / f"{a['vid_name']}.mp4").is_file()
+            n = len(phases[a["vid_name"]])
+            assert 0 <= a["start_frame"] < a["end_frame"] <= n
+        counts = np.bincount([a["label"] for a in ann], minlength=k)
+        assert (counts == per_class).all(), (split, counts)
+        assert info["summary"]["per_class"][split] == {str(c): per_class for c in range(k)}
+        names |= {a["vid_name"] for a in ann}
+    assert len(names) == info["summary"]["videos"]["train"] + info["summary"]["videos"]["test"]
+    assert names == set(phases)
+    assert any("videos/s" in line and "left" in line for line in info["logs"])
+
+
+def test_phases_match_videos(tiny):
+    root, _ = tiny
+    phases = _ann(root, "phases.json")
+    ann = {a["vid_name"]: a for a in _ann(root, "train.json") + _ann(root, "test.json")}
+    order = {p: i for i, p in enumerate(sd.PHASES)}
+    for name in sorted(phases)[:10]:
+        frames = decode(root / "videos" / f"{name}.mp4")
+        ph = phases[name]
+        assert frames.shape == (len(ph), TINY["frame_size"], TINY["frame_size"], 3)
+        assert set(ph) <= set(sd.PHASES)
+        a = ann[name]
+        # the action is exactly the non-idle span (end exclusive) and its phases come in order
+        assert all(p == "idle" for p in ph[: a["start_frame"]] + ph[a["end_frame"]:])
+        action = ph[a["start_frame"]:a["end_frame"]]
+        assert "idle" not in action
+        ranks = [order[p] for p in action]
+        assert ranks == sorted(ranks) and set(action) == set(sd.PHASES) - {"idle"}
+
+
+def test_novel_classes_only_in_train(tmp_path):
+    cfg = {**TINY, "classes": [7, 24], "novel_classes": [34], "train_per_class": 2, "test_per_class": 1}
+    summary = sd.generate(tmp_path, cfg, seed=0, log=lambda m: None)
+    classes = _ann(tmp_path, "classes.json")
+    assert [(c["diving48_label"], c["novel"]) for c in classes] == [(7, False), (24, False), (34, True)]
+    assert {a["label"] for a in _ann(tmp_path, "test.json")} == {0, 1}
+    assert {a["label"] for a in _ann(tmp_path, "train.json")} == {0, 1, 2}
+    assert summary["novel_classes"] == 1
+
+
+def test_parse_class_counts_and_directions():
+    assert sd.parse_class(["Back", "25som", "15Twis", "PIKE"]) == {
+        "takeoff": "Back", "position": "PIKE", "som_halves": 5, "twist_halves": 3, "facing": -1, "sense": -1}
+    assert sd.parse_class(["Forward", "Dive", "NoTwis", "STR"])["som_halves"] == 1
+    assert sd.parse_class(["Forward", "45som", "NoTwis", "TUCK"])["som_halves"] == 9
+    assert sd.parse_class(["Reverse", "15som", "05Twis", "FREE"])["twist_halves"] == 1
+    # every Diving48 class can be rendered
+    for attrs in sd.load_diving48_vocab():
+        sd.parse_class(attrs)
+    with pytest.raises(ValueError, match="take-off"):
+        sd.parse_class(["Sideways", "1som", "NoTwis", "PIKE"])
+
+
+def test_render_video_shapes_and_entry():
+    cfg = sd.resolve_config(TINY)
+    vocab = sd.load_diving48_vocab()
+    for d48 in (7, 14, 29):
+        frames, phases = sd.render_video(sd.parse_class(vocab[d48]), cfg, np.random.default_rng(0))
+        assert frames.dtype == np.uint8 and frames.shape[1:] == (32, 32, 3)
+        assert len(phases) == len(frames)
+
+
+def test_config_validation():
+    with pytest.raises(KeyError, match="unknown synthdive config keys"):
+        sd.resolve_config({"nosie_sigma": 3})
+    with pytest.raises(ValueError, match="frame_size"):
+        sd.resolve_config({"frame_size": 33})
+    with pytest.raises(ValueError, match="novel_classes"):
+        sd.resolve_config({"classes": [1, 2], "novel_classes": [2]})
+    cfg = sd.resolve_config({"phase_frames": {"entry": 5}})
+    assert cfg["phase_frames"]["entry"] == 5 and cfg["phase_frames"]["splash"] == sd.DEFAULT_CONFIG["phase_frames"]["splash"]
+    assert cfg["classes"] == list(sd.DEFAULT_CLASSES)
+    assert set(sd.CONFIG_DOCS) == set(sd.DEFAULT_CONFIG)

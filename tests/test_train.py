@@ -1,0 +1,156 @@
+"""f_E training: determinism, history, prediction, checkpoints, clip sampling and augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from finepseudo.augment import (
+    DEFAULT_AUGMENT,
+    augment_clips,
+    eval_indices,
+    to_model_input,
+    train_indices,
+    train_input,
+)
+from finepseudo.models import build_video_model
+from finepseudo.train import load_checkpoint, predict_proba, save_checkpoint, train_classifier
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster and immune to other processes on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+KW = {"widths": (8, 16), "s_strides": (2, 2), "t_strides": (1, 2), "stem_width": 8}
+
+
+def toy_data(n: int = 12, t: int = 8, size: int = 16, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """Two classes: a bright square moving right (0) or left (1) over noise. uint8 (N, T, S, S, 3)."""
+    rng = np.random.default_rng(seed)
+    clips = rng.integers(0, 60, size=(n, t, size, size, 3)).astype(np.uint8)
+    labels = np.arange(n) % 2
+    for i in range(n):
+        for f in range(t):
+            x = 2 + f if labels[i] == 0 else size - 6 - f
+            clips[i, f, 6:10, max(x, 0):max(x, 0) + 4] = 250
+    return torch.from_numpy(clips), labels
+
+
+def tiny_model(seed: int = 0, classes: int = 2) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_video_model("r2plus1d_tiny", classes, **KW)
+
+
+def test_training_is_deterministic_and_logs():
+    clips, labels = toy_data()
+    runs = []
+    for _ in range(2):
+        m = tiny_model()
+        logs: list[str] = []
+        hist = train_classifier(m, clips, labels, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.01,
+                                clip_frames=4, seed=5, log=logs.append)
+        runs.append((m.state_dict(), hist))
+        assert len(logs) == 2 and "loss" in logs[0] and "left" in logs[0]
+    (sa, ha), (sb, hb) = runs
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0)
+    assert [h["loss"] for h in ha] == [h["loss"] for h in hb]
+    assert [h["epoch"] for h in ha] == [1, 2]
+    assert set(ha[0]) == {"epoch", "loss", "acc", "clips_per_s", "seconds", "eta"}
+    # another seed gives other weights
+    m = tiny_model()
+    train_classifier(m, clips, labels, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.01, clip_frames=4, seed=6,
+                     log=lambda s: None)
+    assert any(not torch.equal(m.state_dict()[k], sa[k]) for k in sa if sa[k].is_floating_point())
+
+
+def test_training_learns_direction_and_predicts():
+    clips, labels = toy_data(n=16)
+    m = tiny_model()
+    train_classifier(m, clips, labels, epochs=12, batch_size=8, lr=1e-2, weight_decay=0.0, clip_frames=8, seed=0,
+                     augment={"enabled": False}, log=lambda s: None)
+    p = predict_proba(m, clips, clip_frames=8, clips_per_video=1)
+    assert p.shape == (16, 2) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    assert (p.argmax(1) == labels).mean() == 1.0
+    p2 = predict_proba(m, clips, clip_frames=4, clips_per_video=2, batch_size=5)
+    assert p2.shape == (16, 2)
+    np.testing.assert_array_equal(p2, predict_proba(m, clips, clip_frames=4, clips_per_video=2, batch_size=5))
+
+
+def test_sample_weight_and_input_checks():
+    clips, labels = toy_data(n=8)
+    m = tiny_model()
+    w = np.ones(8, np.float32)
+    w[::2] = 0.0
+    hist = train_classifier(m, clips, labels, epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, clip_frames=4,
+                            seed=0, sample_weight=w, log=lambda s: None)
+    assert np.isfinite(hist[0]["loss"])
+    with pytest.raises(ValueError, match="sample_weight"):
+        train_classifier(m, clips, labels, epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, clip_frames=4,
+                         seed=0, sample_weight=-w, log=lambda s: None)
+    with pytest.raises(TypeError, match="uint8"):
+        train_classifier(m, clips.float(), labels, epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0,
+                         clip_frames=4, seed=0, log=lambda s: None)
+    with pytest.raises(ValueError, match="labels"):
+        train_classifier(m, clips, labels[:3], epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, clip_frames=4,
+                         seed=0, log=lambda s: None)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    clips, _ = toy_data(n=4)
+    m = tiny_model(classes=3)
+    path = tmp_path / "ckpt" / "f_E.pt"
+    save_checkpoint(path, m, arch="r2plus1d_tiny", num_classes=3, model_kwargs=KW,
+                    metadata={"fraction": 0.1, "round": 2})
+    m2, info = load_checkpoint(path)
+    assert info["arch"] == "r2plus1d_tiny" and info["num_classes"] == 3
+    assert info["metadata"] == {"fraction": 0.1, "round": 2}
+    np.testing.assert_array_equal(predict_proba(m, clips, clip_frames=4, clips_per_video=2),
+                                  predict_proba(m2, clips, clip_frames=4, clips_per_video=2))
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_clip_indices():
+    rng = np.random.default_rng(0)
+    idx = train_indices(32, 16, 50, rng, DEFAULT_AUGMENT)
+    assert idx.shape == (50, 16) and idx.min() >= 0 and idx.max() <= 31
+    assert (np.diff(idx, axis=1) >= 0).all()  # time order is kept
+    # the clip always spans most of the video
+    assert ((idx[:, -1] - idx[:, 0]) >= 0.85 * 32 - 3).all()
+    ev = eval_indices(32, 16, 2)
+    np.testing.assert_array_equal(ev, [np.arange(0, 32, 2), np.arange(1, 32, 2)])
+    np.testing.assert_array_equal(train_indices(32, 16, 3, rng, {"enabled": False}),
+                                  np.tile(eval_indices(32, 16, 1), (3, 1)))
+
+
+def test_augment_and_normalise():
+    clips, _ = toy_data(n=3, t=4, size=12)
+    rng = np.random.default_rng(0)
+    out = augment_clips(clips, rng, DEFAULT_AUGMENT)
+    assert out.shape == clips.shape and out.dtype == torch.float32
+    assert float(out.min()) >= 0 and float(out.max()) <= 255
+    assert not DEFAULT_AUGMENT["hflip"]
+    torch.testing.assert_close(augment_clips(clips, rng, {"enabled": False}), clips.float())
+    x = to_model_input(clips)
+    assert x.shape == (3, 3, 4, 12, 12)
+    # the same rng state gives the same augmentation
+    a = augment_clips(clips, np.random.default_rng(1), DEFAULT_AUGMENT)
+    b = augment_clips(clips, np.random.default_rng(1), DEFAULT_AUGMENT)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("aug", [DEFAULT_AUGMENT, {**DEFAULT_AUGMENT, "hflip": True, "translate": 5}, {"enabled": False}])
+def test_fused_train_input_matches_reference(aug):
+    clips, _ = toy_data(n=5, t=4, size=12)
+    ref = to_model_input(augment_clips(clips, np.random.default_rng(3), aug))
+    fused = train_input(clips, np.random.default_rng(3), aug)
+    assert fused.shape == (5, 3, 4, 12, 12)
+    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
