@@ -17,6 +17,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/alignability.smk"
+include: "workflow/rules/pseudo.smk"
 include: "workflow/rules/report.smk"
 
 

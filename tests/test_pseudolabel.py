@@ -24,7 +24,7 @@ def test_threshold_open_world_and_quality():
     assert t["accepted"].tolist() == [True, False, True, False]  # b below theta, d rejected as novel
     assert t["rejected_novel"].tolist() == [False, False, False, True]
     truth = pd.DataFrame({"video": vids, "label": [0, 1, 0, 2]})  # label 2 = a novel class
-    q = quality(t, truth, known_classes=2)
+    q = quality(t, truth, novel_labels=[2])
     assert q["coverage"] == 0.5 and q["precision"] == 0.5
     assert q["fe_fa_agreement"] == 0.75
     assert q["novel_rejection_precision"] == 1.0 and q["novel_rejection_recall"] == 1.0

@@ -71,7 +71,7 @@ def test_metrics_and_tables(run):
 
 def test_alignability_outputs(run):
     a = run / "synthdive/alignability/frac50_seed0"
-    trip = pd.read_csv(a / "triplets.tsv", sep="\t")
+    trip = pd.read_csv(a / "triplets_gitdl.tsv", sep="\t")
     assert len(trip) == 12 and (trip["label"] != trip["negative_label"]).all()
     pv = pd.read_csv(a / "pair_verification.tsv", sep="\t")
     assert set(pv["measure"]) == {"per-timestamp cosine", "temporally pooled cosine", "DTW cost",
@@ -96,7 +96,8 @@ def test_same_config_same_numbers(run, tmp_path):
     snakemake(tmp_path, "results/synthdive/eval/supervised/frac50_seed0/metrics.json",
               "results/synthdive/alignability/frac50_seed0/pA_test.tsv")
     for rel in ("synthdive/eval/supervised/frac50_seed0/predictions.tsv", "synthdive/manifest.tsv",
-                "synthdive/alignability/frac50_seed0/pA_test.tsv", "synthdive/alignability/frac50_seed0/triplets.tsv"):
+                "synthdive/alignability/frac50_seed0/pA_test.tsv", "synthdive/alignability/frac50_seed0/triplets_gitdl.tsv",
+                "synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv"):
         assert (run / rel).read_text() == (tmp_path / "results" / rel).read_text(), rel
 
 
@@ -107,7 +108,52 @@ def test_changing_a_training_hyperparameter_reruns_only_what_it_affects(run, tmp
     assert "epochs: 3" in cfg.read_text()
     r = snakemake(run.parent, "results/report.html", "-n", "--quiet", "rules", configfile=cfg)
     rules = set(re.findall(r"^(\w+)\s+\d+$", r.stdout, re.M)) - {"total", "job"}
-    assert rules == {"train_fe", "evaluate_fe", "report"}, r.stdout
+    # f_E and everything downstream of it re-runs; data, frames and the f_A branch before the rounds do not
+    assert {"train_fe", "evaluate_fe", "pseudo_label", "retrain_fe", "report"} <= rules, r.stdout
+    assert not rules & {"generate_synthdive", "build_manifest", "make_splits", "extract_frames", "pretrain_gitdl",
+                        "mine_pairs", "train_alignability", "predict_alignability", "pair_verification"}, r.stdout
+
+
+def test_pseudo_label_rounds(run):
+    base = run / "synthdive/methods"
+    for method in ("pl", "finepseudo"):
+        for r in (1, 2):
+            t = pd.read_csv(base / f"{method}/frac50_seed0/round{r}/pseudo_labels.tsv", sep="\t")
+            assert list(t.columns) == ["video", "fe_label", "fe_conf", "fa_label", "fa_conf", "label", "confidence",
+                                       "rejected_novel", "accepted"]
+            assert len(t) == 12  # the whole pool, every round
+            assert (t["accepted"] == (t["confidence"] >= 0.5)).all()
+            assert (base / f"{method}/frac50_seed0/round{r}/fe.pt").is_file()
+        q = pd.read_csv(base / f"{method}/frac50_seed0/pseudo_quality.tsv", sep="\t")
+        assert q["round"].tolist() == [1, 2] and (q["pool"] == 12).all()
+        m = json.loads((run / f"synthdive/eval/{method}/frac50_seed0/metrics.json").read_text())
+        assert m["model"].endswith("round2/fe.pt")
+    fp = pd.read_csv(base / "finepseudo/frac50_seed0/round1/pseudo_labels.tsv", sep="\t")
+    assert (fp["fa_label"] >= 0).all()
+    assert (fp["confidence"] - (fp[["fe_conf", "fa_conf"]].max(axis=1))).max() <= 1e-6
+    pl = pd.read_csv(base / "pl/frac50_seed0/round1/pseudo_labels.tsv", sep="\t")
+    assert (pl["fa_label"] == -1).all() and (pl["label"] == pl["fe_label"]).all()
+
+
+def test_unlabeled_truth_never_reaches_training(run):
+    """Scramble the evaluation-only truth: only the quality table and the report are out of date, and
+    re-running round 1 from scratch gives byte-identical pseudo-labels and identical weights."""
+    import torch
+
+    truth = run / "synthdive/splits/frac50_seed0/unlabeled_truth.tsv"
+    t = pd.read_csv(truth, sep="\t")
+    t["label"] = (t["label"] + 1) % 4
+    t.to_csv(truth, sep="\t", index=False)
+    r = snakemake(run.parent, "results/report.html", "-n", "--quiet", "rules")
+    rules = set(re.findall(r"^(\w+)\s+\d+$", r.stdout, re.M)) - {"total", "job"}
+    assert rules == {"pseudo_quality", "report"}, r.stdout
+    rnd = run / "synthdive/methods/finepseudo/frac50_seed0/round1"
+    before_table = (rnd / "pseudo_labels.tsv").read_text()
+    before_fe = torch.load(rnd / "fe.pt", weights_only=True)["state_dict"]
+    snakemake(run.parent, rnd.relative_to(run.parent) / "fe.pt", "--forcerun", "pseudo_label", "retrain_fe")
+    assert (rnd / "pseudo_labels.tsv").read_text() == before_table
+    after_fe = torch.load(rnd / "fe.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(before_fe[k], after_fe[k]) for k in before_fe)
 
 
 def _real_dataset(run, root, corrupt):
@@ -145,3 +191,42 @@ def test_corrupt_video_fails_with_its_path_or_is_skipped(run, tmp_path, on_error
         st = pd.read_csv(status, sep="\t")
         assert st.loc[st["video"] == bad["video"], "status"].item() == "failed"
         assert (st["status"] == "ok").sum() == len(st) - 1
+
+
+def test_every_method_and_the_open_world(run, tmp_path):
+    """All methods (ablations included) for one round, with one class moved to the unlabeled pool only.
+    Reuses the main run's videos and frames (a copy of its working directory)."""
+    wd = tmp_path / "ow"
+    shutil.copytree(run.parent, wd, symlinks=True)
+    cfg = tmp_path / "ow.yaml"
+    text = (ROOT / "config/test.yaml").read_text()
+    text = text.replace("rounds: 2", "rounds: 1")
+    text = re.sub(r"methods: \[.*\]", "methods: [supervised, supervised_full, pl, fa_only, finepseudo, "
+                  "finepseudo_no_gitdl, finepseudo_lat_only, finepseudo_lscore_only]", text)
+    cfg.write_text(text + "open_world:\n  novel_classes: 1\n  delta: 0.5\n")
+    snakemake(wd, "results/report.html", configfile=cfg)
+    res = wd / "results/synthdive"
+    novel = pd.read_csv(res / "splits/frac50_seed0/novel_classes.tsv", sep="\t")["label"].tolist()
+    assert len(novel) == 1
+    test = pd.read_csv(res / "splits/frac50_seed0/test.tsv", sep="\t")
+    lab = pd.read_csv(res / "splits/frac50_seed0/labeled.tsv", sep="\t")
+    assert novel[0] not in set(test["label"]) | set(lab["label"])
+    truth = pd.read_csv(res / "splits/frac50_seed0/unlabeled_truth.tsv", sep="\t")
+    assert (truth["label"] == novel[0]).sum() == 6  # every train video of the novel class is unlabeled
+    for m in ("pl", "fa_only", "finepseudo", "finepseudo_no_filter", "finepseudo_no_gitdl", "finepseudo_lat_only",
+              "finepseudo_lscore_only", "supervised"):
+        frac = "50"
+        assert json.loads((res / f"eval/{m}/frac{frac}_seed0/metrics.json").read_text())["n"] == len(test)
+    q = pd.read_csv(res / "methods/finepseudo/frac50_seed0/pseudo_quality.tsv", sep="\t")
+    assert {"novel_rejection_precision", "novel_rejection_recall", "novel_in_pool"} <= set(q.columns)
+    assert q["novel_in_pool"].item() == 6
+    filt = pd.read_csv(res / "methods/finepseudo/frac50_seed0/round1/pseudo_labels.tsv", sep="\t")
+    nofilt = pd.read_csv(res / "methods/finepseudo_no_filter/frac50_seed0/round1/pseudo_labels.tsv", sep="\t")
+    assert not nofilt["rejected_novel"].any()
+    assert filt["rejected_novel"].sum() >= 0 and (filt["accepted"] <= ~filt["rejected_novel"]).all()
+    # the ablations start from their own AVML variants
+    a = res / "alignability/frac50_seed0"
+    for variant in ("av_gitdl", "at_gitdl", "score_gitdl", "av_scratch"):
+        assert (a / f"avml_{variant}_fa.pt").is_file()
+    html = (wd / "results/report.html").read_text()
+    assert "finepseudo_lscore_only" in html and "novel_rejection_recall" in html

@@ -105,19 +105,20 @@ def embed_videos(model: FrameEncoder, frames: torch.Tensor, *, num_frames: int, 
 def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, hard_negative: np.ndarray, *,
                num_frames: int, epochs: int, batch_size: int, lr: float, gamma: float, margin: float,
                omega: float, use_triplet: bool, use_score: bool, seed: int, device: str = "cpu",
-               log: Log = print) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
+               log: Log = print, score: ScoreHead | None = None) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
     """Alignability-verification metric learning of f_A and f_S on labeled videos.
 
     labels (N,) int; hard_negative (N,) index of each video's globally mined hardest negative (the
     different-class video with the smallest DTW distance, from ``mine_pairs``). Each step: anchors, a
     random same-class positive (another augmented view of the anchor when its class has one video),
     the mined negative and the in-batch hardest negative (smallest D among different-class positives).
+    ``score`` continues training an existing f_S (pseudo-label rounds); a new one is made otherwise.
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = model.to(device)
-    score = ScoreHead().to(device)
+    score = (ScoreHead() if score is None else score).to(device)
     opt = torch.optim.AdamW([{"params": model.parameters()}, {"params": score.parameters(), "lr": lr * 10}],
                             lr=lr, weight_decay=1e-4)
     labels = np.asarray(labels)

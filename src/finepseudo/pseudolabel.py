@@ -54,12 +54,12 @@ def pseudo_label_table(videos: list[str], p_e: np.ndarray | None, p_a: np.ndarra
     return df
 
 
-def quality(table: pd.DataFrame, truth: pd.DataFrame, known_classes: int | None = None) -> dict:
+def quality(table: pd.DataFrame, truth: pd.DataFrame, novel_labels: list[int] | None = None) -> dict:
     """Pseudo-label quality against the evaluation-only truth (video, label).
 
     Returns coverage (accepted share of the pool), precision (correct share of accepted), per-class
-    precision (by pseudo-label), p_E / p_A agreement, and, when ``known_classes`` is given, the
-    novel-video rejection precision and recall (a video is novel when its true label >= known_classes).
+    precision (by pseudo-label), p_E / p_A agreement, and, in the open world (``novel_labels`` not
+    empty), the novel-video rejection precision and recall (a video is novel when its true label is).
     """
     t = table.merge(truth.rename(columns={"label": "true"}), on="video", how="left")
     acc = t[t["accepted"]]
@@ -72,8 +72,8 @@ def quality(table: pd.DataFrame, truth: pd.DataFrame, known_classes: int | None 
         if len(t) and (t["fe_label"] >= 0).all() and (t["fa_label"] >= 0).all() else float("nan"),
         "per_class_precision": {int(c): float((g["label"] == g["true"]).mean()) for c, g in acc.groupby("label")},
     }
-    if known_classes is not None:
-        is_novel = t["true"] >= known_classes
+    if novel_labels:
+        is_novel = t["true"].isin(set(novel_labels))
         rej = t["rejected_novel"]
         out["novel_in_pool"] = int(is_novel.sum())
         out["novel_rejection_precision"] = float((is_novel & rej).sum() / rej.sum()) if rej.sum() else float("nan")

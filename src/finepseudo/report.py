@@ -297,6 +297,60 @@ def _alignment_figure(path: Path) -> str:
             "the hard-DTW path in white; the frames f_A saw are on the axes.</p>" + _fig_to_img(fig, "alignment"))
 
 
+def _run_key(path: str) -> tuple[str, float, int, int | None]:
+    """(method, percent, seed, round) from .../<method>/frac<p>_seed<s>[/round<r>]/<file>."""
+    parts = Path(path).parts
+    rnd = None
+    if parts[-2].startswith("round"):
+        rnd = int(parts[-2][5:])
+        parts = parts[:-1]
+    p, s = re.match(r"frac([\d.]+)_seed(\d+)", parts[-2]).groups()
+    return parts[-3], float(p), int(s), rnd
+
+
+def _section_pseudo(quality: list[str], round_metrics: list[str], final: list[dict], rounds: int) -> str:
+    """Accuracy per round and pseudo-label coverage / precision per round, per method."""
+    plt = _plt()
+    if not quality:
+        return "<p>No pseudo-labeling method in this run's config.</p>"
+    q = []
+    for path in quality:
+        method, p, s, _ = _run_key(path)
+        q.append(pd.read_csv(path, sep="\t").assign(method=method, percent=p, seed=s))
+    q = pd.concat(q)
+    acc = [{"method": r["method"], "percent": r["percent"], "seed": r["seed"], "round": rounds, "top1": r["top1"]}
+           for r in final if r["method"] in set(q["method"])]
+    for path in round_metrics:
+        method, p, s, rnd = _run_key(path)
+        acc.append({"method": method, "percent": p, "seed": s, "round": rnd,
+                    "top1": json.loads(Path(path).read_text())["top1"]})
+    for r in final:
+        if r["method"] == "supervised":
+            for m in set(q["method"]):
+                acc.append({"method": m, "percent": r["percent"], "seed": r["seed"], "round": 0, "top1": r["top1"]})
+    acc = pd.DataFrame(acc)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+    for (m, p), g in acc.groupby(["method", "percent"]):
+        g = g.groupby("round")["top1"].mean()
+        axes[0].plot(g.index, g.values, "o-", label=f"{m} {p:g}%")
+    for (m, p), g in q.groupby(["method", "percent"]):
+        g = g.groupby("round")[["coverage", "precision"]].mean()
+        axes[1].plot(g.index, 100 * g["coverage"], "o-", label=f"{m} {p:g}%")
+        axes[2].plot(g.index, 100 * g["precision"], "o-", label=f"{m} {p:g}%")
+    for ax, title in zip(axes, ["f_E test top-1 (%) after each round (0 = warm-up)",
+                                "pseudo-label coverage (% of pool accepted)", "pseudo-label precision (%)"]):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("round")
+    axes[0].legend(fontsize=7)
+    cols = ["method", "percent", "seed", "round", "pool", "accepted", "coverage", "precision", "fe_fa_agreement"]
+    extra = [c for c in ("novel_in_pool", "novel_rejection_precision", "novel_rejection_recall") if c in q]
+    return ("<p>Pseudo-labels are recomputed for the whole unlabeled pool every round from the frozen encoders "
+            "of the round before; quality is measured against the evaluation-only truth, which no training "
+            "rule reads.</p>" + _fig_to_img(fig, "rounds") + _table(q[cols + extra], floatfmt="{:.3f}")
+            + "<details><summary>per-class precision (by pseudo-label)</summary>"
+            + _table(q[["method", "percent", "seed", "round", "per_class_precision"]]) + "</details>")
+
+
 def _section_benchmarks(bench_dir: str) -> str:
     b = benchmark_table(bench_dir)
     if b.empty:
@@ -329,6 +383,8 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     sections = [
         ("dataset", "Dataset", _section_dataset(inp, config) + _section_failed(inp)),
         ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
+        ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
+                                                             metrics, config["pseudo"]["rounds"])),
         ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []), [])),
         ("confusion", "Confusion matrices", _section_confusions(runs)),
         ("training", "Training curves", _section_curves(histories)),

@@ -29,22 +29,33 @@ def stratified_labeled(train: pd.DataFrame, fraction: float, seed: int) -> pd.Da
     return train[train["video"].isin(set(chosen))].sort_values("video").reset_index(drop=True)
 
 
-def make_splits(manifest: pd.DataFrame, percent: float, seed: int) -> dict[str, pd.DataFrame]:
+def make_splits(manifest: pd.DataFrame, percent: float, seed: int, novel_classes: int = 0) -> dict[str, pd.DataFrame]:
     """Split the manifest's train videos into labeled and unlabeled for ``percent`` % labels.
 
     Returns tables ``labeled`` (video, label, shard), ``unlabeled`` (video, shard: no label),
-    ``unlabeled_truth`` (video, label; evaluation only) and ``test`` (video, label, shard).
+    ``unlabeled_truth`` (video, label; evaluation only), ``test`` (video, label, shard) and ``novel``
+    (label). Open world: ``novel_classes`` = K > 0 picks K classes (seeded) whose train videos all go to
+    the unlabeled pool only; they are never labeled, and the test split keeps the known classes, so
+    test accuracy is known-class accuracy.
     """
     train = manifest[manifest["split"] == "train"]
     test = manifest[manifest["split"] == "test"]
     if train.empty or test.empty:
         raise ValueError("the manifest needs both train and test videos")
-    labeled = stratified_labeled(train, percent / 100.0, seed)
+    classes = sorted(train["label"].unique())
+    if not 0 <= novel_classes < len(classes):
+        raise ValueError(f"open_world.novel_classes must be in [0, {len(classes) - 1}], got {novel_classes}")
+    rng = np.random.default_rng([seed, 7])
+    novel = sorted(int(c) for c in rng.choice(classes, size=novel_classes, replace=False)) if novel_classes else []
+    known_train = train[~train["label"].isin(novel)]
+    labeled = stratified_labeled(known_train, percent / 100.0, seed)
     unl = train[~train["video"].isin(set(labeled["video"]))].sort_values("video")
+    test = test[~test["label"].isin(novel)]
     cols = ["video", "label", "shard"]
     return {
         "labeled": labeled[cols],
         "unlabeled": unl[["video", "shard"]].reset_index(drop=True),
         "unlabeled_truth": unl[["video", "label"]].reset_index(drop=True),
         "test": test.sort_values("video")[cols].reset_index(drop=True),
+        "novel": pd.DataFrame({"label": novel}, dtype=int),
     }

@@ -8,12 +8,12 @@ rule pretrain_gitdl:
         manifest="results/{dataset}/manifest.tsv",
         shards=get_shards,
     output:
-        model="results/{dataset}/alignability/seed{seed}/gitdl_fa.pt",
-        history="results/{dataset}/alignability/seed{seed}/gitdl_fa.history.tsv",
+        model="results/{dataset}/alignability/seed{seed}/{init}_fa.pt",
+        history="results/{dataset}/alignability/seed{seed}/{init}_fa.history.tsv",
     log:
-        "results/logs/{dataset}/pretrain_gitdl/seed{seed}.log",
+        "results/logs/{dataset}/pretrain_gitdl/seed{seed}_{init}.log",
     benchmark:
-        "results/benchmarks/pretrain_gitdl/{dataset}/seed{seed}.tsv"
+        "results/benchmarks/pretrain_gitdl/{dataset}/seed{seed}_{init}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -22,7 +22,7 @@ rule pretrain_gitdl:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
-        cfg=config["alignability"],
+        cfg=lambda wc: gitdl_config(wc.init),
         seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 1,
         device=config["device"],
     script:
@@ -31,16 +31,16 @@ rule pretrain_gitdl:
 
 rule mine_pairs:
     input:
-        model="results/{dataset}/alignability/seed{seed}/gitdl_fa.pt",
+        model="results/{dataset}/alignability/seed{seed}/{init}_fa.pt",
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         shards=get_shards,
     output:
-        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets.tsv",
-        distances="results/{dataset}/alignability/frac{frac}_seed{seed}/labeled_dtw.npz",
+        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
+        distances="results/{dataset}/alignability/frac{frac}_seed{seed}/labeled_dtw_{init}.npz",
     log:
-        "results/logs/{dataset}/mine_pairs/frac{frac}_seed{seed}.log",
+        "results/logs/{dataset}/mine_pairs/frac{frac}_seed{seed}_{init}.log",
     benchmark:
-        "results/benchmarks/mine_pairs/{dataset}/frac{frac}_seed{seed}.tsv"
+        "results/benchmarks/mine_pairs/{dataset}/frac{frac}_seed{seed}_{init}.tsv"
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -57,17 +57,17 @@ rule mine_pairs:
 
 rule train_alignability:
     input:
-        model="results/{dataset}/alignability/seed{seed}/gitdl_fa.pt",
+        model="results/{dataset}/alignability/seed{seed}/{init}_fa.pt",
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets.tsv",
+        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
         shards=get_shards,
     output:
-        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_fa.pt",
-        history="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_fa.history.tsv",
+        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.pt",
+        history="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.history.tsv",
     log:
-        "results/logs/{dataset}/train_alignability/frac{frac}_seed{seed}.log",
+        "results/logs/{dataset}/train_alignability/frac{frac}_seed{seed}_{loss}_{init}.log",
     benchmark:
-        "results/benchmarks/train_alignability/{dataset}/frac{frac}_seed{seed}.tsv"
+        "results/benchmarks/train_alignability/{dataset}/frac{frac}_seed{seed}_{loss}_{init}.tsv"
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -76,8 +76,8 @@ rule train_alignability:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
-        cfg=config["alignability"],
-        loss="av",
+        cfg=align_params("num_frames", "gamma", "margin", "omega", "avml"),
+        loss=lambda wc: wc.loss,
         seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 2,
         device=config["device"],
     script:
@@ -86,7 +86,7 @@ rule train_alignability:
 
 rule predict_alignability:
     input:
-        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_fa.pt",
+        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_av_gitdl_fa.pt",
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
         test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
@@ -107,7 +107,7 @@ rule predict_alignability:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        cfg=config["alignability"],
+        cfg=align_params("gamma", "tau", "dtw_backend"),
         device=config["device"],
     script:
         "../scripts/predict_alignability.py"
@@ -136,7 +136,7 @@ rule pair_verification:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        cfg=config["alignability"],
+        cfg=align_params("gamma", "dtw_backend"),
         device=config["device"],
     script:
         "../scripts/pair_verification.py"

@@ -36,6 +36,9 @@ wildcard_constraints:
     seed=r"\d+",
     shard=r"\d+",
     method=r"[a-z_]+",
+    init="gitdl|scratch",
+    loss="av|at|score",
+    round=r"\d+",
 
 
 def get_annotations(wildcards):
@@ -73,6 +76,19 @@ def videos_dir():
     return config["dataset"]["videos_dir"]
 
 
+def align_params(*keys):
+    """The alignability settings a rule uses, and only those (so a change re-runs only its rules)."""
+    return {k: config["alignability"][k] for k in keys}
+
+
+def gitdl_config(init):
+    """f_A settings for a pre-training variant: ``scratch`` skips GITDL (the no-GITDL ablation)."""
+    cfg = align_params("num_frames", "dim", "width", "layers", "gitdl")
+    if init == "scratch":
+        cfg["gitdl"] = {**cfg["gitdl"], "epochs": 0}
+    return cfg
+
+
 def get_frames_inputs(wildcards):
     """The manifest, plus the generated video folder for SynthDive (real videos are not outputs)."""
     inputs = {"manifest": f"results/{DATASET}/manifest.tsv"}
@@ -95,6 +111,71 @@ def get_shard_status(wildcards):
     )
 
 
+# Pseudo-labeling methods: (where pseudo-labels come from, which AVML variant f_A starts from).
+PSEUDO_METHODS = {
+    "pl": ("fe", None),
+    "fa_only": ("fa", ("av", "gitdl")),
+    "finepseudo": ("both", ("av", "gitdl")),
+    "finepseudo_no_gitdl": ("both", ("av", "scratch")),
+    "finepseudo_lat_only": ("both", ("at", "gitdl")),
+    "finepseudo_lscore_only": ("both", ("score", "gitdl")),
+}
+ROUNDS = list(range(1, config["pseudo"]["rounds"] + 1))
+
+
+def avml_variant(method):
+    return PSEUDO_METHODS[method][1]
+
+
+def open_world_delta(method):
+    """delta of the open-world novelty filter for a method, or None (closed world, PL, or the
+    ``*_no_filter`` comparison run). The filter needs Sbar from phi_A, so PL has none.
+    """
+    ow = config["open_world"]
+    if (
+        ow["novel_classes"] == 0
+        or PSEUDO_METHODS[method][0] == "fe"
+        or method.endswith("_no_filter")
+    ):
+        return None
+    return ow["delta"]
+
+
+def run_dir(wc):
+    return f"results/{DATASET}/methods/{wc.method}/frac{wc.frac}_seed{wc.seed}"
+
+
+def previous_fe(wc):
+    """f_E of round r-1: the supervised warm-up for round 1."""
+    r = int(wc["round"])
+    if r == 1:
+        return f"results/{DATASET}/models/supervised/frac{wc.frac}_seed{wc.seed}/fe.pt"
+    return f"{run_dir(wc)}/round{r - 1}/fe.pt"
+
+
+def previous_fa(wc):
+    """f_A (+ f_S) of round r-1: the AVML model of the method's variant for round 1."""
+    r = int(wc["round"])
+    if r == 1:
+        loss, init = avml_variant(wc.method)
+        return f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/avml_{loss}_{init}_fa.pt"
+    return f"{run_dir(wc)}/round{r - 1}/fa.pt"
+
+
+def get_pseudo_label_inputs(wc):
+    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
+    inputs = {
+        "fe": previous_fe(wc),
+        "labeled": f"{split}/labeled.tsv",
+        "unlabeled": f"{split}/unlabeled.tsv",
+        "classes": f"results/{DATASET}/classes.tsv",
+        "shards": get_shards(wc),
+    }
+    if PSEUDO_METHODS[wc.method][0] != "fe":
+        inputs["fa"] = previous_fa(wc)
+    return inputs
+
+
 def get_model(wildcards):
     """The f_E checkpoint a method/fraction/seed is evaluated with."""
     if wildcards.method == "supervised_full":
@@ -105,13 +186,23 @@ def get_model(wildcards):
         return (
             f"results/{DATASET}/models/supervised/frac{FULL}_seed{wildcards.seed}/fe.pt"
         )
+    if wildcards.method in PSEUDO_METHODS:
+        return f"{run_dir(wildcards)}/round{ROUNDS[-1]}/fe.pt"
     return f"results/{DATASET}/models/{wildcards.method}/frac{wildcards.frac}_seed{wildcards.seed}/fe.pt"
+
+
+def methods():
+    """The configured methods; in the open world also FinePseudo without the novelty filter."""
+    ms = list(config["methods"])
+    if config["open_world"]["novel_classes"] and "finepseudo" in ms:
+        ms.append("finepseudo_no_filter")
+    return ms
 
 
 def runs():
     """(method, percent, seed) triples the config asks for; supervised_full only at 100 %."""
     out = []
-    for method in config["methods"]:
+    for method in methods():
         for seed in SEEDS:
             for p in [FULL] if method == "supervised_full" else PERCENTS:
                 out.append((method, p, seed))
@@ -124,6 +215,24 @@ def get_final_metrics(wildcards):
     ]
 
 
+def get_pseudo_quality(wildcards):
+    return [
+        f"results/{DATASET}/methods/{m}/frac{p}_seed{s}/pseudo_quality.tsv"
+        for m, p, s in runs()
+        if m in PSEUDO_METHODS
+    ]
+
+
+def get_round_metrics(wildcards):
+    """Test accuracy of f_E after every round but the last (whose metrics are the method's)."""
+    return [
+        f"results/{DATASET}/eval/{m}/frac{p}_seed{s}/round{r}/metrics.json"
+        for m, p, s in runs()
+        if m in PSEUDO_METHODS
+        for r in ROUNDS[:-1]
+    ]
+
+
 def get_report_inputs(wildcards):
     inputs = {
         "manifest": f"results/{DATASET}/manifest.tsv",
@@ -132,6 +241,8 @@ def get_report_inputs(wildcards):
         "frame_status": get_shard_status(wildcards),
         "shards": get_shards(wildcards),
         "alignability": get_alignability_outputs(wildcards),
+        "pseudo_quality": get_pseudo_quality(wildcards),
+        "round_metrics": get_round_metrics(wildcards),
     }
     if DATASET == "synthdive":
         inputs["synthdive_summary"] = "results/synthdive/raw/summary.json"
@@ -143,7 +254,7 @@ def get_pair_verification_inputs(wildcards):
     run = f"frac{wildcards.frac}_seed{wildcards.seed}"
     inputs = {
         "gitdl": f"{base}/seed{wildcards.seed}/gitdl_fa.pt",
-        "avml": f"{base}/{run}/avml_fa.pt",
+        "avml": f"{base}/{run}/avml_av_gitdl_fa.pt",
         "test": f"results/{DATASET}/splits/{run}/test.tsv",
         "manifest": f"results/{DATASET}/manifest.tsv",
         "shards": get_shards(wildcards),
@@ -159,5 +270,9 @@ def get_alignability_outputs(wildcards):
     for p in PERCENTS:
         for s in SEEDS:
             run = f"results/{DATASET}/alignability/frac{p}_seed{s}"
-            out += [f"{run}/pair_verification.tsv", f"{run}/pA_test.tsv", f"{run}/pA_unlabeled.tsv"]
+            out += [
+                f"{run}/pair_verification.tsv",
+                f"{run}/pA_test.tsv",
+                f"{run}/pA_unlabeled.tsv",
+            ]
     return out

@@ -60,6 +60,7 @@ rule make_splits:
         unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
         unlabeled_truth="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled_truth.tsv",
         test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
+        novel="results/{dataset}/splits/frac{frac}_seed{seed}/novel_classes.tsv",
     log:
         "results/logs/{dataset}/make_splits/frac{frac}_seed{seed}.log",
     conda:
@@ -71,5 +72,6 @@ rule make_splits:
     params:
         percent=lambda wc: float(wc.frac),
         seed=lambda wc: int(wc.seed),
+        novel_classes=config["open_world"]["novel_classes"],
     script:
         "../scripts/make_splits.py"

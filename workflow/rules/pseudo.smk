@@ -1,0 +1,139 @@
+# Collaborative pseudo-labeling rounds r = 1..R (recursive {round} wildcard): pseudo-label the whole
+# unlabeled pool with the frozen round r-1 encoders, then fine-tune f_E (cross-entropy) and f_A (L_AV)
+# on labeled + accepted videos. Methods: pl, fa_only, finepseudo and the paper's ablations.
+
+
+rule pseudo_label:
+    input:
+        unpack(get_pseudo_label_inputs),
+    output:
+        table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
+    log:
+        "results/logs/{dataset}/pseudo_label/{method}/frac{frac}_seed{seed}_round{round}.log",
+    benchmark:
+        "results/benchmarks/pseudo_label/{dataset}/{method}/frac{frac}_seed{seed}_round{round}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        source=lambda wc: PSEUDO_METHODS[wc.method][0],
+        theta=config["pseudo"]["theta"],
+        delta=lambda wc: open_world_delta(wc.method),
+        align=align_params("gamma", "tau", "dtw_backend"),
+        clips_per_video=config["eval"]["clips_per_video"],
+        device=config["device"],
+    script:
+        "../scripts/pseudo_label.py"
+
+
+rule retrain_fe:
+    input:
+        fe=lambda wc: previous_fe(wc),
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        pseudo="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
+        shards=get_shards,
+    output:
+        model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.pt",
+        history="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.history.tsv",
+    log:
+        "results/logs/{dataset}/retrain_fe/{method}/frac{frac}_seed{seed}_round{round}.log",
+    benchmark:
+        "results/benchmarks/retrain_fe/{dataset}/{method}/frac{frac}_seed{seed}_round{round}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=GPU,
+    params:
+        epochs=config["pseudo"]["fe_epochs"],
+        lr=config["pseudo"]["fe_lr"],
+        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 10 * int(wc.round) + 3,
+        device=config["device"],
+    script:
+        "../scripts/retrain_fe.py"
+
+
+rule retrain_fa:
+    input:
+        fa=lambda wc: previous_fa(wc),
+        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        pseudo="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
+        shards=get_shards,
+    output:
+        model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fa.pt",
+        history="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fa.history.tsv",
+    log:
+        "results/logs/{dataset}/retrain_fa/{method}/frac{frac}_seed{seed}_round{round}.log",
+    benchmark:
+        "results/benchmarks/retrain_fa/{dataset}/{method}/frac{frac}_seed{seed}_round{round}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+        gpu=GPU,
+    params:
+        align=align_params("gamma", "margin", "omega", "dtw_backend", "avml"),
+        loss=lambda wc: avml_variant(wc.method)[0],
+        epochs=config["pseudo"]["fa_epochs"],
+        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 10 * int(wc.round) + 4,
+        device=config["device"],
+    script:
+        "../scripts/retrain_fa.py"
+
+
+rule pseudo_quality:
+    input:
+        tables=lambda wc: [
+            f"results/{DATASET}/methods/{wc.method}/frac{wc.frac}_seed{wc.seed}/round{r}/pseudo_labels.tsv"
+            for r in ROUNDS
+        ],
+        truth="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled_truth.tsv",
+        novel="results/{dataset}/splits/frac{frac}_seed{seed}/novel_classes.tsv",
+    output:
+        table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/pseudo_quality.tsv",
+    log:
+        "results/logs/{dataset}/pseudo_quality/{method}/frac{frac}_seed{seed}.log",
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/pseudo_quality.py"
+
+
+rule evaluate_round:
+    input:
+        model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.pt",
+        test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
+        classes="results/{dataset}/classes.tsv",
+        shards=get_shards,
+    output:
+        metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/metrics.json",
+        per_class="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/per_class.tsv",
+        confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/confusion.tsv",
+        predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/predictions.tsv",
+    log:
+        "results/logs/{dataset}/evaluate_round/{method}/frac{frac}_seed{seed}_round{round}.log",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        clips_per_video=config["eval"]["clips_per_video"],
+        batch_size=config["eval"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/evaluate_fe.py"

@@ -1,0 +1,26 @@
+"""Rule pseudo_label: p_E and p_A of every unlabeled video from the round r-1 encoders, combined."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.pseudo_steps import pseudo_label_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+pseudo_label_step(
+    fe=snakemake.input.fe,
+    fa=snakemake.input.get("fa"),
+    labeled=snakemake.input.labeled,
+    unlabeled=snakemake.input.unlabeled,
+    classes=snakemake.input.classes,
+    shards=list(snakemake.input.shards),
+    out=snakemake.output.table,
+    source=snakemake.params.source,
+    theta=snakemake.params.theta,
+    delta=snakemake.params.delta,
+    align=dict(snakemake.params.align),
+    clips_per_video=snakemake.params.clips_per_video,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)

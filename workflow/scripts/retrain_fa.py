@@ -1,0 +1,24 @@
+"""Rule retrain_fa: continue AVML of f_A + f_S on labeled + accepted pseudo-labeled videos."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.pseudo_steps import retrain_fa_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+retrain_fa_step(
+    fa=snakemake.input.fa,
+    labeled=snakemake.input.labeled,
+    pseudo=snakemake.input.pseudo,
+    shards=list(snakemake.input.shards),
+    out_model=snakemake.output.model,
+    out_history=snakemake.output.history,
+    align=dict(snakemake.params.align),
+    loss=snakemake.params.loss,
+    epochs=snakemake.params.epochs,
+    seed=snakemake.params.seed,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)

@@ -1,0 +1,23 @@
+"""Rule retrain_fe: fine-tune f_E of round r-1 on labeled + accepted pseudo-labeled videos."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.pseudo_steps import retrain_fe_step  # noqa: E402
+from finepseudo.runlog import log_to  # noqa: E402
+
+log = log_to(snakemake.log[0])
+retrain_fe_step(
+    fe=snakemake.input.fe,
+    labeled=snakemake.input.labeled,
+    pseudo=snakemake.input.pseudo,
+    shards=list(snakemake.input.shards),
+    out_model=snakemake.output.model,
+    out_history=snakemake.output.history,
+    epochs=snakemake.params.epochs,
+    lr=snakemake.params.lr,
+    seed=snakemake.params.seed,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)
