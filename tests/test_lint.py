@@ -59,3 +59,24 @@ def test_real_dataset_without_paths_names_the_keys(tmp_path, missing):
     cfg.write_text("\n".join(lines) + "\n")
     rc, out = _dry_run("--configfile", cfg)
     assert rc != 0 and f"dataset.{missing}" in out
+
+
+def test_benchmark_preset_dry_run_lists_the_expected_jobs():
+    """All 8 methods x 3 label fractions x 3 seeds with 3 rounds: the job counts follow from the design."""
+    rc, out = _dry_run("--configfile", ROOT / "config/presets/benchmark.yaml")
+    assert rc == 0, out
+    c = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
+    runs, pseudo_methods, fa_methods, rounds = 9, 6, 5, 3
+    assert c["train_fe"] == runs + 3  # + supervised_full (100 % labels) per seed
+    assert c["evaluate_fe"] == runs + 3 + pseudo_methods * runs
+    assert c["pseudo_label"] == c["retrain_fe"] == pseudo_methods * runs * rounds
+    assert c["retrain_fa"] == fa_methods * runs * (rounds - 1)  # the last round's f_A is never used
+    assert c["train_alignability"] == 4 * runs  # AVML variants: L_AV, L_AT only, L_Score only, no GITDL
+    assert c["pretrain_gitdl"] == 2 * 3 and c["extract_frames"] == 16
+
+
+@pytest.mark.parametrize("preset", ["diving48", "finegym99", "finegym288", "finediving"])
+def test_real_dataset_presets_are_valid_and_name_missing_files(preset):
+    rc, out = _dry_run("--configfile", ROOT / f"config/presets/{preset}.yaml")
+    assert rc != 0 and "CHANGE_ME" in out  # paths to set are named, nothing runs
+    assert "invalid config" not in out
