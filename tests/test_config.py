@@ -56,3 +56,12 @@ def test_bad_values_name_the_key_and_allowed_values(patch, key, words):
     assert f"config key '{key}'" in msg
     for w in words:
         assert w in msg
+
+
+def test_synthdive_section_lists_every_generator_key():
+    from finepseudo.synthdive import DEFAULT_CONFIG
+
+    cfg = load_config(ROOT / "config/config.yaml", SCHEMA)
+    assert set(cfg["synthdive"]) - {"seed"} == set(DEFAULT_CONFIG)
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["synthdive"]["properties"]
+    assert set(schema) - {"seed"} == set(DEFAULT_CONFIG)
