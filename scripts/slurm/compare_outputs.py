@@ -2,10 +2,12 @@
 """Compare the results/ trees of two runs of the same workflow (e.g. SLURM vs local).
 
 Tables (.tsv, .csv) and JSON files must be equal, cell by cell and value by value, except
-columns/keys that record when, where, how long or with which software something ran (matched by
-IGNORE_KEY below; every ignored column/key is listed in the output). Numbers are compared
+columns/keys that record when, where, how long or with which software something ran (see
+IGNORE_WORDS below; every ignored column/key is listed in the output). Numbers are compared
 exactly by default: both runs use the same thread counts, so trained models' float metrics
 must agree bit for bit; --rtol allows a relative tolerance instead.
+With --arrays, .npz archives and .pt files (torch.load) are compared the same way, array by
+array and key by key (so model weights must be identical too).
 Files under results/logs and results/benchmarks are skipped (timings, host names). Every other
 file must exist on both sides; their byte equality is reported for information only.
 Exit status 0 when everything compared matches, 1 otherwise.
@@ -63,6 +65,7 @@ IGNORE_WORDS = {
     "pss",
     "swap",
     "load",
+    "eta",  # estimated time remaining (progress columns of training histories)
 }
 # Benchmark-style names that contain separators themselves.
 IGNORE_NAMES = {
@@ -108,6 +111,7 @@ class Report:
         self.problems: list[str] = []
         self.ignored: dict[str, set[str]] = {}
         self.matched: list[str] = []
+        self.matched_arrays: list[str] = []
 
     def ignore(self, rel: str, key: str):
         self.ignored.setdefault(rel, set()).add(key)
@@ -180,6 +184,77 @@ def compare_json(rel: str, pa: Path, pb: Path, rtol: float, rep: Report) -> None
         rep.matched.append(rel)
 
 
+def _as_tree(obj):
+    """numpy/torch containers -> nested dicts/lists of numpy arrays and plain values."""
+    import numpy as np
+
+    if isinstance(obj, dict) or hasattr(obj, "files"):  # dict, OrderedDict, NpzFile
+        keys = obj.files if hasattr(obj, "files") else list(obj)
+        return {str(k): _as_tree(obj[k]) for k in keys}
+    if isinstance(obj, (list, tuple)):
+        return [_as_tree(x) for x in obj]
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
+        return obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        return [_as_tree(x) for x in obj.ravel()]
+    return obj
+
+
+def compare_tree(a, b, path: str, rel: str, rtol: float, rep: Report, bad: list) -> None:
+    import numpy as np
+
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if ignored(k):
+                rep.ignore(rel, f"{path}/{k}")
+            elif k not in a or k not in b:
+                bad.append(f"{path}/{k}: only in {'first' if k in a else 'second'}")
+            else:
+                compare_tree(a[k], b[k], f"{path}/{k}", rel, rtol, rep, bad)
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            bad.append(f"{path}: lengths {len(a)} vs {len(b)}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            compare_tree(x, y, f"{path}[{i}]", rel, rtol, rep, bad)
+    elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or a.dtype != b.dtype:
+            bad.append(f"{path}: {a.dtype}{a.shape} vs {b.dtype}{b.shape}")
+        elif a.dtype.kind in "fc":
+            ok = np.array_equal(a, b, equal_nan=True) or (
+                rtol > 0 and np.allclose(a, b, rtol=rtol, atol=0.0, equal_nan=True)
+            )
+            if not ok:
+                bad.append(f"{path}: max |diff| {np.nanmax(np.abs(a.astype(float) - b.astype(float))):.3g}")
+        elif not np.array_equal(a, b):
+            bad.append(f"{path}: arrays differ")
+    elif not values_equal(a, b, rtol):
+        bad.append(f"{path or '/'}: {a!r} vs {b!r}"[:300])
+
+
+def compare_arrays(rel: str, pa: Path, pb: Path, rtol: float, rep: Report) -> None:
+    try:
+        if pa.suffix == ".npz":
+            import numpy as np
+
+            with np.load(pa, allow_pickle=False) as x, np.load(pb, allow_pickle=False) as y:
+                a, b = _as_tree(x), _as_tree(y)
+        else:
+            import torch
+
+            a = _as_tree(torch.load(pa, map_location="cpu", weights_only=False))
+            b = _as_tree(torch.load(pb, map_location="cpu", weights_only=False))
+    except Exception as exc:  # noqa: BLE001 - report unreadable files as problems
+        rep.problems.append(f"{rel}: cannot load ({type(exc).__name__}: {exc})")
+        return
+    bad: list[str] = []
+    compare_tree(a, b, "", rel, rtol, rep, bad)
+    if bad:
+        rep.problems.append(f"{rel}: {len(bad)} differing entries, first: " + "; ".join(bad[:5]))
+    else:
+        rep.matched_arrays.append(rel)
+
+
 def sha256(p: Path) -> str:
     h = hashlib.sha256()
     with p.open("rb") as f:
@@ -201,6 +276,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("first", type=Path, help="results/ folder of the first run (e.g. SLURM)")
     ap.add_argument("second", type=Path, help="results/ folder of the second run (e.g. local)")
+    ap.add_argument("--arrays", action="store_true", help="also compare .npz and .pt contents")
     ap.add_argument("--rtol", type=float, default=0.0, help="relative tolerance for numbers (default: exact)")
     ap.add_argument(
         "--min-tables", type=int, default=1, help="fail unless at least this many tables/JSON matched"
@@ -217,12 +293,18 @@ def main(argv=None) -> int:
             compare_table(rel, fa[rel], fb[rel], TABLE_EXT[ext], args.rtol, rep)
         elif ext == ".json":
             compare_json(rel, fa[rel], fb[rel], args.rtol, rep)
+        elif args.arrays and ext in (".npz", ".pt"):
+            compare_arrays(rel, fa[rel], fb[rel], args.rtol, rep)
         else:
             (same_bytes if sha256(fa[rel]) == sha256(fb[rel]) else diff_bytes).append(rel)
     print(f"[compare] {args.first} vs {args.second}")
     print(f"[compare] tables/JSON equal: {len(rep.matched)}")
     for rel in rep.matched:
         print(f"[compare]   = {rel}")
+    if args.arrays:
+        print(f"[compare] .npz/.pt contents equal: {len(rep.matched_arrays)}")
+        for rel in rep.matched_arrays:
+            print(f"[compare]   = {rel}")
     for rel, keys in sorted(rep.ignored.items()):
         print(f"[compare]   ignored in {rel}: {', '.join(sorted(keys))}")
     print(f"[compare] other files: {len(same_bytes)} byte-identical, {len(diff_bytes)} differ (not checked)")

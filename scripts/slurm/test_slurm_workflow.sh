@@ -11,12 +11,13 @@
 #                   only inside a SLURM job must fail the run and Snakemake must name its log file.
 #   workflow_*      the real workflow on config/test.yaml: `--executor slurm` in a scratch copy of
 #                   the repository, the same target locally in a second copy with --cores equal to
-#                   the test profile's cores (same threads per job), every TSV/CSV/JSON compared
-#                   (compare_outputs.py) and every job's partition checked (check_placement.py).
+#                   the test profile's cores (same threads per job); every TSV/CSV/JSON and every
+#                   .npz/.pt (model weights included) compared, timing/version fields ignored
+#                   (compare_outputs.py --arrays); every job's partition checked (check_placement.py).
 # The daemons are stopped (stop_cluster.sh: by PID, /etc/slurm restored) on exit, whatever happens.
 # Environment: VENV (default <repo>/.venv), SLURM_TEST_SCRATCH (default /tmp/finepseudo-slurm),
 #   WORKFLOW_CONFIG (default config/test.yaml), WORKFLOW_TARGET (default results/report.html),
-#   WORKFLOW_TIMEOUT (seconds per workflow run, default 1500), WORKFLOW_RTOL (default 0 = exact).
+#   WORKFLOW_TIMEOUT (seconds per workflow run, default 1800), WORKFLOW_RTOL (default 0 = exact).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 here=$REPO/scripts/slurm
@@ -29,7 +30,7 @@ PY=$VENV/bin/python
 SNAKEMAKE=$VENV/bin/snakemake
 WORKFLOW_CONFIG=${WORKFLOW_CONFIG:-config/test.yaml}
 WORKFLOW_TARGET=${WORKFLOW_TARGET:-results/report.html}
-WORKFLOW_TIMEOUT=${WORKFLOW_TIMEOUT:-1500}
+WORKFLOW_TIMEOUT=${WORKFLOW_TIMEOUT:-1800}
 WORKFLOW_RTOL=${WORKFLOW_RTOL:-0}
 CORES=$(nproc)
 S=$SLURM_TEST_SCRATCH
@@ -120,7 +121,7 @@ run_smk() {
 # ---------------------------------------------------------------- cluster
 timed cluster_start timeout -s KILL 600 bash "$here/start_cluster.sh"
 mkdir -p "$RUNS"
-"$PY" "$here/make_test_profile.py" "$REPO/workflow/profiles/slurm/config.yaml" "$PROFILE_DIR" --cores "$CORES"
+timeout -s KILL 300 "$PY" "$here/make_test_profile.py" "$REPO/workflow/profiles/slurm/config.yaml" "$PROFILE_DIR" --cores "$CORES"
 SLURM_ARGS=(--executor slurm --workflow-profile "$PROFILE_DIR")
 LOCAL_ARGS=(--cores "$CORES" --workflow-profile none)
 
@@ -130,7 +131,7 @@ if [ "$MODE" = all ] || [ "$MODE" = toy ]; then
   # gpu=1: train_fe asks for the fake GPU, so the profile must send it to the "gpu" partition.
   if timed toy_slurm_run run_smk toy_slurm "$RUNS/toy_slurm" 300 "${SLURM_ARGS[@]}" --config gpu=1; then
     check "toy: every job completed on the partition the profile gives its rule" \
-      "$PY" "$here/check_placement.py" "$RUNS/toy_slurm" "$PROFILE_DIR/config.yaml" \
+      timeout -s KILL 300 "$PY" "$here/check_placement.py" "$RUNS/toy_slurm" "$PROFILE_DIR/config.yaml" \
       --expect-gpu-rules train_fe --out "$RUNS/toy_slurm.jobs.tsv"
     check "toy: train_fe saw the SLURM allocation (2 CPUs, a GPU)" \
       grep -q "partition=gpu threads=2 cpus=2 gpus=0" "$RUNS/toy_slurm/logs/train_fe.log"
@@ -140,7 +141,7 @@ if [ "$MODE" = all ] || [ "$MODE" = toy ]; then
   timed toy_local_run run_smk toy_local "$RUNS/toy_local" 300 "${LOCAL_ARGS[@]}" --config gpu=1 \
     || failures=$((failures + 1))
   check "toy: SLURM and local outputs equal" \
-    timed toy_compare "$PY" "$here/compare_outputs.py" "$RUNS/toy_slurm/results" "$RUNS/toy_local/results" --min-tables 2
+    timed toy_compare timeout -s KILL 300 "$PY" "$here/compare_outputs.py" "$RUNS/toy_slurm/results" "$RUNS/toy_local/results" --min-tables 2
 
   # Negative test: fail_under_slurm exits 3 inside a SLURM job; the run must fail and name the log.
   neg_rc=0
@@ -167,7 +168,7 @@ if [ "$MODE" = all ] || [ "$MODE" = workflow ]; then
         "$WORKFLOW_TARGET" "${SLURM_ARGS[@]}" --configfile="$WORKFLOW_CONFIG"; then
       slurm_ok=1
       check "workflow: every job completed on the partition the profile gives its rule" \
-        "$PY" "$here/check_placement.py" "$RUNS/wf_slurm" "$PROFILE_DIR/config.yaml" \
+        timeout -s KILL 300 "$PY" "$here/check_placement.py" "$RUNS/wf_slurm" "$PROFILE_DIR/config.yaml" \
         --out "$RUNS/wf_slurm.jobs.tsv"
     else
       failures=$((failures + 1))
@@ -181,8 +182,8 @@ if [ "$MODE" = all ] || [ "$MODE" = workflow ]; then
     fi
     if [ $slurm_ok = 1 ] && [ $local_ok = 1 ]; then
       check "workflow: SLURM and local tables/JSON equal" \
-        timed workflow_compare "$PY" "$here/compare_outputs.py" "$RUNS/wf_slurm/results" "$RUNS/wf_local/results" \
-        --rtol "$WORKFLOW_RTOL" --min-tables 5
+        timed workflow_compare timeout -s KILL 300 "$PY" "$here/compare_outputs.py" "$RUNS/wf_slurm/results" "$RUNS/wf_local/results" \
+        --rtol "$WORKFLOW_RTOL" --min-tables 5 --arrays
     fi
   fi
 fi
