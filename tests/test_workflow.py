@@ -94,7 +94,8 @@ def test_logs_have_progress_lines(run):
 def test_same_config_same_numbers(run, tmp_path):
     """A second run from scratch with the same config gives identical tables and metrics on CPU."""
     snakemake(tmp_path, "results/synthdive/eval/supervised/frac50_seed0/metrics.json",
-              "results/synthdive/alignability/frac50_seed0/pA_test.tsv")
+              "results/synthdive/alignability/frac50_seed0/pA_test.tsv",
+              "results/synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv")
     for rel in ("synthdive/eval/supervised/frac50_seed0/predictions.tsv", "synthdive/manifest.tsv",
                 "synthdive/alignability/frac50_seed0/pA_test.tsv", "synthdive/alignability/frac50_seed0/triplets_gitdl.tsv",
                 "synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv"):
