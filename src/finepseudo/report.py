@@ -351,6 +351,51 @@ def _section_pseudo(quality: list[str], round_metrics: list[str], final: list[di
             + _table(q[["method", "percent", "seed", "round", "per_class_precision"]]) + "</details>")
 
 
+#: The paper's Diving48 ablation (top-1 %, Table "ablations", 10 % / 20 % labels): another dataset.
+PAPER_DIVING48 = {
+    "pl": (33.4, 54.0), "fa_only": (32.8, 51.1), "finepseudo_lat_only": (33.7, 55.7),
+    "finepseudo_lscore_only": (36.1, 59.3), "finepseudo_no_gitdl": (35.2, 58.6), "finepseudo": (37.6, 60.4),
+}
+
+
+def _section_methods(metrics: list[dict], quality: list[str]) -> str:
+    """Methods x label fraction beside the paper's Diving48 ablation, and a reading of the numbers."""
+    df = pd.DataFrame(metrics)
+    if df.empty:
+        return ""
+    ours = df.groupby(["method", "percent"])["top1"].mean().unstack()
+    ours.columns = [f"ours {p:g} %" for p in ours.columns]
+    paper = pd.DataFrame(PAPER_DIVING48, index=["paper Diving48 10 %", "paper Diving48 20 %"]).T
+    table = ours.join(paper, how="left")
+    out = ["<p>Top-1 (%) per method on this run's dataset (mean over seeds) beside the numbers the paper "
+           "reports for <b>Diving48</b>, another dataset: compare the ordering of the methods, not the values.</p>",
+           _table(table.reset_index().rename(columns={"index": "method"}))]
+    lines = []
+    for p, g in df.groupby("percent"):
+        m = g.groupby("method")["top1"].mean()
+        if "finepseudo" in m and "pl" in m:
+            d = m["finepseudo"] - m["pl"]
+            lines.append(f"At {p:g} % labels FinePseudo reaches {m['finepseudo']:.1f} %, "
+                         f"{'above' if d > 0 else 'below' if d < 0 else 'level with'} PL ({m['pl']:.1f} %) by "
+                         f"{abs(d):.1f} points" + (f" and {m['finepseudo'] - m['supervised']:+.1f} points against "
+                                                   f"supervised ({m['supervised']:.1f} %)" if "supervised" in m else "")
+                         + ".")
+    q = []
+    for path in quality:
+        method, p, s, _ = _run_key(path)
+        t = pd.read_csv(path, sep="\t")
+        q.append(t.iloc[-1].to_dict() | {"method": method, "percent": p})
+    if q:
+        q = pd.DataFrame(q).groupby(["method", "percent"])[["coverage", "precision"]].mean()
+        for (method, p), r in q.iterrows():
+            lines.append(f"{method} at {p:g} %: the last round accepted {100 * r['coverage']:.0f} % of the pool "
+                         f"at a pseudo-label precision of {100 * r['precision']:.0f} %.")
+    if lines:
+        out.append("<h3>Reading (generated from this run's numbers)</h3><ul>"
+                   + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>")
+    return "".join(out)
+
+
 def _section_benchmarks(bench_dir: str) -> str:
     b = benchmark_table(bench_dir)
     if b.empty:
@@ -383,6 +428,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     sections = [
         ("dataset", "Dataset", _section_dataset(inp, config) + _section_failed(inp)),
         ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
+        ("methods", "Methods and the paper's ablation", _section_methods(metrics, inp.get("pseudo_quality", []))),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
                                                              metrics, config["pseudo"]["rounds"])),
         ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []), [])),
