@@ -80,3 +80,8 @@ def test_real_dataset_presets_are_valid_and_name_missing_files(preset):
     rc, out = _dry_run("--configfile", ROOT / f"config/presets/{preset}.yaml")
     assert rc != 0 and "CHANGE_ME" in out  # paths to set are named, nothing runs
     assert "invalid config" not in out
+
+
+def test_ruff_is_clean():
+    r = _run(BIN / "ruff", "check", "src", "tests", "benchmarks")
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -227,7 +227,7 @@ def _section_samples(inp: dict, n_frames: int = 8) -> str:
             + _fig_to_img(fig, "sample frames"))
 
 
-def _section_alignability(paths: list[str], classes: list[str]) -> str:
+def _section_alignability(paths: list[str]) -> str:
     """Pair verification (AP per measure), phase agreement of DTW paths, phi_A accuracy, one alignment."""
     if not paths:
         return "<p>The alignability branch did not run.</p>"
@@ -431,7 +431,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("methods", "Methods and the paper's ablation", _section_methods(metrics, inp.get("pseudo_quality", []))),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
                                                              metrics, config["pseudo"]["rounds"])),
-        ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []), [])),
+        ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []))),
         ("confusion", "Confusion matrices", _section_confusions(runs)),
         ("training", "Training curves", _section_curves(histories)),
         ("samples", "Sample frames per class", _section_samples(inp)),
