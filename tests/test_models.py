@@ -57,7 +57,7 @@ def test_torchvision_archs_tiny_input(arch):
     torch.manual_seed(0)
     m = build_video_model(arch, 4).eval()
     with torch.no_grad():
-        out = m(torch.randn(1, 3, 8, 32, 32))
+        out = m(torch.randn(1, 3, 4, 16, 16))
     assert out.shape == (1, 4)
     assert m.feature_dim == 512
 

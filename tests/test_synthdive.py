@@ -51,12 +51,16 @@ def test_same_seed_is_deterministic(tiny, tiny_again):
         np.testing.assert_array_equal(decode(vid), decode(tiny_again / "videos" / vid.name))
 
 
-def test_other_seed_differs(tmp_path, tiny):
+def test_other_seed_differs_and_reruns_clean_up(tmp_path, tiny):
     a, _ = tiny
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "train_9999.mp4").write_bytes(b"stale")
     cfg = {**TINY, "train_per_class": 2, "test_per_class": 1}
     sd.generate(tmp_path, cfg, seed=4, log=lambda m: None)
     first = _ann(tmp_path, "train.json")[0]["vid_name"]
     assert not np.array_equal(decode(tmp_path / "videos" / f"{first}.mp4")[:5], decode(a / "videos" / f"{first}.mp4")[:5])
+    names = {p.stem for p in (tmp_path / "videos").iterdir()}
+    assert names == {x["vid_name"] for x in _ann(tmp_path, "train.json") + _ann(tmp_path, "test.json")}
 
 
 def test_annotation_format_and_splits(tiny):
@@ -152,3 +156,17 @@ def test_config_validation():
     assert cfg["phase_frames"]["entry"] == 5 and cfg["phase_frames"]["splash"] == sd.DEFAULT_CONFIG["phase_frames"]["splash"]
     assert cfg["classes"] == list(sd.DEFAULT_CLASSES)
     assert set(sd.CONFIG_DOCS) == set(sd.DEFAULT_CONFIG)
+
+
+def test_builtin_vocab_is_the_official_table(tmp_path):
+    vocab = sd.load_diving48_vocab()
+    assert len(vocab) == 48 and len({tuple(v) for v in vocab}) == 48
+    assert vocab[0] == ["Back", "15som", "05Twis", "FREE"] and vocab[47] == ["Reverse", "Dive", "NoTwis", "TUCK"]
+    official = Path(__file__).resolve().parents[2] / "shared" / "data" / "Diving48_vocab.json"
+    if official.is_file():  # the copy beside the checkout, where there is one
+        assert vocab == json.loads(official.read_text())
+    f = tmp_path / "vocab.json"
+    f.write_text(json.dumps(vocab[:3]))
+    assert sd.load_diving48_vocab(f) == vocab[:3]
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        sd.load_diving48_vocab(tmp_path / "missing.json")

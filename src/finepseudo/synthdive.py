@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -58,9 +59,11 @@ __all__ = [
     "DEFAULT_CONFIG",
     "PHASES",
     "TINY_CONFIG",
+    "class_table",
     "generate",
     "load_diving48_vocab",
     "parse_class",
+    "plan_videos",
     "render_video",
     "resolve_config",
 ]
@@ -150,10 +153,10 @@ _SPLIT_CODE = {"train": 0, "test": 1}
 
 
 def load_diving48_vocab(path: str | os.PathLike | None = None) -> list[list[str]]:
-    """Read the official Diving48 vocabulary (list of ``[takeoff, somersaults, twists, position]``).
+    """The official Diving48 vocabulary: a list of ``[takeoff, somersaults, twists, position]``.
 
-    Default path: ``$FINEPSEUDO_DIVING48_VOCAB`` or the copy bundled with this package
-    (``finepseudo/data/Diving48_vocab.json``), falling back to the built-in table.
+    path: a ``Diving48_vocab.json`` to read (the official file); None = ``$FINEPSEUDO_DIVING48_VOCAB``
+    if set, else the built-in copy of the official 48-class table.
     """
     if path is None:
         path = os.environ.get("FINEPSEUDO_DIVING48_VOCAB")
@@ -522,7 +525,6 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     """
     size = int(cfg["frame_size"])
     bj, pj = float(cfg["body_jitter"]), float(cfg["pose_jitter"])
-    height = 1.0
     scale = rng.uniform(1 - bj, 1 + bj)
 
     def limb(v: float) -> float:
@@ -583,11 +585,11 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
             step = 1 if order.start < order.stop else -1
             for i in order:
                 cam[i] = 0.55 * cam[i] + 0.45 * cam[i - step]
-    px_per_unit = float(cfg["fig_scale"]) * size / height
+    px_per_unit = float(cfg["fig_scale"]) * size  # world unit = nominal standing height
     cam = cam + rng.normal(0.0, float(cfg["shake_px"]) / px_per_unit, cam.shape)
     cam = np.round(cam * px_per_unit) / px_per_unit  # whole-pixel camera moves
 
-    # the static scene as a world texture at one texel per pixel; frames sample it bilinearly
+    # the static scene as a world texture at one texel per pixel; each frame is a window of it
     margin = size / 2 / px_per_unit + 2.0 / px_per_unit
     tx0, tx1 = cam[:, 0].min() - margin, cam[:, 0].max() + margin
     ty0, ty1 = cam[:, 1].min() - margin, cam[:, 1].max() + margin
@@ -767,7 +769,9 @@ def _encode_chunk(frames: list[np.ndarray], paths: list[Path], fps: int, crf: in
     tmp.rmdir()
 
 
-def _class_table(cfg: dict[str, Any], vocab: list[list[str]]) -> list[dict[str, Any]]:
+def class_table(cfg: dict[str, Any], vocab: list[list[str]]) -> list[dict[str, Any]]:
+    """SynthDive classes of a resolved config: dicts with label (0..K-1 known, then novel),
+    diving48_label, takeoff, somersaults, twists, position, novel (as written to classes.json)."""
     table = []
     for novel, ids in ((False, cfg["classes"]), (True, cfg["novel_classes"])):
         for d48 in ids:
@@ -785,7 +789,7 @@ def plan_videos(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     """The list of videos to render: dicts with split, vid_name, label, diving48_label, key
     (the per-video seed sequence entropy). Names are shuffled so they do not reveal the class."""
     vocab = load_diving48_vocab()
-    table = _class_table(cfg, vocab)
+    table = class_table(cfg, vocab)
     plan: list[dict[str, Any]] = []
     for split in ("train", "test"):
         items = []
@@ -816,9 +820,11 @@ def generate(out_dir: str | os.PathLike, cfg: dict | None, seed: int,
     cfg = resolve_config(cfg)
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
+    for tmp in (out / "videos").glob(".encode_*"):  # left by an interrupted run
+        shutil.rmtree(tmp)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     vocab = load_diving48_vocab()
-    table = _class_table(cfg, vocab)
+    table = class_table(cfg, vocab)
     plan = plan_videos(cfg, seed)
     specs = {c["label"]: parse_class(vocab[c["diving48_label"]]) for c in table}
     size, fps, crf = int(cfg["frame_size"]), int(cfg["fps"]), int(cfg["crf"])
@@ -885,6 +891,9 @@ def generate(out_dir: str | os.PathLike, cfg: dict | None, seed: int,
     def dump(name: str, obj: Any) -> None:
         (out / "annotations" / name).write_text(json.dumps(obj, indent=1) + "\n")
 
+    # videos left by an earlier run with another config would not be in the annotations
+    for stale in sorted(set((out / "videos").glob("*.mp4")) - {out / "videos" / f"{n}.mp4" for n in phases}):
+        stale.unlink()
     dump("train.json", ann["train"])
     dump("test.json", ann["test"])
     dump("vocab.json", [vocab[c["diving48_label"]] for c in table])
