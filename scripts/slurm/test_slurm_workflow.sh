@@ -181,7 +181,7 @@ if [ "$MODE" = all ] || [ "$MODE" = workflow ]; then
       failures=$((failures + 1))
     fi
     if [ $slurm_ok = 1 ] && [ $local_ok = 1 ]; then
-      check "workflow: SLURM and local tables/JSON equal" \
+      check "workflow: SLURM and local tables/JSON and .npz/.pt equal" \
         timed workflow_compare timeout -s KILL 300 "$PY" "$here/compare_outputs.py" "$RUNS/wf_slurm/results" "$RUNS/wf_local/results" \
         --rtol "$WORKFLOW_RTOL" --min-tables 5 --arrays
     fi
