@@ -113,7 +113,8 @@ def train_classifier(
     history: list[dict[str, float]] = []
     step = 0
     t_start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)))
         for epoch in range(1, epochs + 1):
             model.train()
