@@ -119,13 +119,22 @@ def _mid(c_in: int, c_out: int, k: int = 3, kt: int = 3) -> int:
 
 
 class Block2Plus1D(nn.Module):
-    """Residual block: x + BN(conv(ReLU(BN(conv(x))))) with (2+1)D convs; the last BN starts at 0."""
+    """Residual block: x + BN(conv(ReLU(BN(conv(x))))) with (2+1)D convs; the last BN starts at 0.
 
-    def __init__(self, c_in: int, c_out: int, *, s_stride: int = 1, t_stride: int = 1) -> None:
+    mid: width between the spatial and temporal conv of each (2+1)D conv, "matched" (the
+    R(2+1)D rule: as many parameters as a full 3x3x3 conv) or "out" (= c_out, cheaper).
+    """
+
+    def __init__(self, c_in: int, c_out: int, *, s_stride: int = 1, t_stride: int = 1,
+                 mid: str = "matched") -> None:
         super().__init__()
-        self.conv1 = Conv2Plus1D(c_in, c_out, _mid(c_in, c_out), s_stride=s_stride, t_stride=t_stride)
+        if mid not in ("matched", "out"):
+            raise ValueError(f"mid must be 'matched' (R(2+1)D rule) or 'out' (= output width), got {mid!r}")
+        m1 = _mid(c_in, c_out) if mid == "matched" else c_out
+        m2 = _mid(c_out, c_out) if mid == "matched" else c_out
+        self.conv1 = Conv2Plus1D(c_in, c_out, m1, s_stride=s_stride, t_stride=t_stride)
         self.bn1 = nn.BatchNorm3d(c_out)
-        self.conv2 = Conv2Plus1D(c_out, c_out, _mid(c_out, c_out))
+        self.conv2 = Conv2Plus1D(c_out, c_out, m2)
         self.bn2 = nn.BatchNorm3d(c_out)
         nn.init.zeros_(self.bn2.weight)
         self.relu = nn.ReLU(inplace=True)
@@ -149,13 +158,14 @@ class R2Plus1DTiny(nn.Module):
     stem: (1, 5, 5) spatial conv with stride 2 -> BN -> ReLU -> (3, 1, 1) temporal conv -> BN ->
     ReLU; then one stage per entry of ``widths``, each of ``blocks`` residual (2+1)D blocks whose
     first block strides space by ``s_strides[i]`` and time by ``t_strides[i]``. Head: global
-    average pooling, dropout, linear. Input (B, 3, T, H, W), output (B, num_classes).
-    At 48 px, 16 frames and the defaults, the stages see 12x12x16, 6x6x8 and 3x3x4.
+    average pooling, dropout, linear. ``mid`` is passed to every block (see :class:`Block2Plus1D`).
+    Input (B, 3, T, H, W), output (B, num_classes). At 48 px, 16 frames and the defaults, the stages
+    see 12x12x16, 6x6x8 and 3x3x4.
     """
 
     def __init__(self, num_classes: int, *, widths: tuple[int, ...] = (16, 32, 64), blocks: int = 2,
                  s_strides: tuple[int, ...] = (2, 2, 2), t_strides: tuple[int, ...] = (1, 2, 2),
-                 stem_width: int = 16, dropout: float = 0.0) -> None:
+                 stem_width: int = 16, dropout: float = 0.0, mid: str = "matched") -> None:
         super().__init__()
         if not len(widths) == len(s_strides) == len(t_strides):
             raise ValueError(f"widths {widths}, s_strides {s_strides} and t_strides {t_strides} must have "
@@ -174,7 +184,8 @@ class R2Plus1DTiny(nn.Module):
         for w, ss, ts in zip(widths, s_strides, t_strides, strict=True):
             layers = []
             for b in range(blocks):
-                layers.append(Block2Plus1D(c_in, w, s_stride=ss if b == 0 else 1, t_stride=ts if b == 0 else 1))
+                layers.append(Block2Plus1D(c_in, w, s_stride=ss if b == 0 else 1, t_stride=ts if b == 0 else 1,
+                                           mid=mid))
                 c_in = w
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
@@ -201,7 +212,7 @@ class R2Plus1DTiny(nn.Module):
 @register_video_model("r2plus1d_tiny")
 def r2plus1d_tiny(num_classes: int, **kwargs: Any) -> nn.Module:
     """Scaled-down R(2+1)D (CPU default); kwargs: widths, blocks, s_strides, t_strides, stem_width,
-    dropout."""
+    dropout, mid."""
     for key in ("widths", "s_strides", "t_strides"):
         if key in kwargs and kwargs[key] is not None:
             kwargs[key] = tuple(int(v) for v in kwargs[key])
