@@ -52,6 +52,17 @@ def test_tiny_is_residual_two_blocks_per_stage_zero_init():
         torch.testing.assert_close(same(x), torch.relu(x))
 
 
+def test_tiny_mid_width_option():
+    matched = build_video_model("r2plus1d_tiny", 5)
+    cheap = build_video_model("r2plus1d_tiny", 5, mid="out")
+    assert sum(p.numel() for p in cheap.parameters()) < sum(p.numel() for p in matched.parameters())
+    assert cheap.stages[0][0].conv1[0].out_channels == 16  # spatial conv straight to the block width
+    with torch.no_grad():
+        assert cheap.eval()(torch.randn(1, 3, 16, 48, 48)).shape == (1, 5)
+    with pytest.raises(ValueError, match="mid"):
+        build_video_model("r2plus1d_tiny", 5, mid="wide")
+
+
 @pytest.mark.parametrize("arch", ["r2plus1d_18", "r3d_18"])
 def test_torchvision_archs_tiny_input(arch):
     torch.manual_seed(0)
