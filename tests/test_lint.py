@@ -26,8 +26,14 @@ def test_snakefmt_check():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def _dry_run(*extra):
-    r = _run(BIN / "snakemake", "-n", "--quiet", "rules", *extra)
+def _dry_run(*configfiles):
+    """A dry run in an empty working directory (outputs already in results/ do not change the DAG), with
+    the default config and then ``configfiles`` layered on top, as `snakemake --configfile X` does."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as wd:
+        r = _run(BIN / "snakemake", "-s", ROOT / "Snakefile", "--directory", wd, "-n", "--quiet", "rules",
+                 "--configfile", ROOT / "config/config.yaml", *configfiles)
     return r.returncode, r.stdout + r.stderr
 
 
@@ -43,7 +49,7 @@ def test_default_dry_run_lists_the_expected_jobs():
 def test_bad_config_value_stops_before_any_job(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text((ROOT / "config/test.yaml").read_text().replace("on_error: fail", "on_error: ignore"))
-    rc, out = _dry_run("--configfile", cfg)
+    rc, out = _dry_run(cfg)
     assert rc != 0
     assert "config key 'frames.on_error'" in out and "'skip'" in out
 
@@ -57,13 +63,13 @@ def test_real_dataset_without_paths_names_the_keys(tmp_path, missing):
     paths[missing] = None
     lines = ["dataset:", "  name: diving48"] + [f"  {k}: {'null' if v is None else v}" for k, v in paths.items()]
     cfg.write_text("\n".join(lines) + "\n")
-    rc, out = _dry_run("--configfile", cfg)
+    rc, out = _dry_run(cfg)
     assert rc != 0 and f"dataset.{missing}" in out
 
 
 def test_benchmark_preset_dry_run_lists_the_expected_jobs():
     """All 8 methods x 3 label fractions x 3 seeds with 3 rounds: the job counts follow from the design."""
-    rc, out = _dry_run("--configfile", ROOT / "config/presets/benchmark.yaml")
+    rc, out = _dry_run(ROOT / "config/presets/benchmark.yaml")
     assert rc == 0, out
     c = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
     runs, pseudo_methods, fa_methods, rounds = 9, 6, 5, 3
@@ -77,7 +83,7 @@ def test_benchmark_preset_dry_run_lists_the_expected_jobs():
 
 @pytest.mark.parametrize("preset", ["diving48", "finegym99", "finegym288", "finediving"])
 def test_real_dataset_presets_are_valid_and_name_missing_files(preset):
-    rc, out = _dry_run("--configfile", ROOT / f"config/presets/{preset}.yaml")
+    rc, out = _dry_run(ROOT / f"config/presets/{preset}.yaml")
     assert rc != 0 and "CHANGE_ME" in out  # paths to set are named, nothing runs
     assert "invalid config" not in out
 

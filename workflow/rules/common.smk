@@ -119,6 +119,8 @@ PSEUDO_METHODS = {
     "finepseudo_no_gitdl": ("both", ("av", "scratch")),
     "finepseudo_lat_only": ("both", ("at", "gitdl")),
     "finepseudo_lscore_only": ("both", ("score", "gitdl")),
+    # open world only: FinePseudo without the novelty filter, for comparison
+    "finepseudo_no_filter": ("both", ("av", "gitdl")),
 }
 ROUNDS = list(range(1, config["pseudo"]["rounds"] + 1))
 
