@@ -12,8 +12,7 @@ rule generate_synthdive:
         summary="results/synthdive/raw/summary.json",
     log:
         "results/logs/generate_synthdive.log",
-    benchmark:
-        "results/benchmarks/generate_synthdive/synthdive.tsv"
+    cache: "omit-software"
     conda:
         "../../envs/video.yaml"
     threads: 1

@@ -10,8 +10,7 @@ rule extract_frames:
         status="results/{dataset}/frames/shard{shard}.status.tsv",
     log:
         "results/logs/{dataset}/extract_frames/shard{shard}.log",
-    benchmark:
-        "results/benchmarks/extract_frames/{dataset}/shard{shard}.tsv"
+    cache: "omit-software"
     conda:
         "../../envs/video.yaml"
     threads: 1
