@@ -65,3 +65,11 @@ def test_synthdive_section_lists_every_generator_key():
     assert set(cfg["synthdive"]) - {"seed"} == set(DEFAULT_CONFIG)
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]["synthdive"]["properties"]
     assert set(schema) - {"seed"} == set(DEFAULT_CONFIG)
+
+
+def test_effective_epochs_gives_small_labeled_sets_enough_steps():
+    from finepseudo.steps import effective_epochs
+
+    assert effective_epochs(420, 30, 16, 600) == 30  # 27 steps per epoch: 810 steps already
+    assert effective_epochs(42, 30, 16, 600) == 200  # 3 steps per epoch
+    assert effective_epochs(42, 30, 16, 0) == 30

@@ -70,9 +70,12 @@ def train_fe_step(
     log(f"train f_E ({fe['arch']}) on {len(table)} labeled videos, {len(names)} classes, device={dev}, "
         f"threads={threads}, seed={seed}")
     model = build_video_model(fe["arch"], len(names), weights=fe.get("weights"))
+    epochs = effective_epochs(len(table), fe["epochs"], fe["batch_size"], fe.get("min_steps", 0))
+    if epochs != fe["epochs"]:
+        log(f"{len(table)} videos give few steps per epoch: training {epochs} epochs to reach fe.min_steps")
     t0 = time.time()
     history = train_classifier(
-        model, frames, _labels(table), epochs=fe["epochs"], batch_size=fe["batch_size"], lr=fe["lr"],
+        model, frames, _labels(table), epochs=epochs, batch_size=fe["batch_size"], lr=fe["lr"],
         weight_decay=fe["weight_decay"], clip_frames=fe["clip_frames"], seed=seed, device=dev,
         augment=fe.get("augment") or None, log=log,
     )
@@ -81,6 +84,12 @@ def train_fe_step(
             "n_train": len(table), "seconds": round(time.time() - t0, 1), "device": dev, "env": environment()}
     save_checkpoint(out_model, model, arch=fe["arch"], num_classes=len(names), metadata=meta)
     log(f"saved {out_model} after {meta['seconds']} s")
+
+
+def effective_epochs(n: int, epochs: int, batch_size: int, min_steps: int) -> int:
+    """max(epochs, ceil(min_steps / steps per epoch)): small labeled sets still get enough optimiser steps."""
+    steps_per_epoch = max(1, -(-n // batch_size))
+    return max(epochs, -(-min_steps // steps_per_epoch))
 
 
 def _labels(table: pd.DataFrame):
