@@ -53,8 +53,8 @@ def test_tiny_is_residual_two_blocks_per_stage_zero_init():
 
 
 def test_tiny_mid_width_option():
-    matched = build_video_model("r2plus1d_tiny", 5)
-    cheap = build_video_model("r2plus1d_tiny", 5, mid="out")
+    matched = build_video_model("r2plus1d_tiny", 5, mid="matched")
+    cheap = build_video_model("r2plus1d_tiny", 5)  # default: mid = "out"
     assert sum(p.numel() for p in cheap.parameters()) < sum(p.numel() for p in matched.parameters())
     assert cheap.stages[0][0].conv1[0].out_channels == 16  # spatial conv straight to the block width
     with torch.no_grad():
