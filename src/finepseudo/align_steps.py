@@ -189,12 +189,16 @@ def pair_verification_step(*, models: dict[str, str], test: str, manifest: str, 
     that fall in the same action phase, against the per-timestamp (identity) alignment."""
     _setup_torch(threads, 0)
     dev = resolve_device(device)
-    table = pd.read_csv(test, sep="\t", dtype={"video": str})
+    # the test frames are read once and shared by every f_A stage
+    frames, tab = load_videos(shards, pd.read_csv(test, sep="\t", dtype={"video": str}), log, "test")
+    if phases:
+        ph = json.loads(Path(phases).read_text())
+        man = pd.read_csv(manifest, sep="\t", dtype={"video": str}).set_index("video")
     rows, phase_rows, example = [], [], None
     iu = None
     for stage, path in models.items():
         fa, score, meta = load_fa(path)
-        emb, tab = _embed(fa, meta, shards, table, dev, log, "test")
+        emb = embed_videos(fa.to(dev), frames, num_frames=meta["num_frames"], device=dev)
         n = len(emb)
         iu = np.triu_indices(n, 1)
         labels = tab["label"].to_numpy()
@@ -213,9 +217,7 @@ def pair_verification_step(*, models: dict[str, str], test: str, manifest: str, 
             rows.append({"f_A": stage, "measure": name, "average_precision": round(average_precision(s, same), 4),
                          "pairs": int(len(s)), "positives": int(same.sum())})
         if phases:
-            ph = json.loads(Path(phases).read_text())
-            man = pd.read_csv(manifest, sep="\t", dtype={"video": str}).set_index("video")
-            num_stored = int(torch.load(shards[0], weights_only=False)["num_frames"])
+            num_stored = int(frames.shape[1])
             fr = [_frame_phases(ph[v], int(man.at[v, "start_frame"]), int(man.at[v, "end_frame"]), num_stored,
                                 meta["num_frames"]) for v in tab["video"]]
             agree_dtw, agree_id = [], []
@@ -227,10 +229,9 @@ def pair_verification_step(*, models: dict[str, str], test: str, manifest: str, 
                 agree_dtw.append(np.mean([fr[i][a] == fr[j][b] for a, b in path_ij]))
                 agree_id.append(np.mean([fr[i][t] == fr[j][t] for t in range(len(fr[i]))]))
                 if example is None and stage == list(models)[-1] and len(agree_dtw) == 1:
-                    frames, _ = load_videos(shards, tab.iloc[[i, j]], log, "example")
-                    idx = eval_indices(frames.shape[1], meta["num_frames"])
-                    example = {"cost": c, "path": np.array(path_ij), "frames_u": frames[0, idx].numpy(),
-                               "frames_v": frames[1, idx].numpy(), "videos": np.array([tab["video"][i], tab["video"][j]]),
+                    idx = eval_indices(num_stored, meta["num_frames"])
+                    example = {"cost": c, "path": np.array(path_ij), "frames_u": frames[i, idx].numpy(),
+                               "frames_v": frames[j, idx].numpy(), "videos": np.array([tab["video"][i], tab["video"][j]]),
                                "phases_u": np.array(fr[i]), "phases_v": np.array(fr[j])}
             phase_rows.append({"f_A": stage, "alignment": "DTW path", "same_phase_share": round(float(np.mean(agree_dtw)), 4),
                                "pairs": len(agree_dtw)})
