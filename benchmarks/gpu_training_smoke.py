@@ -33,7 +33,7 @@ def run(device: str) -> dict:
                             seed=0, device=device, log=lambda m: None)
     out["fe_loss"] = [round(h["loss"], 4) for h in hist]
     out["fe_probs"] = predict_proba(fe, clips, clip_frames=8, clips_per_video=2, batch_size=8, device=device)
-    fa, gh = pretrain_gitdl(clips, num_frames=8, dim=32, width=8, layers=1, epochs=2, batch_size=8, lr=1e-3, tau=0.1,
+    fa, gh = pretrain_gitdl(clips, num_frames=8, dim=32, width=8, layers=1, pool=2, epochs=2, batch_size=8, lr=1e-3, tau=0.1,
                             sigma=2.0, seed=0, device=device, log=lambda m: None)
     out["gitdl_loss"] = [round(h["loss"], 4) for h in gh]
     emb = embed_videos(fa, clips, num_frames=8, device=device)

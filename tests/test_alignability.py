@@ -71,7 +71,7 @@ def test_augment_view_keeps_shapes_and_sorted_times():
 
 def test_gitdl_pretraining_is_deterministic():
     frames = torch.randint(0, 255, (4, 8, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    kw = dict(num_frames=4, dim=8, width=4, layers=1, epochs=1, batch_size=2, lr=1e-3, tau=0.1, sigma=1.0, seed=3,
+    kw = dict(num_frames=4, dim=8, width=4, layers=1, pool=2, epochs=1, batch_size=2, lr=1e-3, tau=0.1, sigma=1.0, seed=3,
               log=lambda m: None)
     a, ha = pretrain_gitdl(frames, **kw)
     b, hb = pretrain_gitdl(frames, **kw)

@@ -84,3 +84,25 @@ def test_splits_stratified_label_free_and_deterministic(tmp_path):
     assert set(a["test"]["video"]) == set(m.loc[m["split"] == "test", "video"])
     full = make_splits(m, 100, seed=0)
     assert len(full["labeled"]) == len(train) and full["unlabeled"].empty
+
+
+def test_validation_is_carved_from_the_labeled_budget(tmp_path):
+    paths = _write(tmp_path, _entries("tr", 10) + _entries("rare", 1, classes=1), _entries("te", 2))
+    m = build_manifest(*paths, num_shards=2)
+    plain = make_splits(m, 30, seed=3)
+    s = make_splits(m, 30, seed=3, val_per_class=1)
+    assert plain["val"].empty
+    budget = set(plain["labeled"]["video"])
+    # the same labeled budget, split into training and validation videos; the pool does not change
+    assert set(s["labeled"]["video"]) | set(s["val"]["video"]) == budget
+    assert not set(s["labeled"]["video"]) & set(s["val"]["video"])
+    assert s["unlabeled"].equals(plain["unlabeled"])
+    # one validation video per class that keeps a labeled one to train on
+    lab_n = plain["labeled"]["label"].value_counts()
+    assert sorted(s["val"]["label"]) == sorted(c for c, n in lab_n.items() if n >= 2)
+    assert set(s["labeled"]["label"]) == set(plain["labeled"]["label"])
+    assert list(s["val"].columns) == ["video", "label", "shard"]
+    # at 10 % every class has a single labeled video: none can be spared for validation
+    assert make_splits(m, 10, seed=3, val_per_class=1)["val"].empty
+    with pytest.raises(ValueError, match="val_per_class"):
+        make_splits(m, 30, seed=3, val_per_class=-1)

@@ -43,6 +43,7 @@ def test_default_dry_run_lists_the_expected_jobs():
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
     assert counts["extract_frames"] == "4"
     assert counts["train_fe"] == "2"  # 10 % labels and 100 % labels (supervised_full)
+    assert counts["select_hparams"] == counts["select_round"] == "2"  # pl and finepseudo
     assert counts["report"] == "1"
 
 
@@ -74,7 +75,9 @@ def test_benchmark_preset_dry_run_lists_the_expected_jobs():
     c = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
     runs, pseudo_methods, fa_methods, rounds = 9, 6, 5, 3
     assert c["train_fe"] == runs + 3  # + supervised_full (100 % labels) per seed
-    assert c["evaluate_fe"] == runs + 3 + pseudo_methods * runs
+    assert c["evaluate_fe"] == runs + 3  # supervised; pseudo-labeling methods are evaluated per round
+    assert c["evaluate_round"] == pseudo_methods * runs * rounds
+    assert c["select_hparams"] == c["select_round"] == c["pseudo_quality"] == pseudo_methods * runs
     assert c["pseudo_label"] == c["retrain_fe"] == pseudo_methods * runs * rounds
     assert c["retrain_fa"] == fa_methods * runs * (rounds - 1)  # the last round's f_A is never used
     assert c["train_alignability"] == 4 * runs  # AVML variants: L_AV, L_AT only, L_Score only, no GITDL

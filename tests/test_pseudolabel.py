@@ -29,3 +29,53 @@ def test_threshold_open_world_and_quality():
     assert q["fe_fa_agreement"] == 0.75
     assert q["novel_rejection_precision"] == 1.0 and q["novel_rejection_recall"] == 1.0
     assert q["per_class_precision"] == {0: 1.0, 1: 0.0}
+
+
+def test_select_tau_theta_delta_round():
+    from finepseudo import hparams as hp
+
+    sbar = np.array([[0.9, 0.1], [0.8, 0.3], [0.2, 0.7], [0.6, 0.5]])
+    y = np.array([0, 0, 1, 1])
+    tau, tab = hp.select_tau(sbar, y, [0.01, 0.1, 1.0])
+    assert list(tab["tau"]) == [0.01, 0.1, 1.0] and tau == tab.loc[tab["val_nll"].idxmin(), "tau"]
+    assert tau == 0.1  # 0.01 is overconfident on the mistake (row 4), 1.0 is too flat
+    p = np.array([[0.95, 0.05], [0.75, 0.25], [0.1, 0.9], [0.65, 0.35]])  # the 0.65 one is wrong
+    theta, tab = hp.select_theta(p, y, [0.5, 0.7, 0.9], target_precision=0.8)
+    assert theta == 0.7 and tab["val_accepted"].tolist() == [4, 3, 2]
+    assert tab["val_precision"].tolist() == [0.75, 1.0, 1.0]
+    assert hp.select_theta(p, y, [0.5, 0.6], target_precision=0.99)[0] == 0.6  # unreachable: the largest
+    assert hp.select_delta(sbar, 0.75) == 0.7  # keeps 3 of 4 (max Sbar 0.9, 0.8, 0.7, 0.6)
+    assert hp.select_round({1: 50.0, 2: 75.0, 3: 75.0}) == 2
+    with pytest.raises(ValueError):
+        hp.select_round({})
+
+
+def test_select_round_reads_validation_not_test(tmp_path):
+    """The chosen round follows validation accuracy; the rounds' test files are only copied."""
+    import json
+
+    from finepseudo.hparams import select_round_step
+
+    hp_file = tmp_path / "hparams.json"
+    hp_file.write_text(json.dumps({"chosen_on": {"rounds": "validation"}}))
+    val, rounds = [], []
+    for r, (v, t) in enumerate([(60.0, 90.0), (80.0, 10.0), (70.0, 95.0)], start=1):
+        d = tmp_path / f"round{r}"
+        d.mkdir()
+        (d / "val.json").write_text(json.dumps({"top1": v}))
+        (d / "metrics.json").write_text(json.dumps({"top1": t, "model": f"round{r}/fe.pt"}))
+        for k in ("per_class", "confusion", "predictions"):
+            (d / f"{k}.tsv").write_text(f"{k} of round {r}\n")
+        val.append(str(d / "val.json"))
+        rounds.append({"metrics": str(d / "metrics.json"), **{k: str(d / f"{k}.tsv")
+                                                                for k in ("per_class", "confusion", "predictions")}})
+    out = {k: str(tmp_path / f"out_{k}") for k in ("metrics", "per_class", "confusion", "predictions")}
+    select_round_step(hparams=str(hp_file), val_metrics=val, rounds=rounds, out=out,
+                      out_table=str(tmp_path / "sel.tsv"), log=lambda m: None)
+    m = json.loads(open(out["metrics"]).read())
+    assert m["selected_round"] == 2 and m["top1"] == 10.0  # best on validation, however bad on test
+    assert open(out["predictions"]).read() == "predictions of round 2\n"
+    hp_file.write_text(json.dumps({"chosen_on": {"rounds": "config"}}))
+    select_round_step(hparams=str(hp_file), val_metrics=val, rounds=rounds, out=out,
+                      out_table=str(tmp_path / "sel.tsv"), log=lambda m: None)
+    assert json.loads(open(out["metrics"]).read())["selected_round"] == 3  # not selected: the last round

@@ -53,7 +53,46 @@ def test_splits_keep_unlabeled_truth_apart(run):
     lab = pd.read_csv(split / "labeled.tsv", sep="\t")
     assert list(unl.columns) == ["video", "shard"]
     assert list(truth["video"]) == list(unl["video"])
-    assert len(lab) == 12 and lab["label"].value_counts().tolist() == [3, 3, 3, 3]
+    val = pd.read_csv(split / "val.tsv", sep="\t")
+    # 50 % of 6 = 3 labeled videos per class: 2 to train on, 1 held out for validation (hparams.val_per_class)
+    assert len(lab) == 8 and lab["label"].value_counts().tolist() == [2, 2, 2, 2]
+    assert len(val) == 4 and sorted(val["label"]) == [0, 1, 2, 3]
+    assert not set(val["video"]) & (set(lab["video"]) | set(unl["video"]))
+
+
+def test_hyperparameters_are_chosen_on_validation_never_on_test(run):
+    """theta, tau and the round come from the validation split, and the test split is no input of any
+    rule that chooses or trains: touching it re-runs evaluation and the report only."""
+    import os
+
+    for method in ("pl", "finepseudo"):
+        d = run / f"synthdive/methods/{method}/frac50_seed0"
+        rec = json.loads((d / "hparams.json").read_text())
+        assert rec["n_val"] == 4 and rec["chosen_on"]["theta"] == "validation"
+        assert rec["values"]["theta"] in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+        assert rec["chosen_on"]["tau"] == ("validation" if method == "finepseudo" else "not used")
+        cand = pd.read_csv(d / "hparams_candidates.tsv", sep="\t")
+        assert set(cand["hparam"]) == ({"theta", "tau"} if method == "finepseudo" else {"theta"})
+        assert cand.groupby("hparam")["chosen"].sum().eq(1).all()
+        sel = pd.read_csv(d / "round_selection.tsv", sep="\t")
+        m = json.loads((run / f"synthdive/eval/{method}/frac50_seed0/metrics.json").read_text())
+        assert sel["round"].tolist() == [1, 2] and sel["chosen"].sum() == 1
+        assert m["selected_round"] == int(sel.loc[sel["chosen"], "round"].iloc[0])
+        assert m["model"].endswith(f"round{m['selected_round']}/fe.pt")
+        best = sel["val_top1"].max()
+        assert m["selected_round"] == sel.loc[sel["val_top1"] == best, "round"].min()
+    test = run / "synthdive/splits/frac50_seed0/test.tsv"
+    text, st = test.read_text(), test.stat()
+    try:
+        test.write_text(text.replace("\t0\t", "\t1\t"))
+        r = snakemake(run.parent, "results/report.html", "-n", "--quiet", "rules")
+    finally:
+        test.write_text(text)
+        os.utime(test, ns=(st.st_atime_ns, st.st_mtime_ns))
+    rules = set(re.findall(r"^(\w+)\s+\d+$", r.stdout, re.M)) - {"total", "job"}
+    assert rules <= {"evaluate_fe", "evaluate_round", "select_round", "predict_alignability", "pair_verification",
+                     "report"}, r.stdout
+    assert "evaluate_round" in rules and "select_hparams" not in rules
 
 
 def test_metrics_and_tables(run):
@@ -72,7 +111,7 @@ def test_metrics_and_tables(run):
 def test_alignability_outputs(run):
     a = run / "synthdive/alignability/frac50_seed0"
     trip = pd.read_csv(a / "triplets_gitdl.tsv", sep="\t")
-    assert len(trip) == 12 and (trip["label"] != trip["negative_label"]).all()
+    assert len(trip) == 8 and (trip["label"] != trip["negative_label"]).all()  # one per labeled video
     pv = pd.read_csv(a / "pair_verification.tsv", sep="\t")
     assert set(pv["measure"]) == {"per-timestamp cosine", "temporally pooled cosine", "DTW cost",
                                   "learned alignability score"}
@@ -122,12 +161,14 @@ def test_pseudo_label_rounds(run):
             assert list(t.columns) == ["video", "fe_label", "fe_conf", "fa_label", "fa_conf", "label", "confidence",
                                        "rejected_novel", "accepted"]
             assert len(t) == 12  # the whole pool, every round
-            assert (t["accepted"] == (t["confidence"] >= 0.5)).all()
+            theta = json.loads((base / f"{method}/frac50_seed0/hparams.json").read_text())["values"]["theta"]
+            assert (t["accepted"] == (t["confidence"] >= theta)).all()
             assert (base / f"{method}/frac50_seed0/round{r}/fe.pt").is_file()
         q = pd.read_csv(base / f"{method}/frac50_seed0/pseudo_quality.tsv", sep="\t")
         assert q["round"].tolist() == [1, 2] and (q["pool"] == 12).all()
-        m = json.loads((run / f"synthdive/eval/{method}/frac50_seed0/metrics.json").read_text())
-        assert m["model"].endswith("round2/fe.pt")
+        for r in (1, 2):
+            v = json.loads((run / f"synthdive/eval/{method}/frac50_seed0/round{r}/val_metrics.json").read_text())
+            assert v["n"] == 4 and 0 <= v["top1"] <= 100
     fp = pd.read_csv(base / "finepseudo/frac50_seed0/round1/pseudo_labels.tsv", sep="\t")
     assert (fp["fa_label"] >= 0).all()
     assert (fp["confidence"] - (fp[["fe_conf", "fa_conf"]].max(axis=1))).max() <= 1e-6

@@ -29,7 +29,7 @@ def save_fa(path: str, model: FrameEncoder, score: ScoreHead | None, meta: dict)
 def load_fa(path: str) -> tuple[FrameEncoder, ScoreHead | None, dict]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     m = ckpt["meta"]["arch"]
-    model = FrameEncoder(dim=m["dim"], width=m["width"], layers=m["layers"])
+    model = FrameEncoder(**m)
     model.load_state_dict(ckpt["fa"])
     score = None
     if ckpt["fs"] is not None:
@@ -40,7 +40,7 @@ def load_fa(path: str) -> tuple[FrameEncoder, ScoreHead | None, dict]:
 
 
 def _arch(cfg: dict) -> dict:
-    return {"dim": cfg["dim"], "width": cfg["width"], "layers": cfg["layers"]}
+    return {k: cfg[k] for k in ("dim", "width", "layers", "pool")}
 
 
 def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out_history: str, cfg: dict,

@@ -59,14 +59,14 @@ def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int,
     return row
 
 
-def pretrain_gitdl(frames: torch.Tensor, *, num_frames: int, dim: int, width: int, layers: int, epochs: int,
+def pretrain_gitdl(frames: torch.Tensor, *, num_frames: int, dim: int, width: int, layers: int, pool: int, epochs: int,
                    batch_size: int, lr: float, tau: float, sigma: float, seed: int, device: str = "cpu",
                    log: Log = print) -> tuple[FrameEncoder, list[dict]]:
     """GITDL on unlabeled videos (no label reaches this function). ``sigma`` is in stored-frame units
     (the stored frames are the time axis). Returns f_A and the per-epoch history."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = FrameEncoder(dim=dim, width=width, layers=layers).to(device)
+    model = FrameEncoder(dim=dim, width=width, layers=layers, pool=pool).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     n = len(frames)
     steps = max(1, epochs * ((n + batch_size - 1) // batch_size))

@@ -7,10 +7,13 @@ Every function is pure: probability arrays in, tables out. ``truth`` is only eve
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-__all__ = ["SOURCES", "combine", "pseudo_label_table", "quality"]
+__all__ = ["SOURCES", "combine", "pseudo_label_table", "quality", "pseudo_quality_step"]
 
 #: Which predictions a method's pseudo-labels come from.
 SOURCES = {"pl": "fe", "fa_only": "fa", "finepseudo": "both"}
@@ -80,3 +83,18 @@ def quality(table: pd.DataFrame, truth: pd.DataFrame, novel_labels: list[int] | 
         out["novel_rejection_recall"] = float((is_novel & rej).sum() / is_novel.sum()) if is_novel.sum() else float("nan")
         out["novel_accepted"] = int((is_novel & t["accepted"]).sum())
     return out
+
+
+def pseudo_quality_step(*, tables: list[str], truth: str, novel: str, out: str, log: Callable[[str], None]) -> None:
+    """Coverage, precision, per-class precision and p_E/p_A agreement of every round's pseudo-labels
+    against the evaluation-only truth (the only step that reads it besides the report)."""
+    tr = pd.read_csv(truth, sep="\t", dtype={"video": str})
+    novel_labels = pd.read_csv(novel, sep="\t")["label"].astype(int).tolist()
+    rows = []
+    for r, path in enumerate(tables, start=1):
+        q = quality(pd.read_csv(path, sep="\t", dtype={"video": str}), tr, novel_labels)
+        q["per_class_precision"] = json.dumps(q["per_class_precision"])
+        rows.append({"round": r, **q})
+    df = pd.DataFrame(rows)
+    df.to_csv(out, sep="\t", index=False)
+    log(df.to_string(index=False))

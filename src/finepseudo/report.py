@@ -318,8 +318,7 @@ def _section_pseudo(quality: list[str], round_metrics: list[str], final: list[di
         method, p, s, _ = _run_key(path)
         q.append(pd.read_csv(path, sep="\t").assign(method=method, percent=p, seed=s))
     q = pd.concat(q)
-    acc = [{"method": r["method"], "percent": r["percent"], "seed": r["seed"], "round": rounds, "top1": r["top1"]}
-           for r in final if r["method"] in set(q["method"])]
+    acc = []
     for path in round_metrics:
         method, p, s, rnd = _run_key(path)
         acc.append({"method": method, "percent": p, "seed": s, "round": rnd,
@@ -375,7 +374,9 @@ def _section_methods(metrics: list[dict], quality: list[str]) -> str:
         m = g.groupby("method")["top1"].mean()
         if "finepseudo" in m and "pl" in m:
             d = m["finepseudo"] - m["pl"]
-            lines.append(f"At {p:g} % labels FinePseudo reaches {m['finepseudo']:.1f} %, "
+            rounds = g.groupby("method")["round"].apply(lambda r: ", ".join(str(int(x)) for x in r.dropna()))
+            lines.append(f"At {p:g} % labels FinePseudo reaches {m['finepseudo']:.1f} % (round {rounds['finepseudo']}, "
+                         f"PL round {rounds['pl']}, chosen on validation), "
                          f"{'above' if d > 0 else 'below' if d < 0 else 'level with'} PL ({m['pl']:.1f} %) by "
                          f"{abs(d):.1f} points" + (f" and {m['finepseudo'] - m['supervised']:+.1f} points against "
                                                    f"supervised ({m['supervised']:.1f} %)" if "supervised" in m else "")
@@ -393,6 +394,40 @@ def _section_methods(metrics: list[dict], quality: list[str]) -> str:
     if lines:
         out.append("<h3>Reading (generated from this run's numbers)</h3><ul>"
                    + "".join(f"<li>{html.escape(x)}</li>" for x in lines) + "</ul>")
+    return "".join(out)
+
+
+def _section_hparams(paths: list[str]) -> str:
+    """theta, tau, delta and the round of every pseudo-labeling run, with what each was chosen on."""
+    rows, cands, picks = [], [], []
+    for path in paths:
+        method, p, s, _ = _run_key(path)
+        key = {"method": method, "percent": p, "seed": s}
+        if path.endswith("hparams.json"):
+            rec = json.loads(Path(path).read_text())
+            rows.append({**key, "validation videos": rec["n_val"],
+                         **{k: f"{v:g} ({rec['chosen_on'][k]})" if v is not None else "not used"
+                            for k, v in rec["values"].items()}})
+        elif path.endswith("hparams_candidates.tsv"):
+            t = pd.read_csv(path, sep="\t")
+            if len(t):
+                cands.append(t.assign(**key))
+        else:
+            t = pd.read_csv(path, sep="\t")
+            picks.append({**key, "round": int(t.loc[t["chosen"], "round"].iloc[0]),
+                          "validation top-1 by round": ", ".join(f"{v:.1f}" for v in t["val_top1"])})
+    if not rows:
+        return "<p>No pseudo-labeling method in this run's config.</p>"
+    out = ["<p>Chosen on the validation split, labeled videos held out of every model's training "
+           "(<code>hparams.val_per_class</code> per class, part of the label budget); the test split is never "
+           "read to choose. theta, tau and delta come from the round-0 encoders' validation predictions, the "
+           "round from each round's f_E on validation; the method's test accuracy is that round's.</p>",
+           _table(pd.DataFrame(rows))]
+    if picks:
+        out.append("<h3>Round chosen</h3>" + _table(pd.DataFrame(picks)))
+    if cands:
+        out.append("<details><summary>every candidate on validation</summary>"
+                   + _table(pd.concat(cands, ignore_index=True), floatfmt="{:.3f}") + "</details>")
     return "".join(out)
 
 
@@ -418,7 +453,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         parts = Path(path).parts  # .../eval/<method>/frac<p>_seed<s>/metrics.json
         p, s = re.match(r"frac([\d.]+)_seed(\d+)", parts[-2]).groups()
         row = {"method": parts[-3], "percent": float(p), "seed": int(s), "top1": m["top1"],
-               "mean_class_accuracy": m["mean_class_accuracy"]}
+               "mean_class_accuracy": m["mean_class_accuracy"], "round": m.get("selected_round")}
         metrics.append(row)
         runs.append({**row, "confusion": str(Path(path).with_name("confusion.tsv"))})
         hist = Path(m.get("model", "")).with_name("fe.history.tsv")
@@ -431,6 +466,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("methods", "Methods and the paper's ablation", _section_methods(metrics, inp.get("pseudo_quality", []))),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
                                                              metrics, config["pseudo"]["rounds"])),
+        ("hparams", "Hyper-parameters chosen on validation", _section_hparams(inp.get("hparams", []))),
         ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []))),
         ("confusion", "Confusion matrices", _section_confusions(runs)),
         ("training", "Training curves", _section_curves(histories)),

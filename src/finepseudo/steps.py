@@ -100,8 +100,10 @@ def _labels(table: pd.DataFrame):
 
 def evaluate_fe_step(
     *, model: str, test: str, classes: str, shards: list[str], out: dict[str, str], method: str,
-    clips_per_video: int, batch_size: int, device: str, threads: int, log: Log,
+    clips_per_video: int, batch_size: int, device: str, threads: int, log: Log, val: str | None = None,
 ) -> None:
+    """Test metrics of an f_E checkpoint; with ``val``, also its validation top-1 to out["val_metrics"]
+    (the only number hyper-parameter choices read)."""
     from .evaluate import classification_metrics
     from .train import load_checkpoint, predict_proba
 
@@ -125,3 +127,13 @@ def evaluate_fe_step(
                          "confidence": probs.max(1).round(6)})
     pred.to_csv(out["predictions"], sep="\t", index=False)
     log(f"{method}: top-1 {summary['top1']:.1f} % on {summary['n']} test videos")
+    if val is not None:
+        vt = pd.read_csv(val, sep="\t", dtype={"video": str})
+        vsum = {"n": 0, "top1": float("nan")}
+        if len(vt):
+            vframes, vt = load_videos(shards, vt, log, "validation")
+            vp = predict_proba(net, vframes, clip_frames=meta["fe"]["clip_frames"], clips_per_video=clips_per_video,
+                               batch_size=batch_size, device=dev)
+            vsum, _, _ = classification_metrics(vp, vt["label"].to_numpy(), names)
+        Path(out["val_metrics"]).write_text(json.dumps({**vsum, "method": method, "model": model}, indent=2))
+        log(f"{method}: validation top-1 {vsum['top1']:.1f} % on {vsum['n']} videos")

@@ -83,7 +83,7 @@ def align_params(*keys):
 
 def gitdl_config(init):
     """f_A settings for a pre-training variant: ``scratch`` skips GITDL (the no-GITDL ablation)."""
-    cfg = align_params("num_frames", "dim", "width", "layers", "gitdl")
+    cfg = align_params("num_frames", "dim", "width", "layers", "pool", "gitdl")
     if init == "scratch":
         cfg["gitdl"] = {**cfg["gitdl"], "epochs": 0}
     return cfg
@@ -168,6 +168,7 @@ def get_pseudo_label_inputs(wc):
     split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
     inputs = {
         "fe": previous_fe(wc),
+        "hparams": f"{run_dir(wc)}/hparams.json",
         "labeled": f"{split}/labeled.tsv",
         "unlabeled": f"{split}/unlabeled.tsv",
         "classes": f"results/{DATASET}/classes.tsv",
@@ -188,8 +189,6 @@ def get_model(wildcards):
         return (
             f"results/{DATASET}/models/supervised/frac{FULL}_seed{wildcards.seed}/fe.pt"
         )
-    if wildcards.method in PSEUDO_METHODS:
-        return f"{run_dir(wildcards)}/round{ROUNDS[-1]}/fe.pt"
     return f"results/{DATASET}/models/{wildcards.method}/frac{wildcards.frac}_seed{wildcards.seed}/fe.pt"
 
 
@@ -226,13 +225,57 @@ def get_pseudo_quality(wildcards):
 
 
 def get_round_metrics(wildcards):
-    """Test accuracy of f_E after every round but the last (whose metrics are the method's)."""
+    """Test accuracy of f_E after every round (the method's result is the round chosen on validation)."""
     return [
         f"results/{DATASET}/eval/{m}/frac{p}_seed{s}/round{r}/metrics.json"
         for m, p, s in runs()
         if m in PSEUDO_METHODS
-        for r in ROUNDS[:-1]
+        for r in ROUNDS
     ]
+
+
+def get_hparams(wildcards):
+    """Each pseudo-labeling run's chosen hyper-parameters and candidate tables (for the report)."""
+    return [
+        f"results/{DATASET}/methods/{m}/frac{p}_seed{s}/{name}"
+        for m, p, s in runs()
+        if m in PSEUDO_METHODS
+        for name in ("hparams.json", "hparams_candidates.tsv", "round_selection.tsv")
+    ]
+
+
+def get_select_hparams_inputs(wc):
+    """The round-0 encoders of a method (never trained on the validation videos) and the split."""
+    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
+    inputs = {
+        "fe": f"results/{DATASET}/models/supervised/frac{wc.frac}_seed{wc.seed}/fe.pt",
+        "labeled": f"{split}/labeled.tsv",
+        "val": f"{split}/val.tsv",
+        "classes": f"results/{DATASET}/classes.tsv",
+        "shards": get_shards(wc),
+    }
+    if PSEUDO_METHODS[wc.method][0] != "fe":
+        loss, init = avml_variant(wc.method)
+        inputs["fa"] = (
+            f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/avml_{loss}_{init}_fa.pt"
+        )
+    return inputs
+
+
+def get_select_round_inputs(wc):
+    """Validation metrics of every round (to choose) and the rounds' test outputs (to copy)."""
+    ev = f"results/{DATASET}/eval/{wc.method}/frac{wc.frac}_seed{wc.seed}"
+    inputs = {"hparams": f"{run_dir(wc)}/hparams.json"}
+    for r in ROUNDS:
+        inputs[f"val_round{r}"] = f"{ev}/round{r}/val_metrics.json"
+        for key in (
+            "metrics.json",
+            "per_class.tsv",
+            "confusion.tsv",
+            "predictions.tsv",
+        ):
+            inputs[f"{key.split('.')[0]}_round{r}"] = f"{ev}/round{r}/{key}"
+    return inputs
 
 
 def get_report_inputs(wildcards):
@@ -245,6 +288,7 @@ def get_report_inputs(wildcards):
         "alignability": get_alignability_outputs(wildcards),
         "pseudo_quality": get_pseudo_quality(wildcards),
         "round_metrics": get_round_metrics(wildcards),
+        "hparams": get_hparams(wildcards),
     }
     if DATASET == "synthdive":
         inputs["synthdive_summary"] = "results/synthdive/raw/summary.json"

@@ -56,6 +56,7 @@ rule make_splits:
         manifest="results/{dataset}/manifest.tsv",
     output:
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        val="results/{dataset}/splits/frac{frac}_seed{seed}/val.tsv",
         unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
         unlabeled_truth="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled_truth.tsv",
         test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
@@ -69,8 +70,13 @@ rule make_splits:
         mem_mb=1000,
         runtime=10,
     params:
-        percent=lambda wc: float(wc.frac),
-        seed=lambda wc: int(wc.seed),
-        novel_classes=config["open_world"]["novel_classes"],
+        # one dict: Snakemake compares params as a set of values without their names, so separate
+        # scalars can swap values (novel_classes 0 -> 1 with val_per_class 1) and hide a change
+        split=lambda wc: {
+            "percent": float(wc.frac),
+            "seed": int(wc.seed),
+            "novel_classes": config["open_world"]["novel_classes"],
+            "val_per_class": config["hparams"]["val_per_class"],
+        },
     script:
         "../scripts/make_splits.py"

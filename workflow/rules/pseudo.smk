@@ -1,6 +1,41 @@
 # Collaborative pseudo-labeling rounds r = 1..R (recursive {round} wildcard): pseudo-label the whole
 # unlabeled pool with the frozen round r-1 encoders, then fine-tune f_E (cross-entropy) and f_A (L_AV)
 # on labeled + accepted videos. Methods: pl, fa_only, finepseudo and the paper's ablations.
+# theta, tau and delta are chosen per method on the validation split (select_hparams), the number of
+# rounds after the rounds, on the same split (select_round); the test split is never read to choose.
+
+
+rule select_hparams:
+    input:
+        unpack(get_select_hparams_inputs),
+    output:
+        hparams="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/hparams.json",
+        candidates="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/hparams_candidates.tsv",
+    log:
+        "results/logs/{dataset}/select_hparams/{method}/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/select_hparams/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
+    conda:
+        "../../envs/dtw.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+        gpu=GPU,
+    params:
+        source=lambda wc: PSEUDO_METHODS[wc.method][0],
+        open_world=lambda wc: open_world_delta(wc.method) is not None,
+        defaults={
+            "theta": config["pseudo"]["theta"],
+            "tau": config["alignability"]["tau"],
+            "delta": config["open_world"]["delta"],
+        },
+        hparams=config["hparams"],
+        align=align_params("gamma", "dtw_backend"),
+        clips_per_video=config["eval"]["clips_per_video"],
+        device=config["device"],
+    script:
+        "../scripts/select_hparams.py"
 
 
 rule pseudo_label:
@@ -21,9 +56,7 @@ rule pseudo_label:
         gpu=GPU,
     params:
         source=lambda wc: PSEUDO_METHODS[wc.method][0],
-        theta=config["pseudo"]["theta"],
-        delta=lambda wc: open_world_delta(wc.method),
-        align=align_params("gamma", "tau", "dtw_backend"),
+        align=align_params("gamma", "dtw_backend"),
         clips_per_video=config["eval"]["clips_per_video"],
         device=config["device"],
     script:
@@ -115,6 +148,7 @@ rule evaluate_round:
     input:
         model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.pt",
         test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
+        val="results/{dataset}/splits/frac{frac}_seed{seed}/val.tsv",
         classes="results/{dataset}/classes.tsv",
         shards=get_shards,
     output:
@@ -122,6 +156,7 @@ rule evaluate_round:
         per_class="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/per_class.tsv",
         confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/confusion.tsv",
         predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/predictions.tsv",
+        val_metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/val_metrics.json",
     log:
         "results/logs/{dataset}/evaluate_round/{method}/frac{frac}_seed{seed}_round{round}.log",
     conda:
@@ -137,3 +172,31 @@ rule evaluate_round:
         device=config["device"],
     script:
         "../scripts/evaluate_fe.py"
+
+
+rule select_round:
+    input:
+        unpack(get_select_round_inputs),
+    output:
+        metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/metrics.json",
+        per_class=report(
+            "results/{dataset}/eval/{method}/frac{frac}_seed{seed}/per_class.tsv",
+            caption="../report/metrics.rst",
+            category="Accuracy",
+            labels={"method": "{method}", "labels %": "{frac}", "seed": "{seed}"},
+        ),
+        confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/confusion.tsv",
+        predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/predictions.tsv",
+        table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round_selection.tsv",
+    log:
+        "results/logs/{dataset}/select_round/{method}/frac{frac}_seed{seed}.log",
+    wildcard_constraints:
+        method="|".join(PSEUDO_METHODS),
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/select_round.py"

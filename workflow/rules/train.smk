@@ -49,6 +49,8 @@ rule evaluate_fe:
         "results/logs/{dataset}/evaluate_fe/{method}/frac{frac}_seed{seed}.log",
     benchmark:
         "results/benchmarks/evaluate_fe/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
+    wildcard_constraints:
+        method="supervised|supervised_full",
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]

@@ -19,4 +19,5 @@ evaluate_fe_step(
     device=snakemake.params.device,
     threads=snakemake.threads,
     log=log,
+    val=snakemake.input.get("val"),
 )

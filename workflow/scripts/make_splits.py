@@ -8,8 +8,9 @@ from finepseudo.runlog import log_to  # noqa: E402
 from finepseudo.splits import make_splits  # noqa: E402
 
 log = log_to(snakemake.log[0])
-splits = make_splits(read_manifest(snakemake.input.manifest), snakemake.params.percent, snakemake.params.seed,
-                     snakemake.params.novel_classes)
+p = snakemake.params.split
+splits = make_splits(read_manifest(snakemake.input.manifest), p["percent"], p["seed"], p["novel_classes"],
+                     p["val_per_class"])
 for name, table in splits.items():
     table.to_csv(snakemake.output[name], sep="\t", index=False)
     log(f"{name}: {len(table)} videos -> {snakemake.output[name]}")

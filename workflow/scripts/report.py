@@ -9,7 +9,7 @@ from finepseudo.runlog import environment, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
 inp = {k: v for k, v in snakemake.input.items()}
-for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics"):
+for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams"):
     inp[key] = list(snakemake.input[key])
 inp["benchmarks"] = snakemake.params.benchmarks
 env = environment() | {"ffmpeg": ffmpeg_version()}
