@@ -254,6 +254,7 @@ def _section_alignability(paths: list[str]) -> str:
            "only after AVML. Chance level = share of positive pairs: "
            f"{pv['positives'].iloc[0] / pv['pairs'].iloc[0]:.3f}.</p>",
            _table(table.loc[order].reset_index(), floatfmt="{:.3f}")]
+    out.append(_pair_verification_reading(table))
     if ph:
         pht = pd.concat(ph).pivot_table(index="alignment", columns="f_A", values="same_phase_share", aggfunc="mean")
         out += ["<h3>Do alignments match action phases? (SynthDive)</h3>",
@@ -266,6 +267,28 @@ def _section_alignability(paths: list[str]) -> str:
     if example.is_file():
         out.append(_alignment_figure(example))
     return "".join(out)
+
+
+def _pair_verification_reading(table: pd.DataFrame) -> str:
+    """Does the learned score beat plain DTW? Generated from the table, with the reason either way."""
+    def ap(measure, stage):
+        return table.loc[measure, stage] if measure in table.index and stage in table.columns else float("nan")
+
+    learned, dtw_av, dtw_g = (ap("learned alignability score", "after AVML"), ap("DTW cost", "after AVML"),
+                              ap("DTW cost", "after GITDL"))
+    if not np.isfinite(learned):
+        return ""
+    best_plain = max(dtw_av, dtw_g)
+    verdict = (f"The learned score ({learned:.3f}) {'beats' if learned > best_plain else 'does not beat'} plain DTW "
+               f"(best {best_plain:.3f}: {dtw_g:.3f} on the GITDL embeddings, {dtw_av:.3f} on the AVML ones).")
+    why = ("f_S sees only the distance D (soft-DTW, gamma from config) and is monotone in it, so it ranks pairs "
+           "exactly as D does: against DTW on the same f_A it can differ only through soft versus hard DTW. What "
+           "AVML can change is f_A itself, which the GITDL and AVML columns compare; ")
+    why += ("AVML improved the embedding here." if dtw_av > dtw_g else
+            "here AVML made the embedding worse for test pairs than GITDL alone: it trains on the labeled videos "
+            "only (a few per class), and the metric it fits there generalises to test videos less well than the "
+            "self-supervised one (over-fitting; see its training history).")
+    return f"<p><b>Reading.</b> {html.escape(verdict)} {html.escape(why)}</p>"
 
 
 def _alignment_figure(path: Path) -> str:
