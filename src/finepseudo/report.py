@@ -404,6 +404,14 @@ def _section_methods(metrics: list[dict], quality: list[str]) -> str:
                          f"{abs(d):.1f} points" + (f" and {m['finepseudo'] - m['supervised']:+.1f} points against "
                                                    f"supervised ({m['supervised']:.1f} %)" if "supervised" in m else "")
                          + ".")
+            n = g["n"].dropna()
+            if len(n):
+                n, acc = float(n.iloc[0]), m["finepseudo"] / 100
+                se = 100 * np.sqrt(max(acc * (1 - acc), 1e-9) / n)
+                lines.append(f"With {g['seed'].nunique()} seed(s) and {n:.0f} test videos one video is {100 / n:.1f} "
+                             f"points, and the binomial standard error of one such top-1 is about {se:.1f} points: "
+                             "differences below about twice that are within noise; more seeds (the benchmark "
+                             "preset) narrow it.")
     q = []
     for path in quality:
         method, p, s, _ = _run_key(path)
@@ -476,7 +484,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         parts = Path(path).parts  # .../eval/<method>/frac<p>_seed<s>/metrics.json
         p, s = re.match(r"frac([\d.]+)_seed(\d+)", parts[-2]).groups()
         row = {"method": parts[-3], "percent": float(p), "seed": int(s), "top1": m["top1"],
-               "mean_class_accuracy": m["mean_class_accuracy"], "round": m.get("selected_round")}
+               "mean_class_accuracy": m["mean_class_accuracy"], "round": m.get("selected_round"), "n": m.get("n")}
         metrics.append(row)
         runs.append({**row, "confusion": str(Path(path).with_name("confusion.tsv"))})
         hist = Path(m.get("model", "")).with_name("fe.history.tsv")
