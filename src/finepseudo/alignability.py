@@ -50,12 +50,12 @@ class FrameEncoder(nn.Module):
     spatial grid the last feature map is average-pooled to before the projection (``pool=1`` is global
     pooling), ``layers`` the temporal transformer depth (0: none).
 
-    Two choices measured on SynthDive (seed 0, 10 % labels, class-mean DTW accuracy of phi_A on the test
-    split after GITDL + AVML; ``benchmarks/fa_variants.py``): a 4 x 4 grid keeps where the body parts
-    are, which global pooling throws away (71 % vs 46 %); and a transformer with absolute positional
-    embeddings lets GITDL be solved from the frame's position in the clip instead of its content (51 %
-    with one, 63 % without positions, 71 % with no transformer). So the transformer, when asked for, is
-    residual and has no positional embedding: order enters only through DTW.
+    Two choices, measured with ``benchmarks/fa_variants.py`` (class-mean DTW accuracy of phi_A after GITDL
+    + AVML) on a development SynthDive (generation seed 101, not the benchmark's data): a 4 x 4 grid
+    keeps where the body parts are, which global pooling throws away (51 % vs 30 %); and a transformer
+    with absolute positional embeddings lets GITDL be solved from the frame's position in the clip
+    instead of its content (41 % with one, 51 % with no transformer). So the transformer, when asked
+    for, is residual and has no positional embedding: order enters only through DTW.
     """
 
     def __init__(self, dim: int = 128, width: int = 16, layers: int = 0, pool: int = 4, heads: int = 4):
