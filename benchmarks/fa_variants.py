@@ -139,8 +139,8 @@ def main() -> None:
         torch.manual_seed(0)
         t0 = time.time()
         model = gitdl(cls(dim=128, width=16, **kw), ftr, epochs) if epochs else cls(dim=128, width=16, **kw).eval()
-        g = scores(embed_videos(model, ft, num_frames=16), embed_videos(model, fl, num_frames=16), yt, yl)
         el = embed_videos(model, fl, num_frames=16)
+        g = scores(embed_videos(model, ft, num_frames=16), el, yt, yl)
         d = pairwise_distance(el, el, gamma=0.0, backend="cpu")
         d[yl[:, None] == yl[None, :]] = np.inf
         model, _, _ = train_avml(model, fl, yl, d.argmin(1), num_frames=16, epochs=15, batch_size=16, lr=5e-4,

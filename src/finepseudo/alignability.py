@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import dtw
+from .hparams import softmax
 
 __all__ = [
     "FrameEncoder",
@@ -181,7 +182,4 @@ def class_alignability(dist: np.ndarray, gallery_labels: np.ndarray, num_classes
         mask = gallery_labels == c
         if mask.any():
             sbar[:, c] = s[:, mask].mean(1)
-    logits = sbar / tau
-    logits -= logits.max(1, keepdims=True)
-    p = np.exp(logits)
-    return sbar, p / p.sum(1, keepdims=True)
+    return sbar, softmax(sbar / tau)

@@ -21,13 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["HPARAMS", "select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "softmax"]
-
-#: The hyper-parameters that can be chosen on validation, and the config keys they otherwise come from.
-HPARAMS = {"theta": "pseudo.theta", "tau": "alignability.tau", "delta": "open_world.delta", "rounds": "pseudo.rounds"}
-
+__all__ = ["select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "softmax"]
 
 def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (phi_A's p_A = softmax(Sbar / tau) everywhere uses this one)."""
     z = np.asarray(logits, np.float64)
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)

@@ -331,7 +331,7 @@ def _run_key(path: str) -> tuple[str, float, int, int | None]:
     return parts[-3], float(p), int(s), rnd
 
 
-def _section_pseudo(quality: list[str], round_metrics: list[str], final: list[dict], rounds: int) -> str:
+def _section_pseudo(quality: list[str], round_metrics: list[str], final: list[dict]) -> str:
     """Accuracy per round and pseudo-label coverage / precision per round, per method."""
     plt = _plt()
     if not quality:
@@ -496,7 +496,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
         ("methods", "Methods and the paper's ablation", _section_methods(metrics, inp.get("pseudo_quality", []))),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
-                                                             metrics, config["pseudo"]["rounds"])),
+                                                             metrics)),
         ("hparams", "Hyper-parameters chosen on validation", _section_hparams(inp.get("hparams", []))),
         ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []))),
         ("confusion", "Confusion matrices", _section_confusions(runs)),
