@@ -81,7 +81,8 @@ def test_benchmark_preset_dry_run_lists_the_expected_jobs():
     assert c["pseudo_label"] == c["retrain_fe"] == pseudo_methods * runs * rounds
     assert c["retrain_fa"] == fa_methods * runs * (rounds - 1)  # the last round's f_A is never used
     assert c["train_alignability"] == 4 * runs  # AVML variants: L_AV, L_AT only, L_Score only, no GITDL
-    assert c["pretrain_gitdl"] == 2 * 3 and c["extract_frames"] == 16
+    assert c["pretrain_gitdl"] == 2 and c["extract_frames"] == 16  # GITDL once per dataset (with and without)
+    assert c["pretrain_fe"] == 1  # the self-supervised f_E initialisation, shared by every method and split
 
 
 @pytest.mark.parametrize("preset", ["diving48", "finegym99", "finegym288", "finediving"])

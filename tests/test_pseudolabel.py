@@ -79,3 +79,45 @@ def test_select_round_reads_validation_not_test(tmp_path):
     select_round_step(hparams=str(hp_file), val_metrics=val, rounds=rounds, out=out,
                       out_table=str(tmp_path / "sel.tsv"), log=lambda m: None)
     assert json.loads(open(out["metrics"]).read())["selected_round"] == 3  # not selected: the last round
+
+
+def test_accept_rules_and_min_accept():
+    from finepseudo.pseudolabel import accept_mask
+
+    conf = np.array([0.95, 0.9, 0.85, 0.8, 0.6, 0.55, 0.5, 0.3])
+    label = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    acc, info = accept_mask(conf, label, 3, rule="threshold", theta=0.7)
+    assert acc.tolist() == [True] * 4 + [False] * 4 and not info["min_accept_used"]
+    # flexmatch: sigma = (4, 0, 0) passing 0.7; beta = sigma / max(4, 4 not passing) = (1, 0, 0);
+    # theta_c = 0.7 * beta / (2 - beta) = (0.7, 0, 0): the rarely confident classes 1 and 2 take everything
+    acc, info = accept_mask(conf, label, 3, rule="flexmatch", theta=0.7)
+    assert info["class_thresholds"] == [0.7, 0.0, 0.0] and acc.all()
+    # topk: ceil(0.5 * 8 / 3) = 2 per predicted class, confidence >= theta / 2 = 0.35
+    acc, info = accept_mask(conf, label, 3, rule="topk", theta=0.7, topk_share=0.5)
+    assert info["per_class_k"] == 2 and acc.tolist() == [True, True, False, False, True, True, True, False]
+    # theta 0.99 accepts nothing; min_accept 0.25 takes the 2 most confident of 8 instead
+    acc, info = accept_mask(conf, label, 3, theta=0.99, min_accept=0.25)
+    assert acc.tolist() == [True, True] + [False] * 6 and info["min_accept_used"]
+    # rejected (novel) videos are never accepted, not even by the floor
+    acc, _ = accept_mask(conf, label, 3, theta=0.99, min_accept=0.25, eligible=np.arange(8) > 0)
+    assert acc.tolist() == [False, True, True] + [False] * 5
+    with pytest.raises(ValueError, match="pseudo.accept"):
+        accept_mask(conf, label, 3, rule="median")
+
+
+def test_temperature_scaling_hand_case():
+    """Two validation videos with logits (2, 0): one labeled 0, one labeled 1. NLL(T) = log(1 + e^{-2/T}) +
+    log(1 + e^{2/T}) - ... is minimised as T grows (the model is right half the time with a big margin), so the
+    fit goes to the top of the grid; a model that is always right with that margin prefers the smallest T."""
+    from finepseudo import hparams as hp
+
+    logits = np.array([[2.0, 0.0], [2.0, 0.0]])
+    t, tab = hp.select_temperature(logits, np.array([0, 1]), grid=[0.5, 1.0, 2.0, 4.0])
+    # NLL at T: 0.5 * (log(1 + e^{-2/T}) + log(1 + e^{2/T})); at T=4: 0.5 * (0.474077 + 0.974077) = 0.724077
+    assert t == 4.0 and abs(tab.loc[tab["temperature"] == 4.0, "val_nll"].item() - 0.724077) < 1e-6
+    t, _ = hp.select_temperature(logits, np.array([0, 0]), grid=[0.5, 1.0, 2.0, 4.0])
+    assert t == 0.5
+    # the logits (1, 0) labeled (0, 0, 1) with frequencies 2/3 vs 1/3: softmax(1/T) = 2/3 at T = 1/log 2 = 1.4427
+    logits = np.array([[1.0, 0.0]] * 3)
+    t, _ = hp.select_temperature(logits, np.array([0, 0, 1]))
+    assert abs(t - 1.0 / np.log(2.0)) < 0.07  # the grid has 8 values per octave

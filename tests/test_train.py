@@ -154,3 +154,54 @@ def test_fused_train_input_matches_reference(aug):
     fused = train_input(clips, np.random.default_rng(3), aug)
     assert fused.shape == (5, 3, 4, 12, 12)
     torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_step_budget_and_labeled_share_per_batch():
+    """``steps`` fixes the number of optimiser steps; ``labeled_share`` puts that share of labeled videos in every
+    batch (oversampling the few labeled ones); a zero-weight video changes nothing."""
+    import finepseudo.train as tr
+
+    rng = np.random.default_rng(0)
+    mask = np.zeros(20, bool)
+    mask[:3] = True  # 3 labeled, 17 pseudo-labeled
+    stream = tr._batch_stream(rng, 20, 8, mask, 0.5)
+    batches = [next(stream) for _ in range(12)]
+    assert all(len(b) == 8 and mask[b].sum() == 4 for b in batches)
+    counts = np.bincount(np.concatenate(batches), minlength=20)
+    assert counts[:3].min() >= 14 and counts[3:].max() <= 4  # each labeled video seen ~16x, each other ~2.8x
+    plain = tr._batch_stream(np.random.default_rng(0), 20, 8, None, 0.0)
+    first_pass = np.concatenate([next(plain) for _ in range(3)])
+    assert sorted(first_pass.tolist()) == list(range(20))  # a pass is a permutation, the last batch short
+
+    clips, labels = toy_data(n=10)
+    m = tiny_model()
+    hist = train_classifier(m, clips, labels, epochs=0, steps=7, batch_size=4, lr=1e-2, weight_decay=0.0,
+                            clip_frames=4, seed=1, log=lambda s: None, labeled_mask=np.arange(10) < 2,
+                            labeled_share=0.5)
+    assert len(hist) == 3  # 3 steps per epoch over 10 videos: 3 + 3 + 1 steps
+    with pytest.raises(ValueError, match="labeled_mask"):
+        train_classifier(m, clips, labels, epochs=1, batch_size=4, lr=1e-2, weight_decay=0.0, clip_frames=4,
+                         seed=1, log=lambda s: None, labeled_mask=[True], labeled_share=0.5)
+
+
+def test_zero_weight_videos_do_not_change_training():
+    """A video with sample weight 0 has no effect: training with it (weight 0, any label) gives the same weights
+    as training where its label is flipped."""
+    clips, labels = toy_data(n=8)
+    w = np.ones(8)
+    w[3] = 0.0
+    states = []
+    for y3 in (0, 1):
+        y = labels.copy()
+        y[3] = y3
+        m = tiny_model()
+        train_classifier(m, clips, y, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.0, clip_frames=4, seed=2,
+                         log=lambda s: None, sample_weight=w)
+        states.append(m.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    m = tiny_model()
+    y = labels.copy()
+    y[3] = 1 - y[3]
+    train_classifier(m, clips, y, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.0, clip_frames=4, seed=2,
+                     log=lambda s: None)
+    assert not all(torch.equal(states[0][k], m.state_dict()[k]) for k in states[0])  # weight 1: it matters

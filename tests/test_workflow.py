@@ -125,7 +125,7 @@ def test_alignability_outputs(run):
 
 
 def test_logs_have_progress_lines(run):
-    log = (run / "logs/synthdive/train_fe/frac100_seed0.log").read_text()
+    log = (run / "logs/synthdive/train_fe/supervised/frac100_seed0.log").read_text()
     assert re.search(r"epoch 2/2", log) and "/s" in log
     assert "videos/s" in (run / "logs/synthdive/extract_frames/shard0.log").read_text()
 

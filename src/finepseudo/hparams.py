@@ -9,6 +9,9 @@ Nothing here sees the test split or the unlabeled pool's truth; the rules feed t
 - ``delta`` (open-world novelty filter): validation videos are all of known classes, so delta is the
   largest value that at least ``known_keep`` of them pass (``max_c Sbar_c >= delta``).
 - ``rounds``: the pseudo-labeling round whose f_E has the best validation top-1 (ties: fewer rounds).
+- ``T_E`` (temperature of p_E, temperature scaling as in Guo et al., ICML 2017): the value with the lowest
+  validation log-loss of softmax(logits / T_E) on a log-spaced grid. Fitted before p_E is combined with
+  p_A, so an over-confident f_E trained on a handful of videos does not dominate the average.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "softmax"]
+__all__ = ["select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "select_temperature",
+           "softmax", "TEMPERATURE_GRID"]
+
+#: Candidate temperatures of p_E: 0.25 ... 64, 8 per octave.
+TEMPERATURE_GRID = tuple(float(t) for t in np.round(np.geomspace(0.25, 64.0, 65), 6))
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64 (phi_A's p_A = softmax(Sbar / tau) everywhere uses this one)."""
@@ -42,6 +50,25 @@ def select_tau(sbar: np.ndarray, labels: np.ndarray, grid: list[float]) -> tuple
     table = pd.DataFrame(rows)
     best = float(table.loc[table["val_nll"].idxmin(), "tau"])  # idxmin: the first (smallest tau) on ties
     return best, table
+
+
+def select_temperature(logits: np.ndarray, labels: np.ndarray,
+                       grid: tuple[float, ...] | list[float] = TEMPERATURE_GRID) -> tuple[float, pd.DataFrame]:
+    """logits (N, C) of validation videos, labels (N,) -> (T with the lowest mean NLL of softmax(logits / T),
+    table of every candidate). Ties go to the value closest to 1; no validation video gives T = 1."""
+    logits = np.asarray(logits, np.float64)
+    labels = np.asarray(labels, np.int64)
+    rows = []
+    for t in grid:
+        p = softmax(logits / t)
+        nll = float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean()) if len(labels) else 0.0
+        rows.append({"temperature": float(t), "val_nll": round(nll, 6)})
+    table = pd.DataFrame(rows)
+    if not len(labels):
+        return 1.0, table
+    best = table["val_nll"].min()
+    cands = table.loc[table["val_nll"] <= best + 1e-12, "temperature"]
+    return float(cands.iloc[np.argmin(np.abs(np.log(cands.to_numpy())))]), table
 
 
 def select_theta(probs: np.ndarray, labels: np.ndarray, grid: list[float],

@@ -53,8 +53,9 @@ def build_video_model(arch: str, num_classes: int, *, weights: str | os.PathLike
     """Build the video classifier ``arch`` with ``num_classes`` outputs.
 
     weights: None (random init, seeded by the caller through ``torch.manual_seed``) or the path
-    of a state dict to load (strict; a classifier head of another size is skipped with the
-    remaining keys loaded, so a self-supervised or Kinetics checkpoint can initialise a new head).
+    of a state dict to load (strict; a classifier head of another size, or none at all, is skipped
+    with the remaining keys loaded, so a self-supervised or Kinetics checkpoint can initialise a
+    new head, which keeps its fresh init).
     kwargs go to the constructor (e.g. ``width``, ``dropout`` for ``r2plus1d_tiny``).
     Input (B, 3, T, H, W) float, output (B, num_classes) logits.
     """
@@ -70,13 +71,17 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     """Load a state dict from ``path`` into ``model`` (never downloads anything).
 
     Keys whose shapes differ from the model's (a classifier head for another number of classes)
-    are skipped; any other missing or unexpected key is an error.
+    are skipped, and the classifier head (``fc.*``) may be absent from the file (a self-supervised
+    backbone); a checkpoint whose ``metadata["stage"]`` is ``"ssl"`` never sets the head. A skipped
+    or absent head keeps the model's fresh init. Any other missing or unexpected key is an error.
     """
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"model weights file not found: {p} (weights are never downloaded: "
                                 "save a state dict there or set weights to null)")
     state = torch.load(p, map_location="cpu", weights_only=True)
+    ssl_stage = isinstance(state, dict) and isinstance(state.get("metadata"), dict) and \
+        state["metadata"].get("stage") == "ssl"
     if isinstance(state, dict):
         for key in ("state_dict", "model"):
             if key in state and isinstance(state[key], dict):
@@ -86,12 +91,17 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     # torchvision checkpoints name the backbone without our wrapper's "net." prefix
     state = {("net." + k if k not in own and "net." + k in own else k): v for k, v in state.items()}
     skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
-    state = {k: v for k, v in state.items() if k not in skipped}
+    state = {k: v for k, v in state.items() if k not in skipped and not (ssl_stage and _is_head(k))}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k not in skipped]
+    missing = [k for k in missing if k not in skipped and not _is_head(k)]
     if missing or unexpected:
         raise RuntimeError(f"weights {p} do not match the model: missing {missing[:8]}, unexpected "
                            f"{unexpected[:8]}")
+
+
+def _is_head(key: str) -> bool:
+    """The classifier head's parameters: ``fc.weight`` / ``fc.bias`` (R2Plus1DTiny and the torchvision wrapper)."""
+    return key.split(".", 1)[0] == "fc"
 
 
 # ----------------------------------------------------------------------------------------------

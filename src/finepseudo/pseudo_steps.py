@@ -29,14 +29,15 @@ __all__ = ["select_hparams_step", "read_hparams", "pseudo_label_step", "retrain_
 
 def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shards: list[str], align: dict,
              clips_per_video: int, dev: str, num_classes: int, log: Log, what: str):
-    """p_E and Sbar (phi_A's mean alignability per class, None without f_A) of the videos in ``table``,
-    from frozen encoders; the gallery is the labeled training videos. -> (p_E, Sbar, table)."""
-    from .train import load_checkpoint, predict_proba
+    """f_E's logits and phi_A's Sbar (mean alignability per class, None without f_A) of the videos in
+    ``table``, from frozen encoders; the gallery is the labeled training videos. -> (p_E, logits, Sbar, table):
+    p_E is the softmax averaged over the test clips (the paper's p_E), logits their average."""
+    from .train import _predict as predict_both
+    from .train import load_checkpoint
 
     frames, table = load_videos(shards, table, log, what)
     net, info = load_checkpoint(fe, dev)
-    p_e = predict_proba(net, frames, clip_frames=info["metadata"]["fe"]["clip_frames"],
-                        clips_per_video=clips_per_video, batch_size=32, device=dev)
+    p_e, logits = predict_both(net, frames, info["metadata"]["fe"]["clip_frames"], clips_per_video, 32, dev)
     sbar = None
     if fa is not None:
         model, score, meta = load_fa(fa)
@@ -45,7 +46,25 @@ def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shar
         q_emb = embed_videos(model.to(dev), frames, num_frames=meta["num_frames"], device=dev)
         d = pairwise_distance(q_emb, g_emb, gamma=align["gamma"], backend=align["dtw_backend"])
         sbar, _ = class_alignability(d, gal["label"].to_numpy(), num_classes, score, 1.0)
-    return p_e, sbar, table
+    return p_e, logits, sbar, table
+
+
+def calibrated_pe(p_e: np.ndarray, logits: np.ndarray, temperature: float | None) -> np.ndarray:
+    """p_E as combined: the paper's averaged softmax (``temperature`` None) or softmax(logits / T_E)."""
+    return np.asarray(p_e, np.float64) if temperature is None else hp.softmax(np.asarray(logits) / temperature)
+
+
+def fit_pe_temperature(*, fe: str, val: str, shards: list[str], clips_per_video: int, dev: str, log: Log,
+                       num_classes: int) -> tuple[float, pd.DataFrame]:
+    """T_E of an f_E checkpoint, fitted on the validation split (1.0 without validation videos)."""
+    val_t = pd.read_csv(val, sep="\t", dtype={"video": str})
+    if val_t.empty:
+        log("no validation videos: p_E is not calibrated (T_E = 1)")
+        return 1.0, pd.DataFrame(columns=["temperature", "val_nll"])
+    _, logits, _, val_t = _predict(fe=fe, fa=None, gallery="", table=val_t, shards=shards, align={},
+                                   clips_per_video=clips_per_video, dev=dev, num_classes=num_classes, log=log,
+                                   what="validation")
+    return hp.select_temperature(logits, val_t["label"].to_numpy())
 
 
 def read_hparams(path: str) -> dict:
@@ -57,113 +76,198 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
                         out: str, out_candidates: str, method: str, source: str, open_world: bool, defaults: dict,
                         select: list[str], theta_grid: list[float], tau_grid: list[float], target_precision: float,
                         known_keep: float, align: dict, clips_per_video: int, device: str, threads: int,
-                        log: Log) -> None:
+                        log: Log, calibrate: bool = False, out_calibration: str | None = None,
+                        out_reliability: str | None = None, accept: dict | None = None) -> None:
     """Choose theta, tau and (open world) delta for a method on the validation split, from its round-0
     encoders (f_E after the supervised warm-up, f_A after AVML), which never trained on those videos.
-    ``defaults`` holds the config values used for what is not selected. Writes hparams.json (the values
-    and where each came from) and the candidates table."""
+    ``defaults`` holds the config values used for what is not selected. With ``calibrate``, p_E is
+    temperature-scaled on validation (T_E) before it is combined or thresholded. Writes hparams.json (the
+    values, where each came from, whether a choice sits at the edge of its grid), the candidates table and,
+    when asked, the validation calibration of p_E, p_E calibrated, p_A and the combination (ECE, NLL,
+    reliability bins)."""
     _setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
     val_t = pd.read_csv(val, sep="\t", dtype={"video": str})
     values = {"theta": defaults["theta"], "tau": defaults["tau"] if source != "fe" else None,
-              "delta": defaults["delta"] if open_world else None}
+              "delta": defaults["delta"] if open_world else None, "T_E": None}
     chosen_on = {k: ("config" if v is not None else "not used") for k, v in values.items()}
+    chosen_on["T_E"] = "not calibrated (the paper's p_E)"
     chosen_on["rounds"] = "validation" if "rounds" in select and len(val_t) else "config"
     candidates = []
+    at_edge = {"theta": False, "tau": False, "T_E": False}
     todo = [k for k in ("theta", "tau", "delta") if k in select and values[k] is not None]
-    if todo and val_t.empty:
+    if (todo or calibrate) and val_t.empty:
         log("no validation videos (hparams.val_per_class is 0, or every class has one labeled video): "
-            "theta, tau and delta come from config")
-    elif todo:
-        p_e, sbar, val_t = _predict(fe=fe, fa=fa, gallery=labeled, table=val_t, shards=shards, align=align,
-                                    clips_per_video=clips_per_video, dev=dev, num_classes=len(names), log=log,
-                                    what="validation")
+            "theta, tau and delta come from config and p_E is not calibrated")
+    elif todo or calibrate:
+        p_e_raw, logits, sbar, val_t = _predict(fe=fe, fa=fa, gallery=labeled, table=val_t, shards=shards,
+                                                align=align, clips_per_video=clips_per_video, dev=dev,
+                                                num_classes=len(names), log=log, what="validation")
         y = val_t["label"].to_numpy()
+        if calibrate:
+            values["T_E"], tab = hp.select_temperature(logits, y)
+            chosen_on["T_E"] = "validation"
+            at_edge["T_E"] = values["T_E"] in (tab["temperature"].min(), tab["temperature"].max())
+        p_e = calibrated_pe(p_e_raw, logits, values["T_E"])
         if "tau" in todo:
             values["tau"], tab = hp.select_tau(sbar, y, tau_grid)
             chosen_on["tau"] = "validation"
+            at_edge["tau"] = values["tau"] in (min(tau_grid), max(tau_grid))
             candidates.append(tab.assign(hparam="tau", value=tab["tau"]).drop(columns="tau"))
         p_a = hp.softmax(sbar / values["tau"]) if sbar is not None else None
+        p = combine(p_e, p_a, source)
         if "theta" in todo:
-            p = combine(p_e, p_a, source)
             values["theta"], tab = hp.select_theta(p, y, theta_grid, target_precision)
             chosen_on["theta"] = "validation"
+            at_edge["theta"] = values["theta"] == max(theta_grid)
             candidates.append(tab.assign(hparam="theta", value=tab["theta"]).drop(columns="theta"))
         if "delta" in todo:
             values["delta"] = hp.select_delta(sbar, known_keep)
             chosen_on["delta"] = "validation"
+        if out_calibration:
+            dists = {"p_E": p_e_raw, "p_E_calibrated": calibrated_pe(p_e_raw, logits, values["T_E"] or 1.0),
+                     "p_A": p_a, "combined": p}
+            _write_calibration(dists, y, {"p_E": 1.0, "p_E_calibrated": values["T_E"] or 1.0,
+                                          "p_A": values["tau"]}, out_calibration, out_reliability)
     table = pd.concat(candidates, ignore_index=True) if candidates else pd.DataFrame(columns=["hparam", "value"])
     table.insert(0, "hparam", table.pop("hparam"))
     table.insert(1, "value", table.pop("value"))
     table["chosen"] = [values.get(h) is not None and np.isclose(v, values[h]) for h, v in zip(table["hparam"],
                                                                                               table["value"])]
     table.to_csv(out_candidates, sep="\t", index=False)
+    if out_calibration and not Path(out_calibration).exists():
+        _write_calibration({}, np.zeros(0, np.int64), {}, out_calibration, out_reliability)
     record = {"method": method, "values": values, "chosen_on": chosen_on, "n_val": int(len(val_t)),
+              "at_grid_edge": at_edge, "accept": accept or {"rule": "threshold", "min_accept": 0.0},
               "rule": {"theta": f"smallest of {sorted(theta_grid)} with validation precision >= {target_precision}",
                        "tau": f"lowest validation log-loss of p_A over {list(tau_grid)}",
                        "delta": f"keeps {known_keep} of the (known-class) validation videos",
-                       "rounds": "best validation top-1 of f_E over rounds 1..pseudo.rounds (ties: fewer)"}}
+                       "rounds": "best validation top-1 of f_E over rounds 1..pseudo.rounds (ties: fewer)",
+                       "T_E": "lowest validation log-loss of softmax(logits / T_E), refitted for each round's f_E"}}
     Path(out).write_text(json.dumps(record, indent=2))
     log(f"{method}: " + ", ".join(f"{k}={v} ({chosen_on[k]})" for k, v in values.items())
         + f"; rounds: {chosen_on['rounds']}; {len(val_t)} validation videos")
 
 
+def _write_calibration(dists: dict, labels: np.ndarray, temps: dict, out: str, out_reliability: str | None) -> None:
+    """calibration.tsv (one row per distribution: temperature, n, top1, ece, nll) and reliability.tsv."""
+    from .stats import expected_calibration_error, nll, reliability_table
+
+    rows, rel = [], []
+    for name, q in dists.items():
+        if q is None:
+            continue
+        q = np.asarray(q, np.float64)
+        rows.append({"distribution": name, "temperature": temps.get(name), "n": len(labels),
+                     "top1": round(100.0 * float((q.argmax(1) == labels).mean()), 4) if len(labels) else np.nan,
+                     "ece": round(expected_calibration_error(q, labels), 6), "nll": round(nll(q, labels), 6)})
+        rel.append(reliability_table(q, labels).assign(distribution=name))
+    cols = ["distribution", "temperature", "n", "top1", "ece", "nll"]
+    pd.DataFrame(rows, columns=cols).to_csv(out, sep="\t", index=False)
+    if out_reliability:
+        rcols = ["distribution", "bin", "lo", "hi", "count", "confidence", "accuracy"]
+        table = pd.concat(rel, ignore_index=True)[rcols] if rel else pd.DataFrame(columns=rcols)
+        table.to_csv(out_reliability, sep="\t", index=False)
+
+
 def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, classes: str, shards: list[str],
                       out: str, source: str, hparams: str, align: dict, clips_per_video: int,
-                      device: str, threads: int, log: Log) -> None:
+                      device: str, threads: int, log: Log, val: str | None = None, calibrate: bool = False,
+                      accept: dict | None = None, out_info: str | None = None) -> None:
     """Pseudo-labels for the whole unlabeled pool from the frozen previous-round encoders, with the
-    theta, tau and delta of ``hparams`` (chosen on validation or taken from config)."""
+    theta, tau and delta of ``hparams`` (chosen on validation or taken from config). With ``calibrate``,
+    p_E's temperature is fitted on ``val`` for this round's f_E before combining. ``accept``: the
+    acceptance rule (see :func:`finepseudo.pseudolabel.accept_mask`). ``out_info`` (JSON): what was used."""
     _setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
     hpv = read_hparams(hparams)
     theta, tau, delta = hpv["theta"], hpv["tau"], hpv["delta"]
     pool = pd.read_csv(unlabeled, sep="\t", usecols=["video"], dtype={"video": str})
+    info: dict = {"theta": theta, "tau": tau, "delta": delta, "T_E": None, "source": source}
+    temp = None
+    if calibrate and val is not None and source != "fa":
+        temp, _ = fit_pe_temperature(fe=fe, val=val, shards=shards, clips_per_video=clips_per_video, dev=dev,
+                                     log=log, num_classes=len(names))
+        info["T_E"] = temp
     if pool.empty:
-        pseudo_label_table([], None, None, None, source="fe", theta=theta).to_csv(out, sep="\t", index=False)
-        return
-    p_e, sbar, pool = _predict(fe=fe, fa=fa, gallery=labeled, table=pool, shards=shards, align=align,
-                               clips_per_video=clips_per_video, dev=dev, num_classes=len(names), log=log,
-                               what="unlabeled")
-    p_a = hp.softmax(sbar / tau) if sbar is not None else None
-    table = pseudo_label_table(pool["video"].tolist(), p_e, p_a, sbar, source=source, theta=theta, delta=delta)
+        table = pseudo_label_table([], None, None, None, source="fe", theta=theta)
+    else:
+        p_e, logits, sbar, pool = _predict(fe=fe, fa=fa, gallery=labeled, table=pool, shards=shards, align=align,
+                                           clips_per_video=clips_per_video, dev=dev, num_classes=len(names),
+                                           log=log, what="unlabeled")
+        p_e = calibrated_pe(p_e, logits, temp)
+        p_a = hp.softmax(sbar / tau) if sbar is not None else None
+        table = pseudo_label_table(pool["video"].tolist(), p_e, p_a, sbar, source=source, theta=theta, delta=delta,
+                                   accept=accept, info=info)
     table.to_csv(out, sep="\t", index=False)
-    log(f"{len(table)} unlabeled videos: {int(table['accepted'].sum())} accepted at theta={theta}, tau={tau} "
-        f"(source={source}), {int(table['rejected_novel'].sum())} rejected as novel (delta={delta})")
+    info["accepted"] = int(table["accepted"].sum())
+    info["pool"] = int(len(table))
+    if out_info:
+        Path(out_info).write_text(json.dumps(info, indent=2))
+    log(f"{len(table)} unlabeled videos: {info['accepted']} accepted (theta={theta}, tau={tau}, T_E={temp}, "
+        f"source={source}, rule={info.get('rule', 'threshold')}, min_accept used: "
+        f"{info.get('min_accept_used', False)}), {int(table['rejected_novel'].sum())} rejected as novel "
+        f"(delta={delta})")
 
 
 def training_set(labeled: str, pseudo: str) -> pd.DataFrame:
-    """Labeled videos (ground truth) plus accepted pseudo-labeled videos: columns video, label, source."""
+    """Labeled videos (ground truth) plus accepted pseudo-labeled videos: columns video, label, source and
+    confidence (the pseudo-label's; empty for labeled videos)."""
     lab = pd.read_csv(labeled, sep="\t", dtype={"video": str})[["video", "label"]].assign(source="labeled")
     ps = pd.read_csv(pseudo, sep="\t", dtype={"video": str})
-    acc = ps.loc[ps["accepted"].astype(bool), ["video", "label"]].assign(source="pseudo")
+    acc = ps.loc[ps["accepted"].astype(bool), ["video", "label", "confidence"]].assign(source="pseudo")
     return pd.concat([lab, acc], ignore_index=True)
 
 
 def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], out_model: str, out_history: str,
-                    epochs: int, lr: float, seed: int, device: str, threads: int, log: Log) -> None:
-    """Fine-tune f_E(r-1) with cross-entropy on labeled + accepted pseudo-labeled videos."""
-    import torch
+                    recipe: dict, seed: int, device: str, threads: int, log: Log, init: str | None = None,
+                    init_seed: int | None = None) -> None:
+    """Train f_E of round r with cross-entropy on labeled + accepted pseudo-labeled videos.
 
+    recipe (config ``pseudo.fe``): ``init`` ``fixed`` (start again from the warm-up's initialisation:
+    ``init`` is the self-supervised checkpoint or None for the seeded random init of ``init_seed``, the
+    paper's practice, which limits confirmation bias) or ``previous`` (fine-tune ``fe``, round r-1's f_E);
+    ``steps`` optimiser steps; ``lr`` peak learning rate; ``labeled_share`` share of labeled videos in
+    every batch (0: uniform over all); ``weight`` ``none`` or ``confidence`` (a pseudo-labeled video's loss
+    weight is its pseudo-label confidence, a labeled video's is 1)."""
+    from .steps import init_fe_model
     from .train import load_checkpoint, save_checkpoint, train_classifier
 
     _setup_torch(threads, seed)
     dev = resolve_device(device)
-    net, info = load_checkpoint(fe, dev)
+    prev, info = load_checkpoint(fe, dev)
     cfg = info["metadata"]["fe"]
+    if recipe["init"] == "fixed":
+        if init_seed is None:
+            raise ValueError("pseudo.fe.init is 'fixed' but no initialisation seed was given")
+        net = init_fe_model(cfg, info["num_classes"], init_seed, init)
+        start = f"the warm-up's initialisation ({'self-supervised' if init else 'random, seed ' + str(init_seed)})"
+    elif recipe["init"] == "previous":
+        net, start = prev, f"round r-1's f_E ({fe})"
+    else:
+        raise ValueError(f"config key pseudo.fe.init must be 'fixed' or 'previous', got {recipe['init']!r}")
     table = training_set(labeled, pseudo)
     frames, table = load_videos(shards, table, log, "labeled + pseudo-labeled")
-    log(f"fine-tune f_E on {int((table['source'] == 'labeled').sum())} labeled + "
-        f"{int((table['source'] == 'pseudo').sum())} pseudo-labeled videos for {epochs} epochs, lr={lr}")
+    is_lab = (table["source"] == "labeled").to_numpy()
+    weight = None
+    if recipe.get("weight", "none") == "confidence":
+        weight = np.where(is_lab, 1.0, table["confidence"].fillna(1.0).to_numpy(np.float64))
+    elif recipe.get("weight", "none") != "none":
+        raise ValueError(f"config key pseudo.fe.weight must be 'none' or 'confidence', got {recipe['weight']!r}")
+    log(f"train f_E on {int(is_lab.sum())} labeled + {int((~is_lab).sum())} pseudo-labeled videos from {start}: "
+        f"{recipe['steps']} steps, lr={recipe['lr']}, labeled share per batch {recipe.get('labeled_share', 0)}, "
+        f"weight={recipe.get('weight', 'none')}")
     t0 = time.time()
-    history = train_classifier(net, frames, torch.as_tensor(table["label"].to_numpy(np.int64).copy()), epochs=epochs,
-                               batch_size=cfg["batch_size"], lr=lr, weight_decay=cfg["weight_decay"],
-                               clip_frames=cfg["clip_frames"], seed=seed, device=dev,
-                               augment=cfg.get("augment") or None, log=log)
+    history = train_classifier(net, frames, table["label"].to_numpy(np.int64).copy(), epochs=0,
+                               steps=int(recipe["steps"]), batch_size=cfg["batch_size"], lr=recipe["lr"],
+                               weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], seed=seed,
+                               device=dev, augment=cfg.get("augment") or None, log=log, sample_weight=weight,
+                               labeled_mask=is_lab, labeled_share=float(recipe.get("labeled_share", 0.0)))
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
-    meta = {**info["metadata"], "seed": seed, "n_train": len(table), "n_pseudo": int((table["source"] == "pseudo").sum()),
-            "seconds": round(time.time() - t0, 1), "env": environment()}
+    meta = {**info["metadata"], "seed": seed, "n_train": len(table), "n_pseudo": int((~is_lab).sum()),
+            "recipe": recipe, "seconds": round(time.time() - t0, 1), "env": environment()}
     save_checkpoint(out_model, net, arch=info["arch"], num_classes=info["num_classes"],
                     model_kwargs=info.get("model_kwargs"), metadata=meta)
 

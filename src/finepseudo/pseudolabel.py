@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["SOURCES", "combine", "pseudo_label_table", "quality", "pseudo_quality_step"]
+__all__ = ["SOURCES", "ACCEPT_RULES", "accept_mask", "combine", "pseudo_label_table", "quality",
+           "pseudo_quality_step"]
 
 #: Which predictions a method's pseudo-labels come from.
 SOURCES = {"pl": "fe", "fa_only": "fa", "finepseudo": "both"}
@@ -33,12 +34,71 @@ def combine(p_e: np.ndarray | None, p_a: np.ndarray | None, source: str) -> np.n
     raise ValueError(f"unknown pseudo-label source {source!r}; expected fe, fa or both")
 
 
+#: Acceptance rules: ``threshold`` is the paper's (max p >= theta); the others balance classes.
+ACCEPT_RULES = ("threshold", "flexmatch", "topk")
+
+
+def accept_mask(conf: np.ndarray, label: np.ndarray, num_classes: int, *, rule: str = "threshold",
+                theta: float = 0.7, min_accept: float = 0.0, topk_share: float = 0.5,
+                eligible: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Which pseudo-labels to accept. conf, label: (N,) confidence and arg-max class of each video;
+    eligible: (N,) bool, False for videos already rejected (open-world filter). Returns (accepted (N,)
+    bool, info dict with the per-class thresholds and whether ``min_accept`` took over).
+
+    - ``threshold`` (the paper): conf >= theta.
+    - ``flexmatch``: per-class thresholds in the spirit of FlexMatch (Zhang et al., NeurIPS 2021):
+      sigma_c = number of eligible videos predicted c with conf >= theta, beta_c = sigma_c /
+      max(max_c sigma_c, number of eligible videos not passing theta), and theta_c = theta * beta_c /
+      (2 - beta_c): classes the model rarely predicts confidently get a lower threshold.
+    - ``topk``: per predicted class, the ceil(topk_share * N_eligible / C) most confident videos with
+      conf >= theta / 2 (class-balanced selection in the spirit of UPS, Rizve et al., ICLR 2021).
+
+    ``min_accept`` in [0, 1]: a floor on the accepted share of the eligible pool. When the rule accepts
+    fewer, the most confident eligible videos are accepted up to that share, so a threshold chosen on a
+    tiny validation set cannot starve the rounds (info["min_accept_used"] says when it did).
+    """
+    conf = np.asarray(conf, np.float64)
+    label = np.asarray(label, np.int64)
+    n = len(conf)
+    ok = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
+    info: dict = {"rule": rule, "theta": float(theta), "min_accept_used": False}
+    if rule == "threshold":
+        acc = (conf >= theta) & ok
+    elif rule == "flexmatch":
+        passing = (conf >= theta) & ok
+        sigma = np.bincount(label[passing], minlength=num_classes).astype(np.float64)
+        denom = max(sigma.max(initial=0.0), float((ok & ~passing).sum()), 1.0)
+        beta = sigma / denom
+        thr = theta * beta / (2.0 - beta)
+        info["class_thresholds"] = [round(float(t), 6) for t in thr]
+        acc = ok & (conf >= thr[label])
+    elif rule == "topk":
+        k = int(np.ceil(topk_share * ok.sum() / max(num_classes, 1)))
+        acc = np.zeros(n, bool)
+        for c in range(num_classes):
+            idx = np.flatnonzero(ok & (label == c) & (conf >= theta / 2))
+            acc[idx[np.argsort(-conf[idx], kind="stable")[:k]]] = True
+        info["per_class_k"] = k
+    else:
+        raise ValueError(f"unknown acceptance rule {rule!r}; expected one of {ACCEPT_RULES} "
+                         "(config key pseudo.accept)")
+    need = int(np.ceil(min_accept * ok.sum() - 1e-9))
+    if acc.sum() < need:
+        order = np.flatnonzero(ok)[np.argsort(-conf[ok], kind="stable")]
+        acc[order[:need]] = True
+        info["min_accept_used"] = True
+    return acc, info
+
+
 def pseudo_label_table(videos: list[str], p_e: np.ndarray | None, p_a: np.ndarray | None,
                        sbar: np.ndarray | None, *, source: str, theta: float,
-                       delta: float | None = None) -> pd.DataFrame:
+                       delta: float | None = None, accept: dict | None = None,
+                       info: dict | None = None) -> pd.DataFrame:
     """One row per unlabeled video: p_E label/confidence, p_A label/confidence, combined label and
     confidence, ``rejected_novel`` (open world: ``max_c Sbar_c < delta``, decided before thresholding)
-    and ``accepted`` (``max p >= theta`` and not rejected)."""
+    and ``accepted`` (by :func:`accept_mask` with the keyword arguments in ``accept``: rule,
+    min_accept, topk_share; the default is the paper's ``max p >= theta``) and not rejected. ``info``,
+    when given, receives accept_mask's info."""
     p = combine(p_e, p_a, source)
     n = len(videos)
     df = pd.DataFrame({"video": videos})
@@ -53,7 +113,12 @@ def pseudo_label_table(videos: list[str], p_e: np.ndarray | None, p_a: np.ndarra
             raise ValueError("the open-world filter (delta) needs Sbar from phi_A")
         novel = np.asarray(sbar).max(1) < delta
     df["rejected_novel"] = novel
-    df["accepted"] = (df["confidence"].to_numpy() >= theta) & ~novel
+    num_classes = p.shape[1] if p.ndim == 2 else 0
+    acc, inf = accept_mask(df["confidence"].to_numpy(), df["label"].to_numpy(), num_classes, theta=theta,
+                           eligible=~novel, **(accept or {}))
+    df["accepted"] = acc
+    if info is not None:
+        info.update(inf)
     return df
 
 

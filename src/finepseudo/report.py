@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-__all__ = ["build_report", "benchmark_table", "accuracy_table"]
+from . import stats
+
+__all__ = ["build_report", "benchmark_table", "accuracy_table", "accuracy_ci_table", "paired_comparisons",
+           "calibration_table", "pooled_reliability", "COMPARISONS"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -73,6 +76,163 @@ def accuracy_table(metrics: list[dict]) -> pd.DataFrame:
     table = agg.pivot(index="method", columns="percent", values="cell")
     table.columns = [f"{p:g} % labels" for p in table.columns]
     return table
+
+
+def accuracy_ci_table(metrics: list[dict], level: float = 0.95) -> pd.DataFrame:
+    """Rows of metrics dicts (method, percent, seed, top1) -> one row per method and label %: method,
+    labels %, seeds (count), mean top-1 (%), ci_lo, ci_hi (Student-t interval over seeds, stats.mean_ci;
+    nan with one seed) and per-seed top-1 ("seed: value", by seed)."""
+    cols = ["method", "labels %", "seeds", "mean top-1 (%)", "ci_lo", "ci_hi", "per-seed top-1"]
+    df = pd.DataFrame(metrics)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (method, p), g in df.groupby(["method", "percent"], sort=False):
+        g = g.sort_values("seed")
+        mean, lo, hi = stats.mean_ci(g["top1"].to_numpy(), level)
+        rows.append({"method": method, "labels %": p, "seeds": len(g), "mean top-1 (%)": mean, "ci_lo": lo,
+                     "ci_hi": hi, "per-seed top-1": ", ".join(f"{s}: {v:.1f}" for s, v in zip(g["seed"], g["top1"]))})
+    return pd.DataFrame(rows, columns=cols).sort_values(["labels %", "method"], kind="stable", ignore_index=True)
+
+
+def _fmt_ci(lo: float, hi: float, fmt: str = "{:.1f}") -> str:
+    return f"[{fmt.format(lo)}, {fmt.format(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else "–"
+
+
+#: Paired comparisons (A, B) of the report, A minus B; those whose methods are absent are skipped.
+COMPARISONS: list[tuple[str, str]] = [
+    ("finepseudo", "pl"), ("finepseudo", "supervised"), ("finepseudo", "fa_only"),
+    ("finepseudo_uncal", "finepseudo"), ("finepseudo_no_gitdl", "finepseudo"), ("finepseudo_lat_only", "finepseudo"),
+    ("finepseudo_lscore_only", "finepseudo"), ("finepseudo_no_filter", "finepseudo"),
+    ("fa_only", "supervised"), ("supervised", "supervised_scratch"),
+]
+
+
+def _read_predictions(paths: list[str]) -> dict[tuple[str, float, int], pd.DataFrame]:
+    """predictions.tsv files under .../<method>/frac<P>_seed<S>/ -> {(method, percent, seed): table}."""
+    out = {}
+    for path in paths:
+        method, p, s, _ = _run_key(path)
+        out[(method, p, s)] = pd.read_csv(path, sep="\t", dtype={"video": str})
+    return out
+
+
+def _reading(a: str, b: str, diff: float, lo: float, hi: float) -> str:
+    if lo <= 0 <= hi:
+        return f"within noise: {a} minus {b} is {diff:+.1f} points and the interval contains 0"
+    better, worse = (a, b) if lo > 0 else (b, a)
+    return f"{better} better than {worse} by {abs(diff):.1f} points (the interval excludes 0)"
+
+
+def paired_comparisons(predictions: list[str], *, comparisons: list[tuple[str, str]] | None = None,
+                       n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Paired bootstrap of top-1 differences between methods on the same test videos.
+
+    ``predictions``: paths .../<method>/frac<P>_seed<S>/predictions.tsv (columns video, label, pred). For each
+    (A, B) of ``comparisons`` (default COMPARISONS) and label %, the runs of both methods are paired by seed,
+    joined on video and passed to stats.paired_bootstrap. One row per comparison and label %: comparison,
+    a, b, labels %, seeds (count), videos (total), difference (points, A minus B), ci_lo, ci_hi, p_boot_le_0,
+    reading ("within noise" exactly when [ci_lo, ci_hi] contains 0).
+    """
+    cols = ["comparison", "a", "b", "labels %", "seeds", "videos", "difference (points)", "ci_lo", "ci_hi",
+            "p_boot_le_0", "reading"]
+    preds = _read_predictions(predictions)
+    rows = []
+    for p in sorted({k[1] for k in preds}):
+        for a, b in comparisons if comparisons is not None else COMPARISONS:
+            seeds = sorted({s for m, q, s in preds if m == a and q == p}
+                           & {s for m, q, s in preds if m == b and q == p})
+            if not seeds:
+                continue
+            ca, cb = [], []
+            for s in seeds:
+                j = preds[(a, p, s)].merge(preds[(b, p, s)], on="video", suffixes=("_a", "_b"))
+                if j.empty:
+                    continue
+                ca.append((j["pred_a"] == j["label_a"]).to_numpy())
+                cb.append((j["pred_b"] == j["label_b"]).to_numpy())
+            if not ca:
+                continue
+            r = stats.paired_bootstrap(ca, cb, n_boot=n_boot, seed=seed, level=level)
+            rows.append({"comparison": f"{a} vs {b}", "a": a, "b": b, "labels %": p, "seeds": r["n_seeds"],
+                         "videos": r["n_videos"], "difference (points)": r["diff"], "ci_lo": r["lo"], "ci_hi": r["hi"],
+                         "p_boot_le_0": r["p_boot_le_0"], "reading": _reading(a, b, r["diff"], r["lo"], r["hi"])})
+    return pd.DataFrame(rows, columns=cols)
+
+
+#: Order of the validation distributions in the calibration table.
+DISTRIBUTIONS = ["p_E", "p_E_calibrated", "p_A", "combined"]
+
+
+def _dist_order(names) -> list[str]:
+    return [d for d in DISTRIBUTIONS if d in set(names)] + sorted(set(names) - set(DISTRIBUTIONS))
+
+
+def calibration_table(paths: list[str]) -> pd.DataFrame:
+    """calibration.tsv files under .../<method>/frac<P>_seed<S>/ (distribution, temperature, n, top1, ece,
+    nll; measured on validation) -> mean over seeds per method, label % and distribution: method, labels %,
+    distribution, seeds, validation videos, top-1 (%), ECE (fraction), NLL, temperature (nan when none)."""
+    cols = ["method", "labels %", "distribution", "seeds", "validation videos", "top-1 (%)", "ECE", "NLL",
+            "temperature"]
+    parts = []
+    for path in paths:
+        method, p, s, _ = _run_key(path)
+        t = pd.read_csv(path, sep="\t")
+        if len(t):
+            parts.append(t.assign(method=method, percent=p, seed=s))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(parts, ignore_index=True)
+    df["temperature"] = pd.to_numeric(df.get("temperature", np.nan), errors="coerce")
+    methods = list(dict.fromkeys(df["method"]))
+    order = {d: i for i, d in enumerate(_dist_order(df["distribution"]))}
+    agg = (df.groupby(["method", "percent", "distribution"], sort=False)
+             .agg(seeds=("seed", "nunique"), n=("n", "mean"), top1=("top1", "mean"), ece=("ece", "mean"),
+                  nll=("nll", "mean"), temperature=("temperature", "mean")).reset_index())
+    agg["_m"] = agg["method"].map(methods.index)
+    agg["_d"] = agg["distribution"].map(order)
+    agg = agg.sort_values(["_m", "percent", "_d"], ignore_index=True).drop(columns=["_m", "_d"])
+    agg.columns = cols
+    return agg
+
+
+def _reliability_paths(inp: dict) -> list[str]:
+    """inp["reliability"], or reliability.tsv beside each calibration.tsv where that exists."""
+    if inp.get("reliability"):
+        return list(inp["reliability"])
+    return [str(Path(p).with_name("reliability.tsv")) for p in inp.get("calibration", [])
+            if Path(p).with_name("reliability.tsv").is_file()]
+
+
+def pooled_reliability(paths: list[str], method: str) -> pd.DataFrame:
+    """reliability.tsv files (distribution, bin, lo, hi, count, confidence, accuracy) -> the bins of
+    ``method``'s runs pooled (counts summed, confidence and accuracy count-weighted): distribution, bin,
+    lo, hi, count, confidence, accuracy, runs. Confidence and accuracy are fractions (tables in % are
+    divided by 100)."""
+    cols = ["distribution", "bin", "lo", "hi", "count", "confidence", "accuracy", "runs"]
+    parts = []
+    for path in paths:
+        if _run_key(path)[0] != method:
+            continue
+        t = pd.read_csv(path, sep="\t")
+        for c in ("confidence", "accuracy"):
+            if t[c].max() > 1 + 1e-9:
+                t[c] = t[c] / 100.0
+        parts.append(t.assign(run=path))
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(parts, ignore_index=True)
+    df["w_conf"] = df["count"] * df["confidence"].fillna(0)
+    df["w_acc"] = df["count"] * df["accuracy"].fillna(0)
+    g = (df.groupby(["distribution", "bin"]).agg(lo=("lo", "first"), hi=("hi", "first"), count=("count", "sum"),
+                                                 w_conf=("w_conf", "sum"), w_acc=("w_acc", "sum"),
+                                                 runs=("run", "nunique")).reset_index())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["confidence"] = np.where(g["count"] > 0, g["w_conf"] / g["count"], np.nan)
+        g["accuracy"] = np.where(g["count"] > 0, g["w_acc"] / g["count"], np.nan)
+    order = {d: i for i, d in enumerate(_dist_order(g["distribution"]))}
+    g = g.assign(_d=g["distribution"].map(order)).sort_values(["_d", "bin"], ignore_index=True)
+    return g[cols]
 
 
 def benchmark_table(bench_dir: str | Path) -> pd.DataFrame:
@@ -134,6 +294,18 @@ def _section_accuracy(metrics: list[dict], config: dict) -> str:
            f"{config['eval']['clips_per_video']} clips per video; mean ± std over seeds where there are several. "
            "<code>supervised_full</code> uses 100 % of the train labels (the upper bound).</p>",
            _table(accuracy_table(metrics).reset_index())]
+    ci = accuracy_ci_table(metrics)
+    if len(ci):
+        shown = ci.assign(**{"mean top-1 (%)": ci["mean top-1 (%)"].map("{:.1f}".format),
+                             "95 % CI": [_fmt_ci(lo, hi) for lo, hi in zip(ci["ci_lo"], ci["ci_hi"])]})
+        out += ["<h3>Mean top-1 and 95 % confidence interval over split seeds</h3>",
+                "<p>Student-t interval of the mean over the split seeds (each seed draws its own labeled subset "
+                "and trains its own models), so it shows how much a result moves with the labeled videos and "
+                "the training noise. With two or three seeds it is wide (t has 1 or 2 degrees of freedom); with "
+                "one seed there is none. For whether one method beats another on the same videos, see the "
+                "paired comparisons.</p>",
+                _table(shown[["method", "labels %", "seeds", "mean top-1 (%)", "95 % CI", "per-seed top-1"]],
+                       floatfmt="{:g}")]
     full = df[df["method"] == "supervised_full"]["top1"]
     sup = df[df["method"] == "supervised"]
     if config["dataset"]["name"] == "synthdive" and len(full):
@@ -159,6 +331,84 @@ def _section_accuracy(metrics: list[dict], config: dict) -> str:
         ax.set_title("SynthDive calibration: learnable with all labels, room for semi-supervision")
         out.append(_fig_to_img(fig, "calibration"))
     return "".join(out)
+
+
+def _section_paired(predictions: list[str], n_boot: int = 2000, seed: int = 0) -> str:
+    """Paired bootstrap of FinePseudo against the baselines, each ablation against FinePseudo, and more."""
+    if not predictions:
+        return "<p>No test predictions were passed to the report.</p>"
+    table = paired_comparisons(predictions, n_boot=n_boot, seed=seed)
+    if table.empty:
+        return ("<p>None of the comparisons applies: this run lacks at least one method of each pair "
+                f"({', '.join(f'{a} vs {b}' for a, b in COMPARISONS)}).</p>")
+    shown = table.assign(**{"difference (points)": table["difference (points)"].map("{:+.1f}".format),
+                            "95 % CI": [_fmt_ci(lo, hi) for lo, hi in zip(table["ci_lo"], table["ci_hi"])]})
+    out = ["<p>Difference of test top-1 (percentage points, first method minus second) on the same test "
+           "videos, averaged over the split seeds both methods ran. The interval is a two-level paired bootstrap "
+           f"({n_boot} replicates, stats.paired_bootstrap): draw the seeds with replacement, then within each "
+           "drawn seed the test videos with replacement, the same videos for both methods. It therefore covers "
+           "both the choice of labeled subset and the finite test set; with a single seed it covers the test "
+           "set only. A difference is read as real only when its 95 % interval excludes 0 (otherwise "
+           "<i>within noise</i>); with about ten comparisons per label fraction, one interval in twenty "
+           "excludes 0 by chance alone.</p>",
+           _table(shown[["comparison", "labels %", "seeds", "difference (points)", "95 % CI", "reading"]],
+                  floatfmt="{:g}")]
+    if {"supervised", "supervised_scratch"} <= set(table["a"]) | set(table["b"]):
+        out.append("<p class='note'><code>supervised vs supervised_scratch</code>: the same supervised "
+                   "training from the self-supervised (GITDL) initialisation versus a random one, i.e. how much "
+                   "the initialisation alone changes the supervised baseline.</p>")
+    return "".join(out)
+
+
+def _section_calibration(inp: dict) -> str:
+    """ECE / NLL / top-1 / temperature per method and distribution on validation, and a reliability plot."""
+    paths = list(inp.get("calibration") or [])
+    if not paths:
+        return "<p>No calibration measurements in this run.</p>"
+    table = calibration_table(paths)
+    if table.empty:
+        return "<p>The calibration tables are empty.</p>"
+    shown = table.assign(**{"top-1 (%)": table["top-1 (%)"].map("{:.1f}".format),
+                            "ECE": table["ECE"].map("{:.3f}".format), "NLL": table["NLL"].map("{:.3f}".format),
+                            "temperature": table["temperature"].map(lambda t: f"{t:.3g}" if np.isfinite(t) else "–"),
+                            "validation videos": table["validation videos"].map("{:g}".format)})
+    out = ["<p>Measured on the validation split (labeled videos held out of training), mean over seeds. "
+           "ECE: expected calibration error over 10 equal-width bins of the top probability, a fraction "
+           "(0 = confidence matches accuracy). NLL: mean negative log-likelihood of the true class. "
+           "<code>p_E_calibrated</code> is p_E after temperature scaling (its temperature is shown); "
+           "<code>combined</code> is the distribution the method thresholds with theta.</p>",
+           _table(shown, floatfmt="{:g}")]
+    rel_paths = _reliability_paths(inp)
+    methods = list(dict.fromkeys(table["method"]))
+    rel_methods = {_run_key(p)[0] for p in rel_paths}
+    for method in [m for m in dict.fromkeys(["finepseudo", *methods]) if m in rel_methods]:
+        pooled = pooled_reliability(rel_paths, method)
+        if len(pooled) and pooled["count"].sum() > 0:  # the first method with reliability bins
+            out.append(_reliability_figure(pooled, method))
+            break
+    return "".join(out)
+
+
+def _reliability_figure(rel: pd.DataFrame, method: str) -> str:
+    if rel.empty:
+        return ""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    for dist, g in rel.groupby("distribution", sort=False):
+        g = g[g["count"] > 0]
+        ax.plot(g["confidence"], g["accuracy"], "o-", ms=4, label=f"{dist} ({int(g['count'].sum())} videos)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence in bin (top probability)")
+    ax.set_ylabel("accuracy in bin")
+    runs = int(rel["runs"].max())
+    ax.set_title(f"Reliability on validation: {method}, {runs} run(s) pooled", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return ("<p class='note'>Reliability diagram of " + html.escape(method) + f", bins pooled over its {runs} "
+            "run(s) (label fractions and seeds). The validation split is small (a few videos per class), so "
+            "each bin holds few videos and the points are noisy; read the trend, not single bins. Points "
+            "below the diagonal are over-confident.</p>" + _fig_to_img(fig, "reliability diagram"))
 
 
 def _section_confusions(runs: list[dict]) -> str:
@@ -428,17 +678,32 @@ def _section_methods(metrics: list[dict], quality: list[str]) -> str:
     return "".join(out)
 
 
+#: Marks a hyper-parameter that hit the edge of its grid; its table cell is shown in red.
+EDGE_MARK = "\u26a0"
+
+
+def _flag_cells(table_html: str) -> str:
+    """Give every table cell that starts with EDGE_MARK the warning style."""
+    return table_html.replace(f"<td>{EDGE_MARK}", f"<td class='bad'>{EDGE_MARK}")
+
+
 def _section_hparams(paths: list[str]) -> str:
     """theta, tau, delta and the round of every pseudo-labeling run, with what each was chosen on."""
-    rows, cands, picks = [], [], []
+    rows, cands, picks, edges = [], [], [], []
     for path in paths:
         method, p, s, _ = _run_key(path)
         key = {"method": method, "percent": p, "seed": s}
         if path.endswith("hparams.json"):
             rec = json.loads(Path(path).read_text())
-            rows.append({**key, "validation videos": rec["n_val"],
-                         **{k: f"{v:g} ({rec['chosen_on'][k]})" if v is not None else "not used"
-                            for k, v in rec["values"].items()}})
+            row = {**key, "validation videos": rec["n_val"],
+                   **{k: f"{v:g} ({rec['chosen_on'][k]})" if v is not None else "not used"
+                      for k, v in rec["values"].items()}}
+            if "at_grid_edge" in rec:
+                hit = [k for k, v in (rec["at_grid_edge"] or {}).items() if v]  # theta, tau (and any other)
+                row["grid edge"] = f"{EDGE_MARK} {' and '.join(hit)} at the edge of the grid" if hit else "no"
+                if hit:
+                    edges.append(f"{method}, {p:g} %, seed {s}: {' and '.join(hit)}")
+            rows.append(row)
         elif path.endswith("hparams_candidates.tsv"):
             t = pd.read_csv(path, sep="\t")
             if len(t):
@@ -453,7 +718,12 @@ def _section_hparams(paths: list[str]) -> str:
            "(<code>hparams.val_per_class</code> per class, part of the label budget); the test split is never "
            "read to choose. theta, tau and delta come from the round-0 encoders' validation predictions, the "
            "round from each round's f_E on validation; the method's test accuracy is that round's.</p>",
-           _table(pd.DataFrame(rows))]
+           _flag_cells(_table(pd.DataFrame(rows)))]
+    if edges:
+        out.append("<p class='bad'>" + EDGE_MARK + " A value chosen on validation is the first or last of its grid "
+                   "(hparams.theta_grid, hparams.tau_grid, ...) in: " + html.escape("; ".join(edges))
+                   + ". The best value may lie outside the grid (for theta, the last value also means no "
+                   "threshold reached the target precision); widen the grid to check.</p>")
     if picks:
         out.append("<h3>Round chosen</h3>" + _table(pd.DataFrame(picks)))
     if cands:
@@ -475,7 +745,9 @@ def _section_benchmarks(bench_dir: str) -> str:
 
 def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     """Render the report. ``inp`` keys: manifest, classes, metrics (list of json paths), frame_status,
-    shards, benchmarks (folder), optional synthdive_summary. Returns HTML text."""
+    shards, benchmarks (folder); optional synthdive_summary, alignability, pseudo_quality, round_metrics,
+    hparams, predictions (test predictions.tsv per metrics entry), calibration and reliability (validation
+    calibration.tsv / reliability.tsv per pseudo-labeling run). Returns HTML text."""
     metrics, runs, histories = [], [], []
     config = dict(config)
     config["_num_classes"] = len(pd.read_csv(inp["classes"], sep="\t"))
@@ -495,6 +767,8 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("dataset", "Dataset", _section_dataset(inp, config) + _section_failed(inp)),
         ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
         ("methods", "Methods and the paper's ablation", _section_methods(metrics, inp.get("pseudo_quality", []))),
+        ("paired", "Paired comparisons", _section_paired(inp.get("predictions", []))),
+        ("calibration", "Calibration on validation", _section_calibration(inp)),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
                                                              metrics)),
         ("hparams", "Hyper-parameters chosen on validation", _section_hparams(inp.get("hparams", []))),

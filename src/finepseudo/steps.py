@@ -55,11 +55,25 @@ def load_videos(shards: list[str], table: pd.DataFrame, log: Log, what: str):
     return frames, table.set_index("video").loc[kept].reset_index()
 
 
+def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None):
+    """f_E before supervised training: seeded random weights, then ``init`` (a self-supervised checkpoint,
+    the head staying at its seeded init) or else ``fe.weights`` (a user's file) loaded over them. The warm-up
+    and every pseudo-labeling round that starts from the fixed initialisation build f_E here with the same
+    seed, so they start from identical weights."""
+    import torch
+
+    from .models import build_video_model
+
+    torch.manual_seed(seed)
+    return build_video_model(fe["arch"], num_classes, weights=init or fe.get("weights"))
+
+
 def train_fe_step(
     *, labeled: str, classes: str, shards: list[str], out_model: str, out_history: str, fe: dict,
-    seed: int, device: str, threads: int, log: Log,
+    seed: int, device: str, threads: int, log: Log, init: str | None = None,
 ) -> None:
-    from .models import build_video_model
+    """Supervised warm-up of f_E on the labeled split, from ``init`` (the self-supervised checkpoint,
+    fe.init: ssl) or a seeded random initialisation (fe.init: scratch)."""
     from .train import save_checkpoint, train_classifier
 
     _setup_torch(threads, seed)
@@ -68,8 +82,8 @@ def train_fe_step(
     table = pd.read_csv(labeled, sep="\t", dtype={"video": str})
     frames, table = load_videos(shards, table, log, "labeled")
     log(f"train f_E ({fe['arch']}) on {len(table)} labeled videos, {len(names)} classes, device={dev}, "
-        f"threads={threads}, seed={seed}")
-    model = build_video_model(fe["arch"], len(names), weights=fe.get("weights"))
+        f"threads={threads}, seed={seed}, init={'self-supervised ' + init if init else 'random'}")
+    model = init_fe_model(fe, len(names), seed, init)
     epochs = effective_epochs(len(table), fe["epochs"], fe["batch_size"], fe.get("min_steps", 0))
     if epochs != fe["epochs"]:
         log(f"{len(table)} videos give few steps per epoch: training {epochs} epochs to reach fe.min_steps")
@@ -80,7 +94,7 @@ def train_fe_step(
         augment=fe.get("augment") or None, log=log,
     )
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
-    meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe,
+    meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe, "init": init,
             "n_train": len(table), "seconds": round(time.time() - t0, 1), "device": dev, "env": environment()}
     save_checkpoint(out_model, model, arch=fe["arch"], num_classes=len(names), metadata=meta)
     log(f"saved {out_model} after {meta['seconds']} s")

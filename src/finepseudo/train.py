@@ -62,6 +62,9 @@ def train_classifier(
     sample_weight: np.ndarray | torch.Tensor | list[float] | None = None,
     warmup_epochs: float = 1.0,
     label_smoothing: float = 0.0,
+    steps: int | None = None,
+    labeled_mask: np.ndarray | list[bool] | None = None,
+    labeled_share: float = 0.0,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place with cross-entropy on ``(clips, labels)``.
 
@@ -71,6 +74,13 @@ def train_classifier(
     augment: overrides of :data:`finepseudo.augment.DEFAULT_AUGMENT` (None = defaults,
     ``{"enabled": False}`` = none). Deterministic on a CPU for a given ``seed`` (shuffling,
     augmentation and dropout all draw from it).
+
+    Training length: ``epochs`` passes over the data, or, with ``steps``, exactly that many optimiser
+    steps (an "epoch" is then ceil(N / batch_size) steps, the last one possibly shorter).
+    ``labeled_mask`` (N,) bool with ``labeled_share`` in (0, 1): every batch holds
+    round(labeled_share * batch_size) videos drawn from the labeled ones (mask True) and the rest from
+    the others, each group reshuffled whenever it is used up (labeled videos are oversampled when they
+    are few). ``labeled_share`` 0, or a group without videos, keeps plain shuffling of all N.
 
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (weighted mean
     training loss), ``acc`` (training top-1 on the augmented clips), ``clips_per_s``,
@@ -86,8 +96,17 @@ def train_classifier(
         w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
         if w.shape != (n,) or bool((w < 0).any()):
             raise ValueError(f"sample_weight must be (N,) = ({n},) and non-negative")
-    if n == 0 or epochs <= 0:
+    if n == 0 or (epochs <= 0 and not steps):
         return []
+    mask = None
+    if labeled_mask is not None and labeled_share > 0:
+        mask = np.asarray(labeled_mask, dtype=bool)
+        if mask.shape != (n,):
+            raise ValueError(f"labeled_mask must have shape ({n},), got {mask.shape}")
+        if not 0 < labeled_share < 1:
+            raise ValueError(f"labeled_share must be in [0, 1), got {labeled_share}")
+        if mask.all() or not mask.any():
+            mask = None  # one group only: plain shuffling
     aug = {**DEFAULT_AUGMENT, **(augment or {})}
     device = torch.device(device)
     rng = np.random.default_rng([seed, 1])
@@ -102,7 +121,9 @@ def train_classifier(
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
+    total_steps = int(steps) if steps else epochs * steps_per_epoch
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    batches = _batch_stream(rng, n, batch_size, mask, labeled_share)
     warm = max(1, round(warmup_epochs * steps_per_epoch))
 
     def lr_at(step: int) -> float:
@@ -119,10 +140,11 @@ def train_classifier(
         for epoch in range(1, epochs + 1):
             model.train()
             t0 = time.perf_counter()
-            perm = rng.permutation(n)
             loss_sum = correct = weight_sum = 0.0
-            for b0 in range(0, n, batch_size):
-                idx = perm[b0:b0 + batch_size]
+            seen = 0
+            for _ in range(min(steps_per_epoch, total_steps - step)):
+                idx = next(batches)
+                seen += len(idx)
                 t_idx = train_indices(clips.shape[1], clip_frames, len(idx), rng, aug)
                 batch = clips[torch.as_tensor(idx)[:, None], torch.as_tensor(t_idx)]  # (B, T, H, W, 3)
                 x = train_input(batch, rng, aug)
@@ -150,14 +172,38 @@ def train_classifier(
             sec = time.perf_counter() - t0
             elapsed = time.perf_counter() - t_start
             eta = elapsed / epoch * (epochs - epoch)
-            rec = {"epoch": epoch, "loss": loss_sum / max(weight_sum, 1e-8), "acc": correct / n,
-                   "clips_per_s": n / max(sec, 1e-9), "seconds": sec, "eta": eta}
+            rec = {"epoch": epoch, "loss": loss_sum / max(weight_sum, 1e-8), "acc": correct / max(seen, 1),
+                   "clips_per_s": seen / max(sec, 1e-9), "seconds": sec, "eta": eta}
             history.append(rec)
             log(f"[train] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
                 f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return history
+
+
+def _batch_stream(rng: np.random.Generator, n: int, batch_size: int, mask: np.ndarray | None,
+                  labeled_share: float):
+    """Endless iterator of index batches. Without ``mask``: consecutive slices of a fresh permutation of
+    all n per pass (the last slice of a pass may be short). With ``mask``: round(share * B) labeled and
+    B - that many other indices per batch, each group from its own stream of permutations."""
+    if mask is None:
+        while True:
+            perm = rng.permutation(n)
+            for b0 in range(0, n, batch_size):
+                yield perm[b0:b0 + batch_size]
+    groups = [np.flatnonzero(mask), np.flatnonzero(~mask)]
+    n_lab = min(batch_size - 1, max(1, round(labeled_share * batch_size)))
+    take = [n_lab, batch_size - n_lab]
+    queues: list[list[int]] = [[], []]
+    while True:
+        batch = []
+        for g in (0, 1):
+            while len(queues[g]) < take[g]:
+                queues[g].extend(groups[g][rng.permutation(len(groups[g]))].tolist())
+            batch += queues[g][:take[g]]
+            del queues[g][:take[g]]
+        yield np.asarray(batch, dtype=np.int64)
 
 
 @torch.no_grad()

@@ -1,6 +1,7 @@
-# The alignability branch: GITDL pre-training of f_A (labels unused), all-pairs DTW pair mining over
-# the labeled videos (CuPy on a GPU), AVML training of f_A + f_S (L_AT + omega L_Score), phi_A
-# predictions for the unlabeled and test videos, and the pair-verification analysis.
+# The alignability branch: GITDL pre-training of f_A (labels unused, once per dataset: every split
+# shares it), all-pairs DTW pair mining over the labeled videos (CuPy on a GPU), AVML training of
+# f_A + f_S (L_AT + omega L_Score), phi_A predictions for the unlabeled and test videos, and the
+# pair-verification analysis.
 
 
 rule pretrain_gitdl:
@@ -8,12 +9,12 @@ rule pretrain_gitdl:
         manifest="results/{dataset}/manifest.tsv",
         shards=get_shards,
     output:
-        model="results/{dataset}/alignability/seed{seed}/{init}_fa.pt",
-        history="results/{dataset}/alignability/seed{seed}/{init}_fa.history.tsv",
+        model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
+        history="results/{dataset}/alignability/pretrained/{init}_fa.history.tsv",
     log:
-        "results/logs/{dataset}/pretrain_gitdl/seed{seed}_{init}.log",
+        "results/logs/{dataset}/pretrain_gitdl/{init}.log",
     benchmark:
-        "results/benchmarks/pretrain_gitdl/{dataset}/seed{seed}_{init}.tsv"
+        "results/benchmarks/pretrain_gitdl/{dataset}/{init}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -23,7 +24,7 @@ rule pretrain_gitdl:
         gpu=GPU,
     params:
         cfg=lambda wc: gitdl_config(wc.init),
-        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 1,
+        seed=config["seed"] + 1,
         device=config["device"],
     script:
         "../scripts/pretrain_gitdl.py"
@@ -31,7 +32,7 @@ rule pretrain_gitdl:
 
 rule mine_pairs:
     input:
-        model="results/{dataset}/alignability/seed{seed}/{init}_fa.pt",
+        model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         shards=get_shards,
     output:
@@ -57,7 +58,7 @@ rule mine_pairs:
 
 rule train_alignability:
     input:
-        model="results/{dataset}/alignability/seed{seed}/{init}_fa.pt",
+        model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
         shards=get_shards,

@@ -119,9 +119,65 @@ PSEUDO_METHODS = {
     "finepseudo_no_gitdl": ("both", ("av", "scratch")),
     "finepseudo_lat_only": ("both", ("at", "gitdl")),
     "finepseudo_lscore_only": ("both", ("score", "gitdl")),
+    # the paper's uncalibrated average (p_E + p_A) / 2: the ablation of calibrating p_E
+    "finepseudo_uncal": ("both", ("av", "gitdl")),
     # open world only: FinePseudo without the novelty filter, for comparison
     "finepseudo_no_filter": ("both", ("av", "gitdl")),
 }
+SSL_FE = f"results/{DATASET}/models/ssl/fe_ssl.pt"
+
+
+def calibrate_pe(method):
+    """Whether a method's p_E is temperature-scaled on validation before use (not for the ablation)."""
+    return bool(config["pseudo"]["calibrate"]) and method != "finepseudo_uncal"
+
+
+def accept_params():
+    """The acceptance rule of pseudo-labels (pseudolabel.accept_mask's keyword arguments)."""
+    ps = config["pseudo"]
+    return {
+        "rule": ps["accept"],
+        "min_accept": ps["min_accept"],
+        "topk_share": ps["topk_share"],
+    }
+
+
+def fe_train_params():
+    """The f_E settings of supervised training (the self-supervised stage's keys excluded)."""
+    return {k: v for k, v in config["fe"].items() if k != "ssl"}
+
+
+def fe_init_seed(wc):
+    """Seed of f_E's random initialisation and warm-up for a split seed (shared by every method)."""
+    return config["seed"] + 1000 * int(wc.seed)
+
+
+def get_train_fe_inputs(wc):
+    """Labeled split, classes, frames and, for fe.init ssl, the self-supervised checkpoint
+    (supervised_scratch always starts from the random initialisation)."""
+    inputs = {
+        "labeled": f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/labeled.tsv",
+        "classes": f"results/{DATASET}/classes.tsv",
+        "shards": get_shards(wc),
+    }
+    if config["fe"]["init"] == "ssl" and wc.sup == "supervised":
+        inputs["init"] = SSL_FE
+    return inputs
+
+
+def get_retrain_fe_inputs(wc):
+    """Round r-1's f_E, the split, the round's pseudo-labels and, for fe.init ssl, f_E's initialisation."""
+    inputs = {
+        "fe": previous_fe(wc),
+        "labeled": f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/labeled.tsv",
+        "pseudo": f"{run_dir(wc)}/round{wc['round']}/pseudo_labels.tsv",
+        "shards": get_shards(wc),
+    }
+    if config["fe"]["init"] == "ssl" and config["pseudo"]["fe"]["init"] == "fixed":
+        inputs["init"] = SSL_FE
+    return inputs
+
+
 ROUNDS = list(range(1, config["pseudo"]["rounds"] + 1))
 
 
@@ -170,6 +226,7 @@ def get_pseudo_label_inputs(wc):
         "fe": previous_fe(wc),
         "hparams": f"{run_dir(wc)}/hparams.json",
         "labeled": f"{split}/labeled.tsv",
+        "val": f"{split}/val.tsv",
         "unlabeled": f"{split}/unlabeled.tsv",
         "classes": f"results/{DATASET}/classes.tsv",
         "shards": get_shards(wc),
@@ -278,11 +335,26 @@ def get_select_round_inputs(wc):
     return inputs
 
 
+def get_calibration(wildcards, name="calibration.tsv"):
+    """Validation calibration tables of every pseudo-labeling run (select_hparams writes them)."""
+    return [
+        f"results/{DATASET}/methods/{m}/frac{p}_seed{s}/{name}"
+        for m, p, s in runs()
+        if m in PSEUDO_METHODS
+    ]
+
+
 def get_report_inputs(wildcards):
     inputs = {
         "manifest": f"results/{DATASET}/manifest.tsv",
         "classes": f"results/{DATASET}/classes.tsv",
         "metrics": get_final_metrics(wildcards),
+        "predictions": [
+            f.replace("metrics.json", "predictions.tsv")
+            for f in get_final_metrics(wildcards)
+        ],
+        "calibration": get_calibration(wildcards),
+        "reliability": get_calibration(wildcards, "reliability.tsv"),
         "frame_status": get_shard_status(wildcards),
         "shards": get_shards(wildcards),
         "alignability": get_alignability_outputs(wildcards),
@@ -299,7 +371,7 @@ def get_pair_verification_inputs(wildcards):
     base = f"results/{DATASET}/alignability"
     run = f"frac{wildcards.frac}_seed{wildcards.seed}"
     inputs = {
-        "gitdl": f"{base}/seed{wildcards.seed}/gitdl_fa.pt",
+        "gitdl": f"{base}/pretrained/gitdl_fa.pt",
         "avml": f"{base}/{run}/avml_av_gitdl_fa.pt",
         "test": f"results/{DATASET}/splits/{run}/test.tsv",
         "manifest": f"results/{DATASET}/manifest.tsv",

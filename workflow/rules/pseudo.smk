@@ -11,6 +11,8 @@ rule select_hparams:
     output:
         hparams="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/hparams.json",
         candidates="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/hparams_candidates.tsv",
+        calibration="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/calibration.tsv",
+        reliability="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/reliability.tsv",
     log:
         "results/logs/{dataset}/select_hparams/{method}/frac{frac}_seed{seed}.log",
     benchmark:
@@ -33,6 +35,8 @@ rule select_hparams:
         hparams=config["hparams"],
         align=align_params("gamma", "dtw_backend"),
         clips_per_video=config["eval"]["clips_per_video"],
+        calibrate=lambda wc: calibrate_pe(wc.method),
+        accept=accept_params(),
         device=config["device"],
     script:
         "../scripts/select_hparams.py"
@@ -43,6 +47,7 @@ rule pseudo_label:
         unpack(get_pseudo_label_inputs),
     output:
         table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
+        info="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.json",
     log:
         "results/logs/{dataset}/pseudo_label/{method}/frac{frac}_seed{seed}_round{round}.log",
     benchmark:
@@ -58,6 +63,8 @@ rule pseudo_label:
         source=lambda wc: PSEUDO_METHODS[wc.method][0],
         align=align_params("gamma", "dtw_backend"),
         clips_per_video=config["eval"]["clips_per_video"],
+        calibrate=lambda wc: calibrate_pe(wc.method),
+        accept=accept_params(),
         device=config["device"],
     script:
         "../scripts/pseudo_label.py"
@@ -65,10 +72,7 @@ rule pseudo_label:
 
 rule retrain_fe:
     input:
-        fe=lambda wc: previous_fe(wc),
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        pseudo="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
-        shards=get_shards,
+        unpack(get_retrain_fe_inputs),
     output:
         model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.pt",
         history="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.history.tsv",
@@ -84,8 +88,8 @@ rule retrain_fe:
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=GPU,
     params:
-        epochs=config["pseudo"]["fe_epochs"],
-        lr=config["pseudo"]["fe_lr"],
+        recipe=config["pseudo"]["fe"],
+        init_seed=fe_init_seed,
         seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 10 * int(wc.round) + 3,
         device=config["device"],
     script:

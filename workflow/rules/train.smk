@@ -1,19 +1,20 @@
 # f_E, the primary action encoder: supervised warm-up on the labeled split, then evaluation on the
-# test split. Every method starts from the same seeded initialisation.
+# test split. Every method starts from the same initialisation: the self-supervised f_E (pretrain_fe,
+# fe.init: ssl) or a seeded random one (fe.init: scratch); supervised_scratch is the supervised
+# baseline from the random one, to show what the initialisation is worth.
 
 
-rule train_fe:
+rule pretrain_fe:
     input:
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        classes="results/{dataset}/classes.tsv",
+        manifest="results/{dataset}/manifest.tsv",
         shards=get_shards,
     output:
-        model="results/{dataset}/models/supervised/frac{frac}_seed{seed}/fe.pt",
-        history="results/{dataset}/models/supervised/frac{frac}_seed{seed}/fe.history.tsv",
+        model="results/{dataset}/models/ssl/fe_ssl.pt",
+        history="results/{dataset}/models/ssl/fe_ssl.history.tsv",
     log:
-        "results/logs/{dataset}/train_fe/frac{frac}_seed{seed}.log",
+        "results/logs/{dataset}/pretrain_fe.log",
     benchmark:
-        "results/benchmarks/train_fe/{dataset}/frac{frac}_seed{seed}.tsv"
+        "results/benchmarks/pretrain_fe/{dataset}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -22,8 +23,36 @@ rule train_fe:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
-        fe=config["fe"],
-        seed=lambda wc: config["seed"] + 1000 * int(wc.seed),
+        fe=fe_train_params(),
+        ssl=config["fe"]["ssl"],
+        seed=config["seed"] + 7,
+        device=config["device"],
+    script:
+        "../scripts/pretrain_fe.py"
+
+
+rule train_fe:
+    input:
+        unpack(get_train_fe_inputs),
+    output:
+        model="results/{dataset}/models/{sup}/frac{frac}_seed{seed}/fe.pt",
+        history="results/{dataset}/models/{sup}/frac{frac}_seed{seed}/fe.history.tsv",
+    log:
+        "results/logs/{dataset}/train_fe/{sup}/frac{frac}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_fe/{dataset}/{sup}/frac{frac}_seed{seed}.tsv"
+    wildcard_constraints:
+        sup="supervised|supervised_scratch",
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=GPU,
+    params:
+        fe=fe_train_params(),
+        seed=fe_init_seed,
         device=config["device"],
     script:
         "../scripts/train_fe.py"
@@ -50,7 +79,7 @@ rule evaluate_fe:
     benchmark:
         "results/benchmarks/evaluate_fe/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
     wildcard_constraints:
-        method="supervised|supervised_full",
+        method="supervised|supervised_full|supervised_scratch",
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]

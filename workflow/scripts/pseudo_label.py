@@ -21,5 +21,9 @@ pseudo_label_step(
     clips_per_video=snakemake.params.clips_per_video,
     device=snakemake.params.device,
     threads=snakemake.threads,
+    val=snakemake.input.val,
+    calibrate=snakemake.params.calibrate,
+    accept=dict(snakemake.params.accept),
+    out_info=snakemake.output.info,
     log=log,
 )

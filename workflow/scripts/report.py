@@ -9,8 +9,11 @@ from finepseudo.runlog import environment, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
 inp = {k: v for k, v in snakemake.input.items()}
-for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams"):
-    inp[key] = list(snakemake.input[key])
+# list-valued inputs; the later ones (test predictions, validation calibration) only when the rule has them
+for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams",
+            "predictions", "calibration", "reliability"):
+    if key in snakemake.input.keys():
+        inp[key] = list(snakemake.input[key])
 inp["benchmarks"] = snakemake.params.benchmarks
 env = environment() | {"ffmpeg": ffmpeg_version()}
 html = build_report(inp, dict(snakemake.params.config), env)

@@ -1,4 +1,4 @@
-"""Rule retrain_fe: fine-tune f_E of round r-1 on labeled + accepted pseudo-labeled videos."""
+"""Rule retrain_fe: train round r's f_E on labeled + accepted pseudo-labeled videos (config pseudo.fe)."""
 import sys
 from pathlib import Path
 
@@ -14,8 +14,9 @@ retrain_fe_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    epochs=snakemake.params.epochs,
-    lr=snakemake.params.lr,
+    recipe=dict(snakemake.params.recipe),
+    init=snakemake.input.get("init"),
+    init_seed=snakemake.params.init_seed,
     seed=snakemake.params.seed,
     device=snakemake.params.device,
     threads=snakemake.threads,

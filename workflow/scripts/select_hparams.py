@@ -30,5 +30,9 @@ select_hparams_step(
     clips_per_video=snakemake.params.clips_per_video,
     device=snakemake.params.device,
     threads=snakemake.threads,
+    calibrate=snakemake.params.calibrate,
+    out_calibration=snakemake.output.calibration,
+    out_reliability=snakemake.output.reliability,
+    accept=dict(snakemake.params.accept),
     log=log,
 )

@@ -1,4 +1,5 @@
-"""Rule train_fe: supervised warm-up of f_E on the labeled split (cross-entropy)."""
+"""Rule train_fe: supervised warm-up of f_E on the labeled split (cross-entropy), from the self-supervised
+initialisation when the rule has an ``init`` input."""
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ train_fe_step(
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
     fe=dict(snakemake.params.fe),
+    init=snakemake.input.get("init"),
     seed=snakemake.params.seed,
     device=snakemake.params.device,
     threads=snakemake.threads,

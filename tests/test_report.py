@@ -1,0 +1,269 @@
+"""finepseudo.report: the confidence-interval, paired-comparison, calibration and hyper-parameter sections,
+on small synthetic run folders laid out like the workflow's."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finepseudo import report, stats
+
+N_VIDEOS = 60
+SEEDS = (0, 1, 2)
+DISTS = ("p_E", "p_E_calibrated", "p_A", "combined")
+
+
+def _predictions(labels: np.ndarray, acc: float, rng: np.random.Generator) -> np.ndarray:
+    """Predictions right on about ``acc`` of the videos (labels (N,) in 0..3)."""
+    wrong = rng.random(len(labels)) > acc
+    return np.where(wrong, (labels + 1) % 4, labels)
+
+
+def _write_run(res: Path, method: str, percent: str, seed: int, labels: np.ndarray, pred: np.ndarray,
+               rng: np.random.Generator, shuffle: bool = False) -> str:
+    run = res / "eval" / method / f"frac{percent}_seed{seed}"
+    run.mkdir(parents=True)
+    t = pd.DataFrame({"video": [f"{v:05d}" for v in range(len(labels))], "label": labels, "pred": pred,
+                      "confidence": rng.uniform(0.3, 1.0, len(labels)).round(6)})
+    if shuffle:  # the join is on video, not on row order
+        t = t.sample(frac=1.0, random_state=seed)
+    t.to_csv(run / "predictions.tsv", sep="\t", index=False)
+    top1 = float(100 * (pred == labels).mean())
+    metrics = {"n": len(labels), "top1": top1, "mean_class_accuracy": top1, "method": method,
+               "model": str(res / "models" / method / f"frac{percent}_seed{seed}" / "fe.pt"), "clips_per_video": 2,
+               "seconds": 0.1}
+    if method != "supervised":
+        metrics |= {"selected_round": 1, "rounds_chosen_on": "validation", "val_top1_by_round": {"1": top1}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return str(run / "predictions.tsv")
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """finepseudo (about 90 % right), pl (about 40 %) on seeds 0-2, supervised = finepseudo with one
+    more video wrong on seeds 0-1 only, at 10 % labels; every run on the same 60 test videos."""
+    res = tmp_path / "results" / "toy"
+    rng = np.random.default_rng(0)
+    preds = []
+    for s in SEEDS:
+        labels = rng.integers(0, 4, N_VIDEOS)
+        fp = _predictions(labels, 0.9, rng)
+        preds.append(_write_run(res, "finepseudo", "10", s, labels, fp, rng))
+        preds.append(_write_run(res, "pl", "10", s, labels, _predictions(labels, 0.4, rng), rng, shuffle=True))
+        if s < 2:
+            sup = fp.copy()
+            i = int(np.flatnonzero(fp == labels)[0])
+            sup[i] = (labels[i] + 1) % 4
+            preds.append(_write_run(res, "supervised", "10", s, labels, sup, rng))
+    return res, preds
+
+
+def _correct(path: str) -> pd.DataFrame:
+    t = pd.read_csv(path, sep="\t", dtype={"video": str}).sort_values("video")
+    return (t["pred"] == t["label"]).to_numpy()
+
+
+def test_paired_table_matches_bootstrap(runs):
+    res, preds = runs
+    table = report.paired_comparisons(preds, n_boot=500, seed=3)
+    # only the pairs whose methods both ran: no fa_only, no ablations, no supervised_scratch
+    assert set(table["comparison"]) == {"finepseudo vs pl", "finepseudo vs supervised"}
+    row = table.set_index("comparison").loc["finepseudo vs pl"]
+    a = [_correct(str(res / f"eval/finepseudo/frac10_seed{s}/predictions.tsv")) for s in SEEDS]
+    b = [_correct(str(res / f"eval/pl/frac10_seed{s}/predictions.tsv")) for s in SEEDS]
+    expected = stats.paired_bootstrap(a, b, n_boot=500, seed=3)
+    assert row["seeds"] == 3 and row["videos"] == 3 * N_VIDEOS and row["labels %"] == 10
+    assert row["difference (points)"] == pytest.approx(expected["diff"])
+    assert (row["ci_lo"], row["ci_hi"]) == pytest.approx((expected["lo"], expected["hi"]))
+    assert row["p_boot_le_0"] == pytest.approx(expected["p_boot_le_0"])
+    # supervised ran seeds 0 and 1 only: paired over those, one more video right for finepseudo in each
+    sup = table.set_index("comparison").loc["finepseudo vs supervised"]
+    assert sup["seeds"] == 2 and sup["difference (points)"] == pytest.approx(100 / N_VIDEOS)
+
+
+def test_reading_says_within_noise_exactly_when_the_interval_contains_zero(runs):
+    _, preds = runs
+    table = report.paired_comparisons(preds, n_boot=500)
+    for _, r in table.iterrows():
+        assert ("within noise" in r["reading"]) == (r["ci_lo"] <= 0 <= r["ci_hi"]), r
+    by = table.set_index("comparison")["reading"]
+    assert by["finepseudo vs pl"].startswith("finepseudo better than pl")
+    assert "within noise" in by["finepseudo vs supervised"]
+    # reversed order of a pair: B better than A
+    rev = report.paired_comparisons(preds, comparisons=[("pl", "finepseudo")], n_boot=200)
+    assert rev["reading"].iloc[0].startswith("finepseudo better than pl") and rev["difference (points)"].iloc[0] < 0
+
+
+def test_paired_section_shows_the_table(runs):
+    _, preds = runs
+    html = report._section_paired(preds, n_boot=300)
+    table = report.paired_comparisons(preds, n_boot=300)
+    for _, r in table.iterrows():
+        cells = re.search(rf"<td>{re.escape(r['comparison'])}</td>(.*?)</tr>", html, re.S).group(1)
+        assert f"<td>{r['difference (points)']:+.1f}</td>" in cells
+        assert f"<td>[{r['ci_lo']:.1f}, {r['ci_hi']:.1f}]</td>" in cells
+        assert ("within noise" in cells) == (r["ci_lo"] <= 0 <= r["ci_hi"])
+    assert "No test predictions" in report._section_paired([])
+    assert "None of the comparisons" in report._section_paired([p for p in preds if "/pl/" in p])
+
+
+def test_accuracy_ci_table(runs):
+    res, _ = runs
+    metrics = []
+    for path in sorted(res.glob("eval/*/*/metrics.json")):
+        m = json.loads(path.read_text())
+        metrics.append({"method": m["method"], "percent": 10.0, "seed": int(path.parent.name[-1]), "top1": m["top1"]})
+    t = report.accuracy_ci_table(metrics).set_index("method")
+    fp = [m["top1"] for m in metrics if m["method"] == "finepseudo"]
+    mean, lo, hi = stats.mean_ci(fp)
+    assert t.loc["finepseudo", "seeds"] == 3
+    assert (t.loc["finepseudo", "mean top-1 (%)"], t.loc["finepseudo", "ci_lo"], t.loc["finepseudo", "ci_hi"]) == \
+        pytest.approx((mean, lo, hi))
+    assert t.loc["finepseudo", "per-seed top-1"] == ", ".join(f"{s}: {v:.1f}" for s, v in zip(SEEDS, fp))
+    assert t.loc["supervised", "seeds"] == 2
+    one = report.accuracy_ci_table([metrics[0]])
+    assert one["seeds"].tolist() == [1] and np.isnan(one["ci_lo"].iloc[0])
+    # the mean ± std helper still works, and the section shows both tables
+    assert "± " in report.accuracy_table(metrics).loc["finepseudo"].iloc[0]
+    html = report._section_accuracy(metrics, {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}})
+    assert "95 % confidence interval" in html and f"[{lo:.1f}, {hi:.1f}]" in html
+
+
+# ------------------------------------------------------------------------------------ calibration
+
+ECE = {  # (method, distribution) -> ECE per seed
+    ("finepseudo", "p_E"): (0.131, 0.143, 0.125),
+    ("finepseudo", "p_E_calibrated"): (0.051, 0.047, 0.061),
+    ("finepseudo", "p_A"): (0.212, 0.198, 0.221),
+    ("finepseudo", "combined"): (0.087, 0.091, 0.079),
+    ("pl", "p_E"): (0.301, 0.287, 0.295),
+    ("pl", "p_E_calibrated"): (0.066, 0.072, 0.058),
+}
+
+
+def _write_calibration(tmp_path: Path) -> tuple[list[str], list[str]]:
+    cal, rel = [], []
+    rng = np.random.default_rng(1)
+    for method in ("pl", "finepseudo"):
+        for s in SEEDS:
+            run = tmp_path / "results/toy/methods" / method / f"frac10_seed{s}"
+            run.mkdir(parents=True)
+            rows, bins = [], []
+            for dist in DISTS:
+                if (method, dist) not in ECE:
+                    continue
+                rows.append({"distribution": dist, "temperature": 1.5 + s if dist == "p_E_calibrated" else "",
+                             "n": 8, "top1": 62.5, "ece": ECE[(method, dist)][s], "nll": 1.0 + s / 10})
+                count = rng.integers(0, 3, 10)
+                conf = np.where(count > 0, np.linspace(0.05, 0.95, 10), np.nan)
+                acc = np.where(count > 0, rng.random(10), np.nan)
+                bins.append(pd.DataFrame({"distribution": dist, "bin": range(10), "lo": np.linspace(0, 0.9, 10),
+                                          "hi": np.linspace(0.1, 1, 10), "count": count, "confidence": conf,
+                                          "accuracy": acc}))
+            pd.DataFrame(rows).to_csv(run / "calibration.tsv", sep="\t", index=False)
+            pd.concat(bins).to_csv(run / "reliability.tsv", sep="\t", index=False)
+            cal.append(str(run / "calibration.tsv"))
+            rel.append(str(run / "reliability.tsv"))
+    return cal, rel
+
+
+def test_calibration_table_and_section(tmp_path):
+    cal, rel = _write_calibration(tmp_path)
+    t = report.calibration_table(cal)
+    assert list(t["method"]) == ["pl"] * 2 + ["finepseudo"] * 4  # order of the inputs
+    assert list(t["distribution"]) == ["p_E", "p_E_calibrated", "p_E", "p_E_calibrated", "p_A", "combined"]
+    by = t.set_index(["method", "distribution"])
+    for key, values in ECE.items():
+        assert by.loc[key, "ECE"] == pytest.approx(np.mean(values))
+        assert by.loc[key, "seeds"] == 3
+    assert by.loc[("pl", "p_E_calibrated"), "temperature"] == pytest.approx(2.5)
+    assert np.isnan(by.loc[("pl", "p_E"), "temperature"])
+    html = report._section_calibration({"calibration": cal, "reliability": rel})
+    for values in ECE.values():
+        assert f"<td>{np.mean(values):.3f}</td>" in html
+    assert "data:image/png;base64," in html
+    assert "Reliability diagram of finepseudo" in html and "validation split is small" in html
+    # reliability paths derived from the calibration folders when inp lacks them
+    assert "data:image/png;base64," in report._section_calibration({"calibration": cal})
+    assert "No calibration" in report._section_calibration({})
+    # a run without validation videos writes header-only tables: left out of the table and the plot
+    empty = tmp_path / "results/toy/methods/finepseudo/frac20_seed0"
+    empty.mkdir(parents=True)
+    (empty / "calibration.tsv").write_text("distribution\ttemperature\tn\ttop1\tece\tnll\n")
+    (empty / "reliability.tsv").write_text("distribution\tbin\tlo\thi\tcount\tconfidence\taccuracy\n")
+    assert len(report.calibration_table([*cal, str(empty / "calibration.tsv")])) == len(ECE)
+    only_empty = {"calibration": [str(empty / "calibration.tsv")]}
+    assert "The calibration tables are empty" in report._section_calibration(only_empty)
+    html = report._section_calibration({"calibration": [*cal, str(empty / "calibration.tsv")]})
+    assert html.count("data:image/png;base64,") == 1
+
+
+def test_pooled_reliability(tmp_path):
+    _, rel = _write_calibration(tmp_path)
+    pooled = report.pooled_reliability(rel, "finepseudo").set_index(["distribution", "bin"])
+    parts = [pd.read_csv(p, sep="\t") for p in rel if "/finepseudo/" in p]
+    raw = pd.concat(parts)
+    g = raw[(raw["distribution"] == "p_A") & (raw["bin"] == 9)]
+    assert pooled.loc[("p_A", 9), "count"] == g["count"].sum()
+    if g["count"].sum():
+        w = g["count"] / g["count"].sum()
+        assert pooled.loc[("p_A", 9), "accuracy"] == pytest.approx((w * g["accuracy"].fillna(0)).sum())
+    assert pooled["runs"].max() == 3
+    assert list(dict.fromkeys(pooled.index.get_level_values(0))) == list(DISTS)
+    assert report.pooled_reliability(rel, "absent").empty
+
+
+# ---------------------------------------------------------------------------------------- hparams
+
+
+def _hparams(tmp_path: Path, edge: dict | None) -> str:
+    run = tmp_path / "results/toy/methods/finepseudo/frac10_seed0"
+    run.mkdir(parents=True, exist_ok=True)
+    rec = {"method": "finepseudo", "values": {"theta": 0.9, "tau": 0.05, "delta": None}, "n_val": 8,
+           "chosen_on": {"theta": "validation", "tau": "validation", "delta": "not used", "rounds": "validation"}}
+    if edge is not None:
+        rec["at_grid_edge"] = edge
+    (run / "hparams.json").write_text(json.dumps(rec))
+    return str(run / "hparams.json")
+
+
+def test_hparams_flags_a_theta_at_the_grid_edge(tmp_path):
+    html = report._section_hparams([_hparams(tmp_path, {"theta": True, "tau": False})])
+    assert "<td class='bad'>\u26a0 theta at the edge of the grid</td>" in html
+    assert "finepseudo, 10 %, seed 0: theta" in html
+    html = report._section_hparams([_hparams(tmp_path, {"theta": False, "tau": False})])
+    assert "class='bad'" not in html and "grid edge" in html
+    html = report._section_hparams([_hparams(tmp_path, {"theta": False, "tau": True, "T_E": False})])
+    assert "<td class='bad'>\u26a0 tau at the edge of the grid</td>" in html
+    html = report._section_hparams([_hparams(tmp_path, None)])  # older hparams.json without the key
+    assert "grid edge" not in html and "0.9 (validation)" in html
+
+
+# ------------------------------------------------------------------------------------ whole report
+
+
+def test_build_report_with_and_without_the_new_inputs(runs, tmp_path):
+    res, preds = runs
+    cal, rel = _write_calibration(tmp_path)
+    pd.DataFrame({"video": [f"{v:05d}" for v in range(4)], "label": [0, 1, 2, 3],
+                  "label_name": list("abcd"), "split": ["train", "train", "test", "test"],
+                  "start_frame": 0, "end_frame": [10, 12, 9, 11]}).to_csv(res / "manifest.tsv", sep="\t", index=False)
+    pd.DataFrame({"label": range(4), "name": list("abcd")}).to_csv(res / "classes.tsv", sep="\t", index=False)
+    pd.DataFrame({"video": ["00000"], "status": ["ok"], "reason": [""]}).to_csv(res / "status.tsv", sep="\t",
+                                                                                index=False)
+    (tmp_path / "bench").mkdir()
+    for p in preds:
+        conf = pd.DataFrame(np.eye(4, dtype=int), index=list("abcd"), columns=list("abcd"))
+        conf.to_csv(Path(p).with_name("confusion.tsv"), sep="\t")
+    base = {"manifest": str(res / "manifest.tsv"), "classes": str(res / "classes.tsv"),
+            "metrics": [str(Path(p).with_name("metrics.json")) for p in preds],
+            "frame_status": [str(res / "status.tsv")], "shards": [], "benchmarks": str(tmp_path / "bench")}
+    config = {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}}
+    old = report.build_report(base, config, {"torch": "x"})
+    assert "Accuracy" in old and "No test predictions" in old and "No calibration measurements" in old
+    new = report.build_report(base | {"predictions": preds, "calibration": cal, "reliability": rel}, config, {})
+    assert '<h2 id="paired">Paired comparisons</h2>' in new
+    assert '<h2 id="calibration">Calibration on validation</h2>' in new
+    assert "finepseudo better than pl" in new

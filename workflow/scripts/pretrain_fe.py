@@ -1,0 +1,21 @@
+"""Rule pretrain_fe: self-supervised (TCLR temporal contrastive) initialisation of f_E on all training videos."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.ssl import pretrain_fe_step  # noqa: E402
+
+log = log_to(snakemake.log[0])
+pretrain_fe_step(
+    manifest=snakemake.input.manifest,
+    shards=list(snakemake.input.shards),
+    out_model=snakemake.output.model,
+    out_history=snakemake.output.history,
+    fe=dict(snakemake.params.fe),
+    ssl=dict(snakemake.params.ssl),
+    seed=snakemake.params.seed,
+    device=snakemake.params.device,
+    threads=snakemake.threads,
+    log=log,
+)
