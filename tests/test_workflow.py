@@ -40,7 +40,8 @@ def run(tmp_path_factory):
 def test_report_has_every_section(run):
     html = (run / "report.html").read_text()
     for section in ["Dataset", "Accuracy", "Alignability branch", "Pair verification", "Confusion matrices",
-                    "Sample frames per class", "Run time and memory per rule", "Config used", "Software"]:
+                    "Sample frames per class", "Run time and memory per rule", "Config used", "Software",
+                    "Paired comparisons", "Calibration on validation", "supervised vs supervised_scratch"]:
         assert section in html, section
     assert html.count("data:image/png;base64,") >= 5  # figures are embedded, the file stands alone
     assert "supervised_full" in html and "torch" in html
@@ -162,8 +163,20 @@ def test_pseudo_label_rounds(run):
                                        "rejected_novel", "accepted"]
             assert len(t) == 12  # the whole pool, every round
             theta = json.loads((base / f"{method}/frac50_seed0/hparams.json").read_text())["values"]["theta"]
-            assert (t["accepted"] == (t["confidence"] >= theta)).all()
+            info = json.loads((base / f"{method}/frac50_seed0/round{r}/pseudo_labels.json").read_text())
+            assert info["theta"] == theta and info["rule"] == "threshold" and info["accepted"] == t["accepted"].sum()
+            assert (t["accepted"] >= (t["confidence"] >= theta)).all()  # theta accepts, the floor may add more
+            if info["min_accept_used"]:  # the 20 % floor (pseudo.min_accept): the most confident 3 of 12
+                assert t["accepted"].sum() == 3
+                assert t.loc[t["accepted"], "confidence"].min() >= t.loc[~t["accepted"], "confidence"].max()
+            else:
+                assert (t["accepted"] == (t["confidence"] >= theta)).all()
+            assert info["T_E"] is not None and info["T_E"] > 0  # p_E calibrated on validation each round
             assert (base / f"{method}/frac50_seed0/round{r}/fe.pt").is_file()
+        cal = pd.read_csv(base / f"{method}/frac50_seed0/calibration.tsv", sep="\t")
+        expected = ["p_E", "p_E_calibrated", "combined"] if method == "pl" else [
+            "p_E", "p_E_calibrated", "p_A", "combined"]
+        assert cal["distribution"].tolist() == expected and (cal["n"] == 4).all() and cal["ece"].between(0, 1).all()
         q = pd.read_csv(base / f"{method}/frac50_seed0/pseudo_quality.tsv", sep="\t")
         assert q["round"].tolist() == [1, 2] and (q["pool"] == 12).all()
         for r in (1, 2):

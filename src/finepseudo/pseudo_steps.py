@@ -120,7 +120,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
         if "theta" in todo:
             values["theta"], tab = hp.select_theta(p, y, theta_grid, target_precision)
             chosen_on["theta"] = "validation"
-            at_edge["theta"] = values["theta"] == max(theta_grid)
+            at_edge["theta"] = values["theta"] in (min(theta_grid), max(theta_grid))
             candidates.append(tab.assign(hparam="theta", value=tab["theta"]).drop(columns="theta"))
         if "delta" in todo:
             values["delta"] = hp.select_delta(sbar, known_keep)
@@ -242,7 +242,7 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     if recipe["init"] == "fixed":
         if init_seed is None:
             raise ValueError("pseudo.fe.init is 'fixed' but no initialisation seed was given")
-        net = init_fe_model(cfg, info["num_classes"], init_seed, init)
+        net = init_fe_model(cfg, info["num_classes"], init_seed, init, **info.get("model_kwargs", {}))
         start = f"the warm-up's initialisation ({'self-supervised' if init else 'random, seed ' + str(init_seed)})"
     elif recipe["init"] == "previous":
         net, start = prev, f"round r-1's f_E ({fe})"

@@ -355,8 +355,8 @@ def _section_paired(predictions: list[str], n_boot: int = 2000, seed: int = 0) -
                   floatfmt="{:g}")]
     if {"supervised", "supervised_scratch"} <= set(table["a"]) | set(table["b"]):
         out.append("<p class='note'><code>supervised vs supervised_scratch</code>: the same supervised "
-                   "training from the self-supervised (GITDL) initialisation versus a random one, i.e. how much "
-                   "the initialisation alone changes the supervised baseline.</p>")
+                   "training from the self-supervised f_E initialisation (pretrain_fe, TCLR-style) versus a "
+                   "random one, i.e. how much the initialisation alone changes the supervised baseline.</p>")
     return "".join(out)
 
 

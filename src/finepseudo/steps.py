@@ -55,7 +55,7 @@ def load_videos(shards: list[str], table: pd.DataFrame, log: Log, what: str):
     return frames, table.set_index("video").loc[kept].reset_index()
 
 
-def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None):
+def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None, **model_kwargs):
     """f_E before supervised training: seeded random weights, then ``init`` (a self-supervised checkpoint,
     the head staying at its seeded init) or else ``fe.weights`` (a user's file) loaded over them. The warm-up
     and every pseudo-labeling round that starts from the fixed initialisation build f_E here with the same
@@ -65,7 +65,7 @@ def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None
     from .models import build_video_model
 
     torch.manual_seed(seed)
-    return build_video_model(fe["arch"], num_classes, weights=init or fe.get("weights"))
+    return build_video_model(fe["arch"], num_classes, weights=init or fe.get("weights"), **model_kwargs)
 
 
 def train_fe_step(

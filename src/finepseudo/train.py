@@ -230,6 +230,7 @@ def predict_proba(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, cl
     return probs
 
 
+@torch.no_grad()
 def _predict(model: nn.Module, clips: torch.Tensor, clip_frames: int, clips_per_video: int, batch_size: int,
              device: str | torch.device) -> tuple[np.ndarray, np.ndarray]:
     _check_clips(clips, clip_frames)

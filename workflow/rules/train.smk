@@ -23,7 +23,7 @@ rule pretrain_fe:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
-        fe=fe_train_params(),
+        fe={k: config["fe"][k] for k in ("arch", "weights", "weight_decay", "augment")},
         ssl=config["fe"]["ssl"],
         seed=config["seed"] + 7,
         device=config["device"],
