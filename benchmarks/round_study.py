@@ -113,6 +113,8 @@ pseudo:
     "new_rounds2": ("pseudo:\n  rounds: 2\n", ["fa_only", "finepseudo"]),
     "steps600": ("fe:\n  min_steps: 600\npseudo:\n  fe: {steps: 600}\n", ["supervised", "fa_only", "finepseudo"]),
     "ssl": ("fe:\n  init: ssl\n", ["supervised", "fa_only", "finepseudo"]),
+    "ssl_steps600": ("fe:\n  init: ssl\n  min_steps: 600\npseudo:\n  fe: {steps: 600}\n",
+                     ["supervised", "fa_only", "finepseudo"]),
 }
 
 

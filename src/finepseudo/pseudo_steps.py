@@ -95,6 +95,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
     chosen_on["T_E"] = "not calibrated (the paper's p_E)"
     chosen_on["rounds"] = "validation" if "rounds" in select and len(val_t) else "config"
     candidates = []
+    dists: dict = {}
     at_edge = {"theta": False, "tau": False, "T_E": False}
     todo = [k for k in ("theta", "tau", "delta") if k in select and values[k] is not None]
     if (todo or calibrate) and val_t.empty:
@@ -125,19 +126,18 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
         if "delta" in todo:
             values["delta"] = hp.select_delta(sbar, known_keep)
             chosen_on["delta"] = "validation"
-        if out_calibration:
-            dists = {"p_E": p_e_raw, "p_E_calibrated": calibrated_pe(p_e_raw, logits, values["T_E"] or 1.0),
-                     "p_A": p_a, "combined": p}
-            _write_calibration(dists, y, {"p_E": 1.0, "p_E_calibrated": values["T_E"] or 1.0,
-                                          "p_A": values["tau"]}, out_calibration, out_reliability)
+        dists = {"p_E": p_e_raw, "p_E_calibrated": calibrated_pe(p_e_raw, logits, values["T_E"] or 1.0),
+                 "p_A": p_a, "combined": p}
     table = pd.concat(candidates, ignore_index=True) if candidates else pd.DataFrame(columns=["hparam", "value"])
     table.insert(0, "hparam", table.pop("hparam"))
     table.insert(1, "value", table.pop("value"))
     table["chosen"] = [values.get(h) is not None and np.isclose(v, values[h]) for h, v in zip(table["hparam"],
                                                                                               table["value"])]
     table.to_csv(out_candidates, sep="\t", index=False)
-    if out_calibration and not Path(out_calibration).exists():
-        _write_calibration({}, np.zeros(0, np.int64), {}, out_calibration, out_reliability)
+    if out_calibration:  # empty tables when there is no validation video
+        _write_calibration(dists, val_t["label"].to_numpy() if dists else np.zeros(0, np.int64),
+                           {"p_E": 1.0, "p_E_calibrated": values["T_E"] or 1.0, "p_A": values["tau"]},
+                           out_calibration, out_reliability)
     record = {"method": method, "values": values, "chosen_on": chosen_on, "n_val": int(len(val_t)),
               "at_grid_edge": at_edge, "accept": accept or {"rule": "threshold", "min_accept": 0.0},
               "rule": {"theta": f"smallest of {sorted(theta_grid)} with validation precision >= {target_precision}",
