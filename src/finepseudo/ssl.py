@@ -34,7 +34,7 @@ from torch import nn
 from .augment import DEFAULT_AUGMENT, train_indices, train_input
 from .runlog import environment
 from .steps import Log, _setup_torch, load_videos, resolve_device
-from .train import _check_clips, _fmt_time, save_checkpoint
+from .train import _check_clips, _fmt_time, make_adamw, save_checkpoint, warmup_cosine
 
 __all__ = [
     "DEFAULT_SSL",
@@ -165,19 +165,10 @@ def pretrain_video_ssl(
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)))
         head = ProjectionHead(int(model.feature_dim), proj_dim).to(device)
-        params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
-        decay = [p for p in params if p.ndim > 1]
-        no_decay = [p for p in params if p.ndim <= 1]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+        opt = make_adamw(list(model.parameters()) + list(head.parameters()), lr, weight_decay)
         steps_per_epoch = math.ceil(n / batch_size)
         total_steps = epochs * steps_per_epoch
-        warm = max(1, round(warmup_epochs * steps_per_epoch))
-
-        def lr_at(step: int) -> float:
-            if step < warm:
-                return lr * (step + 1) / warm
-            return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
+        lr_at = warmup_cosine(lr, max(1, round(warmup_epochs * steps_per_epoch)), total_steps)
 
         step = 0
         t_start = time.perf_counter()

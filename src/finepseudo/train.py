@@ -114,22 +114,12 @@ def train_classifier(
     channels_last = device.type == "cpu"
     if channels_last:
         model.to(memory_format=torch.channels_last_3d)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    opt = make_adamw(model.parameters(), lr, weight_decay)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = int(steps) if steps else epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
     batches = _batch_stream(rng, n, batch_size, mask, labeled_share)
-    warm = max(1, round(warmup_epochs * steps_per_epoch))
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return lr * (step + 1) / warm
-        return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
+    lr_at = warmup_cosine(lr, max(1, round(warmup_epochs * steps_per_epoch)), total_steps)
 
     history: list[dict[str, float]] = []
     step = 0
@@ -180,6 +170,25 @@ def train_classifier(
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return history
+
+
+def make_adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over the trainable ``params``, with weight decay on weights only (not biases or norms)."""
+    params = [p for p in params if p.requires_grad]
+    return torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+                              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}], lr=lr)
+
+
+def warmup_cosine(lr: float, warm: int, total_steps: int) -> Callable[[int], float]:
+    """Learning rate of optimiser step ``step`` (0-based): linear warm-up over ``warm`` steps, then cosine
+    decay to 0 at ``total_steps``."""
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return lr * (step + 1) / warm
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total_steps - warm)))
+
+    return lr_at
 
 
 def _batch_stream(rng: np.random.Generator, n: int, batch_size: int, mask: np.ndarray | None,
