@@ -106,9 +106,10 @@ def test_accept_rules_and_min_accept():
 
 
 def test_temperature_scaling_hand_case():
-    """Two validation videos with logits (2, 0): one labeled 0, one labeled 1. NLL(T) = log(1 + e^{-2/T}) +
-    log(1 + e^{2/T}) - ... is minimised as T grows (the model is right half the time with a big margin), so the
-    fit goes to the top of the grid; a model that is always right with that margin prefers the smallest T."""
+    """Two validation videos with logits (2, 0): one labeled 0, one labeled 1. The mean NLL is
+    0.5 * (log(1 + e^{-2/T}) + log(1 + e^{2/T})), which falls as T grows (the model is right half the time with a
+    big margin), so the fit goes to the top of the grid; a model that is always right with that margin prefers
+    the smallest T."""
     from finepseudo import hparams as hp
 
     logits = np.array([[2.0, 0.0], [2.0, 0.0]])

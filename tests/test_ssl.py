@@ -18,13 +18,7 @@ SSL = {"epochs": 2, "batch_size": 4, "lr": 3e-3, "clip_frames": 4, "segments": 2
 FE = {"arch": "r2plus1d_tiny", "clip_frames": 8, "batch_size": 4, "lr": 3e-3, "weight_decay": 0.05, "augment": {}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster and immune to other processes on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def blobs(n: int = 12, t: int = 16, size: int = 16, seed: int = 0) -> torch.Tensor:

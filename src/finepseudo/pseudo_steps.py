@@ -32,12 +32,12 @@ def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shar
     """f_E's logits and phi_A's Sbar (mean alignability per class, None without f_A) of the videos in
     ``table``, from frozen encoders; the gallery is the labeled training videos. -> (p_E, logits, Sbar, table):
     p_E is the softmax averaged over the test clips (the paper's p_E), logits their average."""
-    from .train import _predict as predict_both
-    from .train import load_checkpoint
+    from .train import load_checkpoint, predict_proba_and_logits
 
     frames, table = load_videos(shards, table, log, what)
     net, info = load_checkpoint(fe, dev)
-    p_e, logits = predict_both(net, frames, info["metadata"]["fe"]["clip_frames"], clips_per_video, 32, dev)
+    p_e, logits = predict_proba_and_logits(net, frames, clip_frames=info["metadata"]["fe"]["clip_frames"],
+                                           clips_per_video=clips_per_video, batch_size=32, device=dev)
     sbar = None
     if fa is not None:
         model, score, meta = load_fa(fa)

@@ -27,6 +27,7 @@ from .models import build_video_model
 __all__ = [
     "load_checkpoint",
     "predict_proba",
+    "predict_proba_and_logits",
     "save_checkpoint",
     "train_classifier",
 ]
@@ -216,14 +217,11 @@ def _batch_stream(rng: np.random.Generator, n: int, batch_size: int, mask: np.nd
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, clips_per_video: int = 2,
-                   batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
-    """Logits averaged over ``clips_per_video`` deterministic temporal clips.
-
-    clips: uint8 (N, T_store, H, W, 3). Returns float32 (N, C).
-    """
-    _, logits = _predict(model, clips, clip_frames, clips_per_video, batch_size, device)
-    return logits
+def predict_proba_and_logits(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, clips_per_video: int = 2,
+                             batch_size: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """The softmax and the logits, each averaged over ``clips_per_video`` deterministic clips (as in
+    :func:`predict_proba`), from one pass. clips: uint8 (N, T_store, H, W, 3). Returns two float32 (N, C)."""
+    return _predict(model, clips, clip_frames, clips_per_video, batch_size, device)
 
 
 @torch.no_grad()
