@@ -3,7 +3,7 @@
 Every implementation gets the same random L2-normalised embedding sets and the same number of
 threads (``--threads``, default 2): ours through ``pairwise(threads=...)`` with BLAS limited by
 threadpoolctl, tslearn through ``n_jobs`` (Numba threads), dtaidistance through OpenMP
-(``parallel=True`` with ``OMP_NUM_THREADS``). Conventions (DTW_NOTES §3): on unit vectors
+(``parallel=True`` with ``OMP_NUM_THREADS``). Conventions: on unit vectors
 ``|x - y|^2 = 2 (1 - cos)``, so ``sdtw_gamma(C_cos) = 0.5 * tslearn.cdist_soft_dtw(gamma=2 gamma)``
 and ``dtw(C_cos) = 0.5 * dtaidistance_distance^2`` (they return the sqrt); every result is checked
 against ours before its time is reported.

@@ -1,6 +1,6 @@
 """GPU benchmark of the CuPy DTW kernels (run by benchmarks/gpu_check.sh on the GPU machine).
 
-Anchors measured in the same run (DTW_NOTES §4.4): (a) cuBLAS fp32 GEMM on the all-pairs cost
+Anchors measured in the same run: (a) cuBLAS fp32 GEMM on the all-pairs cost
 shape, (b) device-to-device copy bandwidth, (c) a MUFU probe (2 exp2 + 1 log2 per element).
 Then (d) the mining kernel alone on precomputed GEMM output, (e) end-to-end ``dtw.pairwise``,
 (f) the training op forward and forward+backward, and pysdtw 0.0.5 on the same batch when its

@@ -2,7 +2,7 @@
 
 Oracles: a float64 plain-loop reference (``dtw._reference``, cross-checked here against brute
 force over all paths and against tslearn 0.10), tslearn itself, dtaidistance for hard DTW, the
-golden values of DTW_NOTES §3, and torch.autograd.gradcheck. tslearn/dtaidistance tests are
+golden values below (closed-form cases), and torch.autograd.gradcheck. tslearn/dtaidistance tests are
 skipped where those packages are missing (the GPU machine), everything else runs anywhere.
 """
 
@@ -115,7 +115,7 @@ def test_reference_matches_tslearn_precomputed():
 
 
 # ------------------------------------------------------------------------------------------------
-# golden values (DTW_NOTES §3)
+# golden values (closed-form cases and tslearn's published value)
 
 
 def test_golden_zeros_vs_ones():

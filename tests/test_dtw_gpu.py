@@ -4,7 +4,7 @@ Oracles: tests/data/dtw_golden.npz (float64 values made on the CPU with the refe
 against tslearn by benchmarks/gpu_make_golden.py; the GPU machine has no tslearn) and the CPU
 backend on the same inputs. Tolerance for float32 kernels vs float64 oracles: rtol 1e-5 on values
 (plus atol 1e-5 x the largest |value| of the matrix, for soft-DTW values that cross zero) and atol
-1e-5 on the expected alignment E (stored-weight backward, DTW_NOTES §3).
+1e-5 on the expected alignment E (stored-weight backward, see finepseudo.dtw).
 """
 
 from __future__ import annotations

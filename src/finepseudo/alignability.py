@@ -124,7 +124,8 @@ def pairwise_distance(
 
 def gitdl_loss(z1: torch.Tensor, z2: torch.Tensor, t1: torch.Tensor, t2: torch.Tensor, *, tau: float,
                sigma: float) -> torch.Tensor:
-    """Gaussian-infused temporal distinctiveness loss (our reading of GITDL, see METHOD.md).
+    """Gaussian-infused temporal distinctiveness loss (our reading of GITDL: the paper
+    does not publish its exact form; this docstring is the definition we use).
 
     z1, z2: (B, T, F) unit embeddings of two augmented views of the same videos; t1, t2: (B, T) the
     original (float) timestamps of their frames. For frame i of view 1 the logits over frames j of view

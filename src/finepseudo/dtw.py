@@ -1,6 +1,6 @@
 """Dynamic time warping and soft-DTW: the one module of finepseudo that owns alignment.
 
-Definitions (DTW_NOTES §2.1). For a cost matrix ``C`` of shape ``(m, n)``::
+Definitions. For a cost matrix ``C`` of shape ``(m, n)``::
 
     R[0, 0] = 0,  R[i, 0] = R[0, j] = +inf
     R[i, j] = C[i-1, j-1] + min_gamma(R[i-1, j-1], R[i-1, j], R[i, j-1])
@@ -28,7 +28,7 @@ Shapes and entry points
 ``soft_dtw(C, gamma, band=None, lengths=None)``
     torch autograd op, ``(B, m, n)`` -> ``(B,)``. The forward stores the soft-min weights of every
     cell and the backward is the linear recursion ``E[i,j] = E[i+1,j+1] w + E[i+1,j] w' +
-    E[i,j+1] w''`` (method 2 of DTW_NOTES §2.3: accurate to ~1e-6 in float32 for any gamma).
+    E[i,j+1] w''`` (stored-weight backward, no exp: accurate to ~1e-6 in float32 for any gamma).
     ``lengths=(lx, ly)`` gives per-pair lengths inside a padded batch.
 ``soft_dtw_divergence(x, y, gamma, metric="cosine", band=None)``
     ``s(x, y) - s(x, x)/2 - s(y, y)/2`` on batches of sequences (torch, differentiable).

@@ -23,7 +23,7 @@ Kernels
     soft-min weights of every cell (skewed layout
     ``W[b, k, p, i]`` with ``p = i + j``), the backward is the linear recursion
     ``E[i,j] = E[i+1,j+1] w0 + E[i+1,j] w1 + E[i,j+1] w2`` with no exp at all
-    (method 2 of DTW_NOTES §2.3). Per-pair lengths and a Sakoe-Chiba band are supported;
+    (the stored-weight backward described in finepseudo.dtw). Per-pair lengths and a Sakoe-Chiba band are supported;
     unreachable cells get ``R = +inf`` and weight 0, never NaN.
 
 All kernels use float32 and the band convention of tslearn (radius ``r`` widened by ``|m - n|``):
