@@ -13,7 +13,7 @@ seed in a separate working directory and point --results there, e.g.
 
     printf 'synthdive:\n  seed: 101\n' > /tmp/dev/dev.yaml
     cd /tmp/dev && snakemake -s <repo>/Snakefile --cores 2 results/synthdive/splits/frac10_seed0/labeled.tsv \
-        results/synthdive/frames/shard{0,1,2,3}.pt --configfile <repo>/config/config.yaml /tmp/dev/dev.yaml
+        results/synthdive/frames/shard{0,1,2,3}.npy --configfile <repo>/config/config.yaml /tmp/dev/dev.yaml
 
 Measured 2026-11-27 on that development dataset (SynthDive seed 101, 10 % labels with the validation
 videos held out: 28 labeled, 210 test; --threads 1 beside other jobs), class-mean (1-NN) after GITDL |
@@ -123,7 +123,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     root = Path(args.results)
-    shards = sorted(str(p) for p in (root / "frames").glob("shard*.pt"))
+    shards = sorted(str(p) for p in (root / "frames").glob("shard*.npy"))
     quiet = lambda m: None  # noqa: E731
     read = lambda p: pd.read_csv(p, sep="\t", dtype={"video": str})  # noqa: E731
     man = read(root / "manifest.tsv")

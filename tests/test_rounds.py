@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from finepseudo.frames import write_shard
 from finepseudo.pseudo_steps import retrain_fe_step, training_set
 from finepseudo.steps import init_fe_model
 from finepseudo.train import save_checkpoint
@@ -25,8 +26,8 @@ def data(tmp_path):
     rng = np.random.default_rng(0)
     clips = torch.from_numpy(rng.integers(0, 255, size=(12, 8, 16, 16, 3)).astype(np.uint8))
     videos = [f"v{i:02d}" for i in range(12)]
-    shard = tmp_path / "shard0.pt"
-    torch.save({"videos": videos, "frames": clips, "num_frames": 8, "size": 16}, shard)
+    shard = tmp_path / "shard0.npy"
+    write_shard(shard, videos, clips)
     pd.DataFrame({"video": videos[:4], "label": [0, 1, 0, 1]}).to_csv(tmp_path / "labeled.tsv", sep="\t", index=False)
     conf = np.array([0.9, 0.8, 0.7, 0.95, 0.6, 0.99, 0.2, 0.1])
     pd.DataFrame({"video": videos[4:], "label": [0, 1, 1, 0, 1, 0, 1, 0], "confidence": conf,

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from finepseudo.augment import DEFAULT_AUGMENT
+from finepseudo.frames import write_shard
 from finepseudo.models import build_video_model
 from finepseudo.ssl import info_nce, pretrain_fe_step, pretrain_video_ssl, segment_indices
 
@@ -117,8 +118,8 @@ def _write_dataset(root, labels) -> tuple[str, list[str]]:
     videos = [f"v{i:02d}" for i in range(14)]
     shards = []
     for j, part in enumerate((slice(0, 7), slice(7, 14))):
-        path = root / f"shard{j}.pt"
-        torch.save({"videos": videos[part], "frames": clips[part], "num_frames": 16, "size": 16}, path)
+        path = root / f"shard{j}.npy"
+        write_shard(path, videos[part], clips[part])
         shards.append(str(path))
     table = pd.DataFrame({"video": videos, "split": ["train"] * 10 + ["test"] * 4, "path": "x.mp4"})
     if labels is not None:

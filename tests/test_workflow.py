@@ -230,7 +230,7 @@ def test_corrupt_video_fails_with_its_path_or_is_skipped(run, tmp_path, on_error
     text = re.sub(r"dataset:\n  name: synthdive\n", "", text)
     cfg.write_text(text + _real_dataset(run, tmp_path / "data", bad["video"]))
     wd = tmp_path / "wd"
-    shards = [f"results/diving48/frames/shard{k}.pt" for k in range(2)]
+    shards = [f"results/diving48/frames/shard{k}.npy" for k in range(2)]
     r = snakemake(wd, "--keep-going", *shards, configfile=cfg, check=False)
     other = 1 - int(bad["shard"])
     assert (wd / shards[other]).is_file()  # the other shard's output survives either way

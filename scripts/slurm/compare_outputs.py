@@ -242,8 +242,8 @@ def compare_arrays(rel: str, pa: Path, pb: Path, rtol: float, rep: Report) -> No
         else:
             import torch
 
-            a = _as_tree(torch.load(pa, map_location="cpu", weights_only=False))
-            b = _as_tree(torch.load(pb, map_location="cpu", weights_only=False))
+            a = _as_tree(torch.load(pa, map_location="cpu", weights_only=True))
+            b = _as_tree(torch.load(pb, map_location="cpu", weights_only=True))
     except Exception as exc:  # noqa: BLE001 - report unreadable files as problems
         rep.problems.append(f"{rel}: cannot load ({type(exc).__name__}: {exc})")
         return

@@ -23,11 +23,21 @@ __all__ = ["pretrain_gitdl_step", "mine_pairs_step", "train_alignability_step", 
 
 
 def save_fa(path: str, model: FrameEncoder, score: ScoreHead | None, meta: dict) -> None:
+    """Save f_A (and the score head) as tensors plus JSON-safe metadata, loadable with ``weights_only=True``."""
+    meta = json.loads(json.dumps(meta, default=_json_default))
     torch.save({"fa": model.state_dict(), "fs": None if score is None else score.state_dict(), "meta": meta}, path)
 
 
+def _json_default(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"f_A metadata value of type {type(x).__name__} cannot be saved: {x!r}")
+
+
 def load_fa(path: str) -> tuple[FrameEncoder, ScoreHead | None, dict]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     m = ckpt["meta"]["arch"]
     model = FrameEncoder(**m)
     model.load_state_dict(ckpt["fa"])

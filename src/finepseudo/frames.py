@@ -1,11 +1,20 @@
-"""Frame extraction with ffmpeg-python into sharded uint8 tensors.
+"""Frame extraction with ffmpeg, and the frame store every training and evaluation step reads.
 
-A shard holds many videos (never one job per frame or per video): ``results/<dataset>/frames/
-shard<k>.pt`` is a dict ``{"videos": [str], "frames": uint8 tensor (N, T, H, W, 3), "num_frames": T,
-"size": S}``, and ``shard<k>.status.tsv`` lists every video assigned to the shard with ``status``
-``ok`` or ``failed`` and the reason. With ``on_error="fail"`` an unreadable video stops the job with
-its path in the message; with ``on_error="skip"`` it is listed as failed and left out of the tensor,
-and downstream rules drop it (the report lists it). Either way other shards' outputs are untouched.
+The store is one plain ``.npy`` file per shard, ``results/<dataset>/frames/shard<k>.npy``: a uint8
+array ``(N_shard, T, H, W, 3)`` with one row per video assigned to the shard, written row by row as
+videos are decoded. Its index is ``shard<k>.status.tsv``: one line per video with ``status`` (``ok`` or
+``failed``), the reason, and ``row``, the video's row in the array (-1 when extraction failed; that row
+is left zero). Nothing is pickled: the array is opened with ``numpy.load(mmap_mode="r",
+allow_pickle=False)``, so a shard from a shared cache cannot run code, and :class:`FrameStore` reads
+only the rows (and frames) a batch needs, so a job's memory does not grow with the dataset.
+
+With ``on_error="fail"`` an unreadable video stops the job with its path in the message; with
+``on_error="skip"`` it is listed as failed and downstream rules drop it (the report lists it). Either way
+other shards' outputs are untouched.
+
+Frames are resized so the short side is ``size`` and centre-cropped to ``size`` x ``size``
+(``resize: crop``, aspect ratio kept, the usual input of video models), or squeezed to ``size`` x
+``size`` (``resize: squeeze``). For square sources both give the same pixels.
 """
 
 from __future__ import annotations
@@ -20,12 +29,17 @@ import numpy as np
 
 __all__ = [
     "FrameExtractionError",
-    "probe_num_frames",
+    "FrameStore",
     "decode_video",
     "sample_indices",
     "extract_shard",
-    "load_shards",
+    "index_path",
+    "read_index",
+    "write_shard",
 ]
+
+INDEX_COLUMNS = ["video", "status", "n_decoded", "reason", "row"]
+RESIZE_MODES = ("crop", "squeeze")
 
 
 class FrameExtractionError(RuntimeError):
@@ -48,22 +62,41 @@ def sample_indices(n_available: int, num_frames: int, start: int = 0, end: int |
     return np.clip(np.floor(centres).astype(np.int64), start, end - 1)
 
 
-def decode_video(path: str | Path, size: int) -> np.ndarray:
-    """Decode every frame of ``path``, resized to ``size`` x ``size`` RGB.
+def decode_video(path: str | Path, size: int, *, start_sec: float | None = None, end_sec: float | None = None,
+                 resize: str = "crop") -> np.ndarray:
+    """Decode the frames of ``path`` (all of them, or those in ``[start_sec, end_sec)``), resized to
+    ``size`` x ``size`` RGB (``resize``: ``crop`` keeps the aspect ratio, see the module docstring).
 
-    Returns uint8 (n_frames, size, size, 3). Raises FrameExtractionError naming the file when
-    ffmpeg fails or the stream holds no frame.
+    With ``start_sec`` ffmpeg seeks in the input before decoding (``-ss`` as an input option: it jumps to
+    the key frame before the point and decodes from there), so cutting a few seconds out of an hour-long
+    video costs about as much as decoding those seconds, not the hour before them.
+
+    Returns uint8 (n_frames, size, size, 3). Raises FrameExtractionError naming the file when ffmpeg
+    fails or the stream (or the requested span) holds no frame.
     """
     import ffmpeg  # ffmpeg-python
 
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"frames.resize must be one of {RESIZE_MODES}, got {resize!r}")
     path = Path(path)
     if not path.is_file():
         raise FrameExtractionError(f"video file not found: {path}")
+    in_args = {}
+    if start_sec is not None and start_sec > 0:
+        in_args["ss"] = f"{float(start_sec):.6f}"
+    if end_sec is not None:
+        if end_sec <= (start_sec or 0.0):
+            raise FrameExtractionError(f"empty time span [{start_sec}, {end_sec}) s requested from {path}")
+        in_args["t"] = f"{float(end_sec) - float(start_sec or 0.0):.6f}"
+    stream = ffmpeg.input(str(path), **in_args)
+    if resize == "crop":
+        stream = stream.filter("scale", size, size, flags="area", force_original_aspect_ratio="increase")
+        stream = stream.filter("crop", size, size)
+    else:
+        stream = stream.filter("scale", size, size, flags="area")
     try:
         out, err = (
-            ffmpeg.input(str(path))
-            .filter("scale", size, size, flags="area")
-            .output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
+            stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", vsync="passthrough")
             .global_args("-nostdin", "-loglevel", "error")
             .run(cmd=_ffmpeg_cmd(), capture_stdout=True, capture_stderr=True)
         )
@@ -77,80 +110,220 @@ def decode_video(path: str | Path, size: int) -> np.ndarray:
     frame_bytes = size * size * 3
     if len(out) < frame_bytes:
         detail = err.decode(errors="replace").strip()
-        raise FrameExtractionError(f"no frame could be decoded from {path}" + (f": {detail}" if detail else ""))
+        span = "" if not in_args else f" in the span {in_args}"
+        raise FrameExtractionError(f"no frame could be decoded from {path}{span}" + (f": {detail}" if detail else ""))
     n = len(out) // frame_bytes
     return np.frombuffer(out[: n * frame_bytes], np.uint8).reshape(n, size, size, 3)
 
 
-def probe_num_frames(path: str | Path) -> int:
-    """Number of decodable frames (by decoding at 16 px; exact, unlike container metadata)."""
-    return int(decode_video(path, 16).shape[0])
+def index_path(shard: str | Path) -> Path:
+    """The index (status) file of a shard array: ``shard3.npy`` -> ``shard3.status.tsv``."""
+    shard = Path(shard)
+    return shard.with_name(shard.name[: -len(".npy")] + ".status.tsv" if shard.name.endswith(".npy")
+                           else shard.name + ".status.tsv")
 
 
 def extract_shard(
-    videos: Sequence[tuple[str, str, int, int]],
+    videos: Sequence[tuple],
+    out: str | Path,
     *,
     num_frames: int,
     size: int,
     on_error: str = "fail",
+    resize: str = "crop",
     log: Callable[[str], None] = print,
-) -> tuple[dict, list[dict]]:
-    """Decode and sample a list of videos.
+) -> list[dict]:
+    """Decode and sample a list of videos into the shard array ``out`` (``.npy``), row by row.
 
-    ``videos``: (video_id, path, start_frame, end_frame) with end exclusive, end < 0 meaning the
-    whole clip. Returns ``(shard, status_rows)``: shard as described in the module docstring,
-    status_rows one dict per input video (video, status, n_decoded, reason).
+    ``videos``: (video_id, path, start_frame, end_frame[, start_sec, end_sec]) with end exclusive, end < 0
+    meaning the whole clip. With ``start_sec``/``end_sec`` (not NaN) only that time span is decoded, by
+    seeking, and the frame range counts from its first frame. Memory holds one decoded video at a time.
+    The array is written to a temporary name and renamed when complete. Returns the index rows (one dict
+    per input video: video, status, n_decoded, reason, row), which the caller writes with :func:`write_index`.
     """
-    import torch
-
     if on_error not in ("fail", "skip"):
         raise ValueError(f"frames.on_error must be 'fail' or 'skip', got {on_error!r}")
-    kept, arrays, rows = [], [], []
+    out = Path(out)
+    tmp = out.with_name(out.name + ".partial.npy")
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(videos), num_frames, size, size, 3))
+    rows = []
     t0 = time.time()
-    for i, (vid, path, start, end) in enumerate(videos):
-        try:
-            frames = decode_video(path, size)
-            idx = sample_indices(len(frames), num_frames, start, None if end is None or end < 0 else end)
-            arrays.append(frames[idx])
-            kept.append(vid)
-            rows.append({"video": vid, "status": "ok", "n_decoded": len(frames), "reason": ""})
-        except FrameExtractionError as exc:
-            if on_error == "fail":
-                raise FrameExtractionError(
-                    f"{exc}. Fix or remove the file, or set frames.on_error: skip in the config "
-                    "to leave it out and list it in the report."
-                ) from None
-            log(f"[extract] SKIPPED {vid}: {exc}")
-            rows.append({"video": vid, "status": "failed", "n_decoded": 0, "reason": str(exc)})
-        done = i + 1
-        if done % 20 == 0 or done == len(videos):
-            rate = done / max(time.time() - t0, 1e-9)
-            log(f"[extract] {done}/{len(videos)} videos, {rate:.1f} videos/s, "
-                f"{(len(videos) - done) / rate:.0f} s left")
-    data = np.stack(arrays) if arrays else np.zeros((0, num_frames, size, size, 3), np.uint8)
-    shard = {"videos": kept, "frames": torch.from_numpy(data), "num_frames": num_frames, "size": size}
-    return shard, rows
+    try:
+        for i, item in enumerate(videos):
+            vid, path, start, end = item[:4]
+            span = _time_span(item)
+            try:
+                frames = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize)
+                idx = sample_indices(len(frames), num_frames, int(start), None if end is None or end < 0 else int(end))
+                arr[i] = frames[idx]
+                rows.append({"video": vid, "status": "ok", "n_decoded": len(frames), "reason": "", "row": i})
+            except FrameExtractionError as exc:
+                if on_error == "fail":
+                    raise FrameExtractionError(
+                        f"{exc}. Fix or remove the file, or set frames.on_error: skip in the config "
+                        "to leave it out and list it in the report."
+                    ) from None
+                log(f"[extract] SKIPPED {vid}: {exc}")
+                rows.append({"video": vid, "status": "failed", "n_decoded": 0, "reason": str(exc), "row": -1})
+            done = i + 1
+            if done % 20 == 0 or done == len(videos):
+                rate = done / max(time.time() - t0, 1e-9)
+                log(f"[extract] {done}/{len(videos)} videos, {rate:.1f} videos/s, "
+                    f"{(len(videos) - done) / rate:.0f} s left")
+        arr.flush()
+        del arr
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return rows
 
 
-def load_shards(paths: Sequence[str | Path], videos: Sequence[str] | None = None):
-    """Load shards and return ``(frames, ids)`` in the order of ``videos`` (or shard order).
+def _time_span(item: tuple) -> tuple[float | None, float | None]:
+    if len(item) < 6:
+        return None, None
+    s, e = item[4], item[5]
+    s = None if s is None or (isinstance(s, float) and np.isnan(s)) else float(s)
+    e = None if e is None or (isinstance(e, float) and np.isnan(e)) else float(e)
+    return s, e
 
-    frames: uint8 tensor (N, T, H, W, 3). Videos absent from every shard (failed extraction) are
-    dropped from the result; ``ids`` says which were kept.
+
+def write_index(path: str | Path, rows: list[dict]) -> None:
+    """Write a shard's index (status) table."""
+    import pandas as pd
+
+    pd.DataFrame(rows, columns=INDEX_COLUMNS).to_csv(path, sep="\t", index=False)
+
+
+def read_index(shard: str | Path):
+    """A shard's index as a DataFrame (video, status, n_decoded, reason, row); errors name the file."""
+    import pandas as pd
+
+    p = index_path(shard)
+    if not p.is_file():
+        raise FileNotFoundError(f"index of frame shard {shard} not found: expected {p} (written by extract_frames)")
+    tab = pd.read_csv(p, sep="\t", dtype={"video": str, "reason": str}, keep_default_na=False)
+    if "row" not in tab.columns:
+        raise ValueError(f"{p} has no 'row' column: it was written by an older version; rerun extract_frames "
+                         "(delete the frames folder)")
+    return tab
+
+
+def write_shard(path: str | Path, videos: Sequence[str], frames) -> None:
+    """Write ``frames`` (uint8 (N, T, H, W, 3), numpy or torch) for ``videos`` as a shard and its index:
+    the store format without ffmpeg (tests, benchmarks, adapters that already hold frames)."""
+    data = np.ascontiguousarray(np.asarray(frames), dtype=np.uint8)
+    if data.ndim != 5 or data.shape[-1] != 3 or data.shape[0] != len(videos):
+        raise ValueError(f"frames must be (N, T, H, W, 3) with N = {len(videos)} videos, got {data.shape}")
+    np.save(path, data, allow_pickle=False)
+    write_index(index_path(path), [{"video": v, "status": "ok", "n_decoded": data.shape[1], "reason": "", "row": i}
+                                   for i, v in enumerate(videos)])
+
+
+class FrameStore:
+    """The frames of a set of videos, read lazily from shard arrays (memory-mapped, never pickled).
+
+    Behaves like the uint8 tensor ``(N, T, H, W, 3)`` the steps used to hold in memory, for the ways they
+    index it: ``len(store)``, ``store.shape``, ``store[i]``, ``store[a:b]``, ``store[index_array]`` and
+    ``store[rows, t]`` where ``rows`` holds one video index per leading position (shape ``(B, 1, ...)``)
+    and ``t`` frame indices per video (shape ``(B, ...)``, or 1-D shared by all), as in
+    ``clips[idx[:, None], t_idx]``. Each access copies only the rows and frames it asks for into a new
+    torch tensor. ``ids`` are the video ids, in the order asked for (``videos``), without those that
+    have no frames. Arrays are opened per process on first use, so a store can be sent to
+    ``torch.utils.data`` worker processes.
     """
-    import torch
 
-    by_id: dict[str, torch.Tensor] = {}
-    order: list[str] = []
-    for p in paths:
-        shard = torch.load(p, weights_only=False)
-        for j, vid in enumerate(shard["videos"]):
-            by_id[vid] = shard["frames"][j]
-            order.append(vid)
-    wanted = order if videos is None else [v for v in videos if v in by_id]
-    if not wanted:
-        return torch.zeros((0,), dtype=torch.uint8), []
-    return torch.stack([by_id[v] for v in wanted]), list(wanted)
+    def __init__(self, shards: Sequence[str | Path], videos: Sequence[str] | None = None):
+        self._paths = [str(p) for p in shards]
+        where: dict[str, tuple[int, int]] = {}
+        order: list[str] = []
+        geom = None
+        for k, p in enumerate(self._paths):
+            arr = _open_array(p)
+            if arr.ndim != 5 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+                raise ValueError(f"frame shard {p} is not a uint8 (N, T, H, W, 3) array: {arr.dtype} {arr.shape}")
+            if geom is None:
+                geom = arr.shape[1:]
+            elif arr.shape[1:] != geom:
+                raise ValueError(f"frame shard {p} holds frames of shape {arr.shape[1:]}, other shards {geom}: "
+                                 "all shards must come from one extraction (same frames.num_frames and size)")
+            tab = read_index(p)
+            for vid, status, row in zip(tab["video"], tab["status"], tab["row"]):
+                if status != "ok":
+                    continue
+                if not 0 <= int(row) < arr.shape[0]:
+                    raise ValueError(f"{index_path(p)}: row {row} of video {vid} is outside {p} ({arr.shape[0]} rows)")
+                where[vid] = (k, int(row))
+                order.append(vid)
+        wanted = order if videos is None else [v for v in videos if v in where]
+        self.ids: list[str] = list(wanted)
+        self._loc = np.array([where[v] for v in wanted], np.int64).reshape(-1, 2)
+        self.shape = (len(wanted), *(geom if geom is not None else (0, 0, 0, 3)))
+        self._arrays: list[np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return 5
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_arrays"] = None  # memory maps are reopened in the receiving process
+        return state
+
+    def _rows(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            return np.arange(len(self))[rows]
+        r = np.asarray(rows.cpu() if hasattr(rows, "cpu") else rows, dtype=np.int64)
+        if r.size and (r.min() < -len(self) or r.max() >= len(self)):
+            raise IndexError(f"video index out of range for a store of {len(self)} videos")
+        return np.where(r < 0, r + len(self), r)
+
+    def _read(self, i: int, t=None) -> np.ndarray:
+        if self._arrays is None:
+            self._arrays = [_open_array(p) for p in self._paths]
+        k, row = self._loc[i]
+        return self._arrays[k][row] if t is None else self._arrays[k][row, t]
+
+    def __getitem__(self, key):
+        import torch
+
+        if isinstance(key, tuple):
+            if len(key) != 2:
+                raise IndexError("a FrameStore is indexed by videos, or by (videos, frame indices)")
+            rows, t = key
+            r = self._rows(rows)
+            t = np.asarray(t.cpu() if hasattr(t, "cpu") else t, dtype=np.int64)
+            if np.ndim(rows) == 0 and not isinstance(rows, slice):  # store[i, t]
+                return torch.from_numpy(np.ascontiguousarray(self._read(int(r), t)))
+            r = r.reshape(-1)
+            if t.ndim <= 1:
+                out = np.stack([self._read(int(i), t) for i in r]) if len(r) else np.zeros((0, *t.shape, *self.shape[2:]), np.uint8)
+                return torch.from_numpy(out)
+            if t.shape[0] != len(r):
+                raise IndexError(f"frame indices of shape {t.shape} do not match {len(r)} videos")
+            flat = t.reshape(len(r), -1)
+            out = np.stack([self._read(int(i), flat[b]) for b, i in enumerate(r)])
+            return torch.from_numpy(out.reshape(len(r), *t.shape[1:], *self.shape[2:]))
+        if isinstance(key, (int, np.integer)) or (hasattr(key, "ndim") and key.ndim == 0):
+            return torch.from_numpy(np.array(self._read(int(self._rows(int(key))))))
+        r = self._rows(key)
+        if not len(r):
+            return torch.zeros((0, *self.shape[1:]), dtype=torch.uint8)
+        return torch.from_numpy(np.stack([self._read(int(i)) for i in r]))
+
+
+def _open_array(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"frame shard not found: {p} (written by extract_frames)")
+    try:
+        return np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{p} is not a frame shard array (.npy without pickled objects): {exc}. Frame shards "
+                         "from before the memory-mapped store (shard<k>.pt) must be re-extracted.") from None
 
 
 def ffmpeg_version() -> str:

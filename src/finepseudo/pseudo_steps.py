@@ -223,7 +223,7 @@ def training_set(labeled: str, pseudo: str) -> pd.DataFrame:
 
 def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], out_model: str, out_history: str,
                     recipe: dict, seed: int, device: str, threads: int, log: Log, init: str | None = None,
-                    init_seed: int | None = None) -> None:
+                    init_seed: int | None = None, workers: int = 0) -> None:
     """Train f_E of round r with cross-entropy on labeled + accepted pseudo-labeled videos.
 
     recipe (config ``pseudo.fe``): ``init`` ``fixed`` (start again from the warm-up's initialisation:
@@ -264,7 +264,8 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
                                steps=int(recipe["steps"]), batch_size=cfg["batch_size"], lr=recipe["lr"],
                                weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], seed=seed,
                                device=dev, augment=cfg.get("augment") or None, log=log, sample_weight=weight,
-                               labeled_mask=is_lab, labeled_share=float(recipe.get("labeled_share", 0.0)))
+                               labeled_mask=is_lab, labeled_share=float(recipe.get("labeled_share", 0.0)),
+                               workers=workers)
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {**info["metadata"], "seed": seed, "n_train": len(table), "n_pseudo": int((~is_lab).sum()),
             "recipe": recipe, "seconds": round(time.time() - t0, 1), "env": environment()}

@@ -449,18 +449,14 @@ def _section_curves(histories: list[tuple[str, str]]) -> str:
 
 
 def _section_samples(inp: dict, n_frames: int = 8) -> str:
-    import torch
+    from .frames import FrameStore
 
     plt = _plt()
     man = pd.read_csv(inp["manifest"], sep="\t", dtype={"video": str})
     test = man[man["split"] == "test"].sort_values("video")
     wanted = test.groupby("label").head(1).sort_values("label")
-    found: dict[str, np.ndarray] = {}
-    for p in inp["shards"]:
-        shard = torch.load(p, weights_only=False)
-        for j, v in enumerate(shard["videos"]):
-            if v in set(wanted["video"]):
-                found[v] = shard["frames"][j].numpy()
+    store = FrameStore(inp["shards"], wanted["video"].tolist()) if inp["shards"] else None
+    found = {v: store[i].numpy() for i, v in enumerate(store.ids)} if store is not None else {}
     rows = [(r.label_name, found[r.video]) for r in wanted.itertuples() if r.video in found]
     if not rows:
         return "<p>No frames available.</p>"

@@ -43,10 +43,12 @@ def read_classes(path: str) -> list[str]:
 
 
 def load_videos(shards: list[str], table: pd.DataFrame, log: Log, what: str):
-    """Frames of the videos listed in ``table`` (column ``video``), dropping failed extractions."""
-    from .frames import load_shards
+    """The frames of the videos listed in ``table`` (column ``video``) as a lazily read
+    :class:`~finepseudo.frames.FrameStore`, dropping failed extractions, and the table of those kept."""
+    from .frames import FrameStore
 
-    frames, kept = load_shards(shards, table["video"].astype(str).tolist())
+    frames = FrameStore(shards, table["video"].astype(str).tolist())
+    kept = frames.ids
     dropped = len(table) - len(kept)
     if dropped:
         log(f"{what}: {dropped} video(s) have no frames (failed extraction, listed in the shard status files)")
@@ -70,10 +72,11 @@ def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None
 
 def train_fe_step(
     *, labeled: str, classes: str, shards: list[str], out_model: str, out_history: str, fe: dict,
-    seed: int, device: str, threads: int, log: Log, init: str | None = None,
+    seed: int, device: str, threads: int, log: Log, init: str | None = None, workers: int = 0,
 ) -> None:
     """Supervised warm-up of f_E on the labeled split, from ``init`` (the self-supervised checkpoint,
-    fe.init: ssl) or a seeded random initialisation (fe.init: scratch)."""
+    fe.init: ssl) or a seeded random initialisation (fe.init: scratch). ``workers``: frame-reading
+    processes (frames.workers; the result does not depend on it)."""
     from .train import save_checkpoint, train_classifier
 
     _setup_torch(threads, seed)
@@ -91,7 +94,7 @@ def train_fe_step(
     history = train_classifier(
         model, frames, _labels(table), epochs=epochs, batch_size=fe["batch_size"], lr=fe["lr"],
         weight_decay=fe["weight_decay"], clip_frames=fe["clip_frames"], seed=seed, device=dev,
-        augment=fe.get("augment") or None, log=log,
+        augment=fe.get("augment") or None, log=log, workers=workers,
     )
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe, "init": init,
@@ -115,6 +118,7 @@ def _labels(table: pd.DataFrame):
 def evaluate_fe_step(
     *, model: str, test: str, classes: str, shards: list[str], out: dict[str, str], method: str,
     clips_per_video: int, batch_size: int, device: str, threads: int, log: Log, val: str | None = None,
+    workers: int = 0,
 ) -> None:
     """Test metrics of an f_E checkpoint; with ``val``, also its validation top-1 to out["val_metrics"]
     (the only number hyper-parameter choices read)."""
@@ -130,7 +134,7 @@ def evaluate_fe_step(
     frames, table = load_videos(shards, table, log, "test")
     t0 = time.time()
     probs = predict_proba(net, frames, clip_frames=meta["fe"]["clip_frames"], clips_per_video=clips_per_video,
-                          batch_size=batch_size, device=dev)
+                          batch_size=batch_size, device=dev, workers=workers)
     summary, per_class, confusion = classification_metrics(probs, table["label"].to_numpy(), names)
     summary.update({"method": method, "model": model, "clips_per_video": clips_per_video,
                     "seconds": round(time.time() - t0, 1)})
@@ -147,7 +151,7 @@ def evaluate_fe_step(
         if len(vt):
             vframes, vt = load_videos(shards, vt, log, "validation")
             vp = predict_proba(net, vframes, clip_frames=meta["fe"]["clip_frames"], clips_per_video=clips_per_video,
-                               batch_size=batch_size, device=dev)
+                               batch_size=batch_size, device=dev, workers=workers)
             vsum, _, _ = classification_metrics(vp, vt["label"].to_numpy(), names)
         Path(out["val_metrics"]).write_text(json.dumps({**vsum, "method": method, "model": model}, indent=2))
         log(f"{method}: validation top-1 {vsum['top1']:.1f} % on {vsum['n']} videos")

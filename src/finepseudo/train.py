@@ -33,9 +33,15 @@ __all__ = [
 ]
 
 
-def _check_clips(clips: torch.Tensor, clip_frames: int) -> None:
-    if not isinstance(clips, torch.Tensor) or clips.dtype != torch.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
-        raise TypeError("clips must be a uint8 torch tensor (N, T_store, H, W, 3), got "
+def _check_clips(clips, clip_frames: int) -> None:
+    from .frames import FrameStore
+
+    if isinstance(clips, FrameStore):
+        ok = True
+    else:
+        ok = isinstance(clips, torch.Tensor) and clips.dtype == torch.uint8 and clips.ndim == 5 and clips.shape[-1] == 3
+    if not ok:
+        raise TypeError("clips must be a FrameStore or a uint8 torch tensor (N, T_store, H, W, 3), got "
                         f"{getattr(clips, 'dtype', type(clips))} {tuple(getattr(clips, 'shape', ()))}")
     if clip_frames < 1:
         raise ValueError(f"clip_frames must be >= 1, got {clip_frames}")
@@ -66,6 +72,7 @@ def train_classifier(
     steps: int | None = None,
     labeled_mask: np.ndarray | list[bool] | None = None,
     labeled_share: float = 0.0,
+    workers: int = 0,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place with cross-entropy on ``(clips, labels)``.
 
@@ -82,6 +89,12 @@ def train_classifier(
     round(labeled_share * batch_size) videos drawn from the labeled ones (mask True) and the rest from
     the others, each group reshuffled whenever it is used up (labeled videos are oversampled when they
     are few). ``labeled_share`` 0, or a group without videos, keeps plain shuffling of all N.
+
+    Data path: ``clips`` may be a :class:`~finepseudo.frames.FrameStore`. Each epoch's batches (videos,
+    frame indices and an augmentation seed per batch) are drawn up front from ``seed``; the batches are
+    then read and augmented by a ``torch.utils.data.DataLoader`` with ``workers`` worker processes (0:
+    in this process), so the result does not depend on ``workers``. On CUDA the loader pins memory and
+    the forward pass runs under bf16 autocast; the input is channels-last 3D on every device.
 
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (weighted mean
     training loss), ``acc`` (training top-1 on the augmented clips), ``clips_per_s``,
@@ -112,20 +125,20 @@ def train_classifier(
     device = torch.device(device)
     rng = np.random.default_rng([seed, 1])
     model.to(device)
-    channels_last = device.type == "cpu"
-    if channels_last:
-        model.to(memory_format=torch.channels_last_3d)
+    model.to(memory_format=torch.channels_last_3d)
+    cuda = device.type == "cuda"
     opt = make_adamw(model.parameters(), lr, weight_decay)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = int(steps) if steps else epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
     batches = _batch_stream(rng, n, batch_size, mask, labeled_share)
     lr_at = warmup_cosine(lr, max(1, round(warmup_epochs * steps_per_epoch)), total_steps)
+    t_store = clips.shape[1]
 
     history: list[dict[str, float]] = []
     step = 0
     t_start = time.perf_counter()
-    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    rng_devices = [device.index or 0] if cuda else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)))
         for epoch in range(1, epochs + 1):
@@ -133,20 +146,20 @@ def train_classifier(
             t0 = time.perf_counter()
             loss_sum = correct = weight_sum = 0.0
             seen = 0
+            requests = []
             for _ in range(min(steps_per_epoch, total_steps - step)):
                 idx = next(batches)
+                requests.append((idx, train_indices(t_store, clip_frames, len(idx), rng, aug),
+                                 int(rng.integers(2**63))))
+            for x, idx in batch_loader(_TrainBatches(clips, requests, aug), workers, pin_memory=cuda):
                 seen += len(idx)
-                t_idx = train_indices(clips.shape[1], clip_frames, len(idx), rng, aug)
-                batch = clips[torch.as_tensor(idx)[:, None], torch.as_tensor(t_idx)]  # (B, T, H, W, 3)
-                x = train_input(batch, rng, aug)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last_3d)
-                x = x.to(device)
+                x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
                 yb = y[idx].to(device)
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
-                logits = model(x)
-                losses = F.cross_entropy(logits, yb, reduction="none", label_smoothing=label_smoothing)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                    logits = model(x)
+                losses = F.cross_entropy(logits.float(), yb, reduction="none", label_smoothing=label_smoothing)
                 if w is not None:
                     wb = w[idx].to(device)
                     loss = (losses * wb).sum() / wb.sum().clamp_min(1e-8)
@@ -168,9 +181,46 @@ def train_classifier(
             history.append(rec)
             log(f"[train] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
                 f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
-    if channels_last:
-        model.to(memory_format=torch.contiguous_format)
+    model.to(memory_format=torch.contiguous_format)
     return history
+
+
+class _TrainBatches(torch.utils.data.Dataset):
+    """Item i of an epoch: batch request i (video indices, frame indices, augmentation seed) read from the
+    frames and augmented -> (float input (B, 3, T, H, W), video indices). Runs in loader workers."""
+
+    def __init__(self, clips, requests: list[tuple[np.ndarray, np.ndarray, int]], aug: dict):
+        self.clips, self.requests, self.aug = clips, requests, aug
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    def __getitem__(self, i: int):
+        idx, t_idx, aug_seed = self.requests[i]
+        batch = self.clips[torch.as_tensor(idx)[:, None], torch.as_tensor(t_idx)]  # (B, T, H, W, 3)
+        return train_input(batch, np.random.default_rng(aug_seed), self.aug), torch.as_tensor(idx)
+
+
+class _Slices(torch.utils.data.Dataset):
+    """Item i: videos [i * batch_size, (i + 1) * batch_size) of ``clips`` as a uint8 tensor."""
+
+    def __init__(self, clips, batch_size: int):
+        self.clips, self.batch_size = clips, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.clips) / self.batch_size)
+
+    def __getitem__(self, i: int):
+        return self.clips[i * self.batch_size:(i + 1) * self.batch_size]
+
+
+def batch_loader(dataset: torch.utils.data.Dataset, workers: int = 0, *, pin_memory: bool = False):
+    """Items of ``dataset`` in order, read by ``workers`` processes (0: in this one), two batches ahead per
+    worker. Each item is already a batch (``batch_size=None``)."""
+    workers = max(0, int(workers))
+    return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                       pin_memory=pin_memory, prefetch_factor=2 if workers else None,
+                                       persistent_workers=False)
 
 
 def make_adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -217,55 +267,52 @@ def _batch_stream(rng: np.random.Generator, n: int, batch_size: int, mask: np.nd
 
 
 @torch.no_grad()
-def predict_proba_and_logits(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, clips_per_video: int = 2,
-                             batch_size: int = 32, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def predict_proba_and_logits(model: nn.Module, clips, *, clip_frames: int, clips_per_video: int = 2,
+                             batch_size: int = 32, device: str | torch.device = "cpu",
+                             workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The softmax and the logits, each averaged over ``clips_per_video`` deterministic clips (as in
     :func:`predict_proba`), from one pass. clips: uint8 (N, T_store, H, W, 3). Returns two float32 (N, C)."""
-    return _predict(model, clips, clip_frames, clips_per_video, batch_size, device)
+    return _predict(model, clips, clip_frames, clips_per_video, batch_size, device, workers)
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, clips: torch.Tensor, *, clip_frames: int, clips_per_video: int = 2,
-                  batch_size: int = 32, device: str | torch.device = "cpu") -> np.ndarray:
+def predict_proba(model: nn.Module, clips, *, clip_frames: int, clips_per_video: int = 2,
+                  batch_size: int = 32, device: str | torch.device = "cpu", workers: int = 0) -> np.ndarray:
     """Class probabilities: the softmax averaged over ``clips_per_video`` deterministic clips.
 
-    clips: uint8 (N, T_store, H, W, 3); clip k of a video takes ``clip_frames`` frames evenly
-    spaced over all stored frames, offset by k / clips_per_video of the spacing (see
-    :func:`finepseudo.augment.eval_indices`). Returns float32 (N, C), rows summing to 1.
+    clips: uint8 (N, T_store, H, W, 3) or a FrameStore, read in batches by ``workers`` loader processes;
+    clip k of a video takes ``clip_frames`` frames evenly spaced over all stored frames, offset by
+    k / clips_per_video of the spacing (see :func:`finepseudo.augment.eval_indices`). Returns float32
+    (N, C), rows summing to 1.
     """
-    probs, _ = _predict(model, clips, clip_frames, clips_per_video, batch_size, device)
+    probs, _ = _predict(model, clips, clip_frames, clips_per_video, batch_size, device, workers)
     return probs
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, clips: torch.Tensor, clip_frames: int, clips_per_video: int, batch_size: int,
-             device: str | torch.device) -> tuple[np.ndarray, np.ndarray]:
+def _predict(model: nn.Module, clips, clip_frames: int, clips_per_video: int, batch_size: int,
+             device: str | torch.device, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     _check_clips(clips, clip_frames)
     device = torch.device(device)
+    cuda = device.type == "cuda"
     was_training = model.training
     model.eval()
     model.to(device)
-    channels_last = device.type == "cpu"
-    if channels_last:
-        model.to(memory_format=torch.channels_last_3d)
+    model.to(memory_format=torch.channels_last_3d)
     t_idx = torch.as_tensor(eval_indices(clips.shape[1], clip_frames, clips_per_video))  # (K, T)
-    n = clips.shape[0]
     prob_sum, logit_sum = [], []
-    for b0 in range(0, n, batch_size):
-        part = clips[b0:b0 + batch_size]
+    for part in batch_loader(_Slices(clips, batch_size), workers, pin_memory=cuda):
         p_acc = l_acc = None
         for k in range(t_idx.shape[0]):
-            x = to_model_input(part[:, t_idx[k]])
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last_3d)
-            logits = model(x.to(device)).float()
+            x = to_model_input(part[:, t_idx[k]]).contiguous(memory_format=torch.channels_last_3d)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                logits = model(x.to(device, non_blocking=True)).float()
             p = logits.softmax(1)
             p_acc = p if p_acc is None else p_acc + p
             l_acc = logits if l_acc is None else l_acc + logits
         prob_sum.append((p_acc / t_idx.shape[0]).cpu())
         logit_sum.append((l_acc / t_idx.shape[0]).cpu())
-    if channels_last:
-        model.to(memory_format=torch.contiguous_format)
+    model.to(memory_format=torch.contiguous_format)
     model.train(was_training)
     if not prob_sum:
         c = model.fc.out_features if hasattr(model, "fc") else 0

@@ -8,6 +8,7 @@ rule pretrain_gitdl:
     input:
         manifest="results/{dataset}/manifest.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
         history="results/{dataset}/alignability/pretrained/{init}_fa.history.tsv",
@@ -19,7 +20,7 @@ rule pretrain_gitdl:
         "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fa"),
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
@@ -35,6 +36,7 @@ rule mine_pairs:
         model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
         distances="results/{dataset}/alignability/frac{frac}_seed{seed}/labeled_dtw_{init}.npz",
@@ -46,7 +48,7 @@ rule mine_pairs:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fa", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
@@ -62,6 +64,7 @@ rule train_alignability:
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.pt",
         history="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.history.tsv",
@@ -73,7 +76,7 @@ rule train_alignability:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fa"),
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
@@ -93,6 +96,7 @@ rule predict_alignability:
         test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
         classes="results/{dataset}/classes.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         unlabeled="results/{dataset}/alignability/frac{frac}_seed{seed}/pA_unlabeled.tsv",
         test="results/{dataset}/alignability/frac{frac}_seed{seed}/pA_test.tsv",
@@ -104,7 +108,7 @@ rule predict_alignability:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fa", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
@@ -133,7 +137,7 @@ rule pair_verification:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fa", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:

@@ -21,6 +21,35 @@ GPU = 1 if config["device"] == "cuda" else 0
 FULL = "100"  # supervised_full = the supervised method trained on 100 % of the train labels
 
 
+# Host memory per job, derived from the config (frames are memory-mapped, so the dataset's size does not
+# enter): 1.5 GB for the Python/PyTorch process, model and optimiser, plus the batches in flight (the
+# batch being used and two ahead per loader worker, float32 after augmentation), plus, when the model
+# runs on the CPU, the activations kept for the backward pass. ACT_PER_INPUT is activation bytes per
+# input byte, measured with benchmarks/memory_per_arch.py (peak RSS growth of one training step over the
+# float32 input size, 2-core CPU). Each retry (attempt) doubles the request.
+ACT_PER_INPUT = {"r2plus1d_tiny": 25, "r2plus1d_18": 151, "r3d_18": 63, "frame_encoder": 15}
+
+
+def job_mem_mb(kind, train=True):
+    """``resources: mem_mb`` of a job of ``kind`` (fe, ssl, fa), as a function of the retry attempt."""
+    fr, fe, al = config["frames"], config["fe"], config["alignability"]
+    px = fr["size"] ** 2 * 3 * 4  # one float32 frame
+    if kind == "fe":
+        batch = fe["batch_size"] if train else config["eval"]["batch_size"]
+        items, arch = batch * fe["clip_frames"], fe["arch"]
+    elif kind == "ssl":
+        ssl = fe["ssl"]
+        items, arch = ssl["batch_size"] * ssl["segments"] * 2 * ssl["clip_frames"], fe["arch"]
+    else:
+        batch = max(al["gitdl"]["batch_size"] * 2, al["avml"]["batch_size"] * 3)
+        items, arch = batch * al["num_frames"], "frame_encoder"
+    batch_mb = items * px / 2**20
+    in_flight = 1 + 2 * fr["workers"]
+    act = ACT_PER_INPUT[arch] * batch_mb * (1 if train else 0.25) if config["device"] != "cuda" else 0
+    need = 1500 + in_flight * batch_mb + act
+    return lambda wc, attempt: int(-(-need // 100) * 100) * attempt
+
+
 def fmt_percent(p):
     """Label percents as they appear in paths: 10 -> '10', 2.5 -> '2.5'."""
     return f"{float(p):g}"
@@ -99,7 +128,7 @@ def get_frames_inputs(wildcards):
 
 def get_shards(wildcards):
     return expand(
-        "results/{dataset}/frames/shard{shard}.pt", dataset=DATASET, shard=SHARDS
+        "results/{dataset}/frames/shard{shard}.npy", dataset=DATASET, shard=SHARDS
     )
 
 
@@ -159,6 +188,7 @@ def get_train_fe_inputs(wc):
         "labeled": f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/labeled.tsv",
         "classes": f"results/{DATASET}/classes.tsv",
         "shards": get_shards(wc),
+        "shard_index": get_shard_status(wc),
     }
     if config["fe"]["init"] == "ssl" and wc.sup == "supervised":
         inputs["init"] = SSL_FE
@@ -172,6 +202,7 @@ def get_retrain_fe_inputs(wc):
         "labeled": f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/labeled.tsv",
         "pseudo": f"{run_dir(wc)}/round{wc['round']}/pseudo_labels.tsv",
         "shards": get_shards(wc),
+        "shard_index": get_shard_status(wc),
     }
     if config["fe"]["init"] == "ssl" and config["pseudo"]["fe"]["init"] == "fixed":
         inputs["init"] = SSL_FE
@@ -230,6 +261,7 @@ def get_pseudo_label_inputs(wc):
         "unlabeled": f"{split}/unlabeled.tsv",
         "classes": f"results/{DATASET}/classes.tsv",
         "shards": get_shards(wc),
+        "shard_index": get_shard_status(wc),
     }
     if PSEUDO_METHODS[wc.method][0] != "fe":
         inputs["fa"] = previous_fa(wc)
@@ -310,6 +342,7 @@ def get_select_hparams_inputs(wc):
         "val": f"{split}/val.tsv",
         "classes": f"results/{DATASET}/classes.tsv",
         "shards": get_shards(wc),
+        "shard_index": get_shard_status(wc),
     }
     if PSEUDO_METHODS[wc.method][0] != "fe":
         loss, init = avml_variant(wc.method)
@@ -376,6 +409,7 @@ def get_pair_verification_inputs(wildcards):
         "test": f"results/{DATASET}/splits/{run}/test.tsv",
         "manifest": f"results/{DATASET}/manifest.tsv",
         "shards": get_shards(wildcards),
+        "shard_index": get_shard_status(wildcards),
     }
     if DATASET == "synthdive":
         inputs["phases"] = "results/synthdive/raw/annotations/phases.json"

@@ -1,12 +1,13 @@
 # Frame extraction with ffmpeg: T frames sampled uniformly over each annotated clip, resized, stored
-# as uint8 tensors in shards (many videos per job and per file). Cached: a rerun decodes nothing.
+# as uint8 .npy arrays in shards (many videos per job and per file) with an index (status) table each.
+# Steps read them memory-mapped, never unpickled. Cached: a rerun decodes nothing.
 
 
 rule extract_frames:
     input:
         unpack(get_frames_inputs),
     output:
-        frames="results/{dataset}/frames/shard{shard}.pt",
+        frames="results/{dataset}/frames/shard{shard}.npy",
         status="results/{dataset}/frames/shard{shard}.status.tsv",
     log:
         "results/logs/{dataset}/extract_frames/shard{shard}.log",
@@ -22,5 +23,6 @@ rule extract_frames:
         num_frames=config["frames"]["num_frames"],
         size=config["frames"]["size"],
         on_error=config["frames"]["on_error"],
+        resize=config["frames"]["resize"],
     script:
         "../scripts/extract_frames.py"

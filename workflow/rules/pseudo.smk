@@ -21,7 +21,7 @@ rule select_hparams:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fe", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
@@ -56,7 +56,7 @@ rule pseudo_label:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fe", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
@@ -84,7 +84,7 @@ rule retrain_fe:
         "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fe"),
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=GPU,
     params:
@@ -102,6 +102,7 @@ rule retrain_fa:
         labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
         pseudo="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fa.pt",
         history="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fa.history.tsv",
@@ -113,7 +114,7 @@ rule retrain_fa:
         "../../envs/dtw.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fa"),
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=GPU,
     params:
@@ -155,6 +156,7 @@ rule evaluate_round:
         val="results/{dataset}/splits/frac{frac}_seed{seed}/val.tsv",
         classes="results/{dataset}/classes.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/metrics.json",
         per_class="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/per_class.tsv",
@@ -167,7 +169,7 @@ rule evaluate_round:
         "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fe", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:

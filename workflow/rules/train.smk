@@ -8,6 +8,7 @@ rule pretrain_fe:
     input:
         manifest="results/{dataset}/manifest.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         model="results/{dataset}/models/ssl/fe_ssl.pt",
         history="results/{dataset}/models/ssl/fe_ssl.history.tsv",
@@ -19,7 +20,7 @@ rule pretrain_fe:
         "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("ssl"),
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
@@ -47,7 +48,7 @@ rule train_fe:
         "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fe"),
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
@@ -64,6 +65,7 @@ rule evaluate_fe:
         test=lambda wc: f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/test.tsv",
         classes="results/{dataset}/classes.tsv",
         shards=get_shards,
+        shard_index=get_shard_status,  # the index each shard array is read through
     output:
         metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/metrics.json",
         per_class=report(
@@ -84,7 +86,7 @@ rule evaluate_fe:
         "../../envs/torch.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=job_mem_mb("fe", train=False),
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:

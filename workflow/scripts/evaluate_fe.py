@@ -18,6 +18,8 @@ evaluate_fe_step(
     batch_size=snakemake.params.batch_size,
     device=snakemake.params.device,
     threads=snakemake.threads,
+    # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
+    workers=snakemake.config["frames"]["workers"],
     log=log,
     val=snakemake.input.get("val"),
 )

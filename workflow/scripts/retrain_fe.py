@@ -20,5 +20,7 @@ retrain_fe_step(
     seed=snakemake.params.seed,
     device=snakemake.params.device,
     threads=snakemake.threads,
+    # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
+    workers=snakemake.config["frames"]["workers"],
     log=log,
 )
