@@ -28,7 +28,8 @@ def _entries(prefix, per_class, classes=3):
 def test_manifest_reads_diving48_format(tmp_path):
     paths = _write(tmp_path, _entries("tr", 10), _entries("te", 2))
     m = build_manifest(*paths, num_shards=4)
-    assert list(m.columns) == ["video", "path", "split", "label", "label_name", "start_frame", "end_frame", "shard"]
+    assert list(m.columns) == ["video", "path", "split", "label", "label_name", "start_frame", "end_frame", "start_sec",
+                                "end_sec", "shard"]
     assert len(m) == 36 and set(m["split"]) == {"train", "test"}
     assert m.loc[m["video"] == "tr1_00", "label_name"].item() == "Back_25som_NoTwis_PIKE"
     assert sorted(m["shard"].value_counts().tolist()) == [9, 9, 9, 9]

@@ -1,9 +1,16 @@
-"""Dataset adapters: annotations in, one manifest table out (one row per video).
+"""Dataset adapters: a dataset's official annotation files in, one manifest table out (one row per video).
 
-The Diving48 V2 format (also written by SynthDive) is a JSON list per split of
+One interface, :func:`read_dataset` (format, files, videos folder) -> (rows, class names), with one
+module per format: this one for Diving48 V2 (also written by SynthDive), :mod:`finepseudo.finegym`
+(Gym99 / Gym288 element lists cut from long videos by seeking) and :mod:`finepseudo.finediving` (annotation
+pickles read without running code, frame folders). :func:`build_manifest_for` then checks every video
+file exists inside the dataset folder and assigns extraction shards.
+
+The Diving48 V2 format is a JSON list per split of
 ``{"vid_name": str, "label": int, "start_frame": int, "end_frame": int}`` plus a vocabulary JSON
 (a list of ``[takeoff, somersaults, twists, position]``, index = label). The manifest has the
-columns ``video, path, split, label, label_name, start_frame, end_frame, shard``.
+columns ``video, path, split, label, label_name, start_frame, end_frame, start_sec, end_sec, shard``
+(``start_sec``/``end_sec``: the time span to cut from ``path`` by seeking, empty for whole clips).
 """
 
 from __future__ import annotations
@@ -13,9 +20,19 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["AnnotationError", "read_vocab", "read_diving48_split", "build_manifest", "MANIFEST_COLUMNS"]
+__all__ = ["AnnotationError", "read_vocab", "read_diving48_split", "build_manifest", "build_manifest_for",
+           "read_dataset", "FORMATS", "ANNOTATION_KEYS", "MANIFEST_COLUMNS"]
 
-MANIFEST_COLUMNS = ["video", "path", "split", "label", "label_name", "start_frame", "end_frame", "shard"]
+MANIFEST_COLUMNS = ["video", "path", "split", "label", "label_name", "start_frame", "end_frame", "start_sec",
+                    "end_sec", "shard"]
+# dataset.name -> annotation format, and the dataset.* config keys (files) each format reads
+FORMATS = {"synthdive": "diving48", "diving48": "diving48", "finegym99": "finegym", "finegym288": "finegym",
+           "finediving": "finediving"}
+ANNOTATION_KEYS = {
+    "diving48": ("train_annotations", "test_annotations", "vocab"),
+    "finegym": ("train_annotations", "test_annotations", "vocab", "timestamps"),
+    "finediving": ("train_annotations", "test_annotations", "coarse_annotations", "fine_annotations"),
+}
 _REQUIRED = {"vid_name": str, "label": int, "start_frame": int, "end_frame": int}
 
 
@@ -94,38 +111,78 @@ def build_manifest(
     video_ext: str = ".mp4",
     check_files: bool = True,
 ) -> pd.DataFrame:
-    """One row per video of both splits, with its file path and frame-extraction shard.
+    """The manifest of a Diving48-V2-format dataset (see :func:`build_manifest_for`)."""
+    files = {"train_annotations": train_json, "test_annotations": test_json, "vocab": vocab_json}
+    return build_manifest_for("diving48", files, videos_dir, num_shards=num_shards, video_ext=video_ext,
+                              check_files=check_files)[0]
 
-    ``end_frame`` is kept as in the annotation and read as exclusive by frame extraction.
-    Shards are assigned round-robin over the sorted video names, so every shard mixes classes.
-    Raises AnnotationError naming the entry for a missing video file or a bad annotation.
+
+def read_dataset(fmt: str, files: dict, videos_dir: str | Path, *, video_ext: str = ".mp4",
+                 source: str = "raw") -> tuple[pd.DataFrame, list[str]]:
+    """The adapters' one interface: rows (video, path, split, label, start_frame, end_frame[, start_sec,
+    end_sec]) and the class names, from the files named by :data:`ANNOTATION_KEYS` [fmt]."""
+    if fmt not in ANNOTATION_KEYS:
+        raise AnnotationError(f"unknown dataset format {fmt!r}; known: {sorted(ANNOTATION_KEYS)}")
+    missing = [k for k in ANNOTATION_KEYS[fmt] if not files.get(k)]
+    if missing:
+        raise AnnotationError(f"the {fmt} format needs config key(s) " + ", ".join(f"dataset.{k}" for k in missing))
+    if fmt == "diving48":
+        names = read_vocab(files["vocab"])
+        parts = []
+        for split, key in (("train", "train_annotations"), ("test", "test_annotations")):
+            df = read_diving48_split(files[key], len(names))
+            df.insert(0, "split", split)
+            parts.append(df)
+        df = pd.concat(parts, ignore_index=True).rename(columns={"vid_name": "video"})
+        df["path"] = [str(Path(videos_dir) / f"{v}{video_ext}") for v in df["video"]]
+        return df, names
+    if fmt == "finegym":
+        from .finegym import read_finegym
+
+        return read_finegym(files["train_annotations"], files["test_annotations"], files["vocab"], files["timestamps"],
+                            videos_dir, video_ext=video_ext, source=source)
+    from .finediving import read_finediving
+
+    return read_finediving(files["train_annotations"], files["test_annotations"], files["coarse_annotations"],
+                           files["fine_annotations"], videos_dir)
+
+
+def build_manifest_for(fmt: str, files: dict, videos_dir: str | Path, *, num_shards: int, video_ext: str = ".mp4",
+                       source: str = "raw", check_files: bool = True) -> tuple[pd.DataFrame, list[str]]:
+    """One row per video of both splits, with its file path and frame-extraction shard, and the class names.
+
+    ``end_frame`` is kept as in the annotation and read as exclusive by frame extraction (-1: to the end).
+    Shards are assigned round-robin over the sorted video names, so every shard mixes classes. Raises
+    AnnotationError naming the entry for a bad annotation, a video in both splits, a missing video file
+    (or frame folder), or a path that leaves ``videos_dir`` (through ``..`` or a symbolic link).
     """
-    names = read_vocab(vocab_json)
-    videos_dir = Path(videos_dir)
-    parts = []
-    for split, path in (("train", train_json), ("test", test_json)):
-        df = read_diving48_split(path, len(names))
-        df.insert(0, "split", split)
-        parts.append(df)
-    df = pd.concat(parts, ignore_index=True)
-    dup = df["vid_name"][df["vid_name"].duplicated()]
+    df, names = read_dataset(fmt, files, videos_dir, video_ext=video_ext, source=source)
+    dup = df["video"][df["video"].duplicated()]
     if len(dup):
-        raise AnnotationError(f"video '{dup.iloc[0]}' appears in both {train_json} and {test_json}")
-    df["path"] = [str(videos_dir / f"{v}{video_ext}") for v in df["vid_name"]]
+        raise AnnotationError(f"video '{dup.iloc[0]}' appears in both {files['train_annotations']} and "
+                              f"{files['test_annotations']}")
+    root = Path(videos_dir).resolve()
+    for v, p in zip(df["video"], df["path"]):
+        if not Path(p).resolve().is_relative_to(root):
+            raise AnnotationError(f"video '{v}': its path {p} leaves the dataset folder {videos_dir} (a '..' in the "
+                                  "annotation or a symbolic link pointing elsewhere); refusing to read it")
     if check_files:
-        missing = [(v, p) for v, p in zip(df["vid_name"], df["path"]) if not Path(p).is_file()]
+        missing = [(v, p) for v, p in zip(df["video"], df["path"]) if not Path(p).exists()]
         if missing:
             v, p = missing[0]
             raise AnnotationError(
                 f"{len(missing)} annotated video(s) have no file, first: '{v}' expected at {p} "
                 "(check dataset.videos_dir and dataset.video_ext in the config)"
             )
-    df = df.rename(columns={"vid_name": "video"}).sort_values(["split", "video"]).reset_index(drop=True)
+    for col in ("start_sec", "end_sec"):
+        if col not in df.columns:
+            df[col] = float("nan")
+    df = df.sort_values(["split", "video"]).reset_index(drop=True)
     df["label_name"] = [names[i] for i in df["label"]]
     order = df["video"].sort_values().index
     df.loc[order, "shard"] = [i % num_shards for i in range(len(df))]
     df["shard"] = df["shard"].astype(int)
-    return df[MANIFEST_COLUMNS]
+    return df[MANIFEST_COLUMNS], names
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

@@ -30,11 +30,14 @@ import numpy as np
 __all__ = [
     "FrameExtractionError",
     "FrameStore",
+    "decode_images",
     "decode_video",
+    "image_files",
     "sample_indices",
     "extract_shard",
     "index_path",
     "read_index",
+    "write_index",
     "write_shard",
 ]
 
@@ -74,7 +77,6 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
     Returns uint8 (n_frames, size, size, 3). Raises FrameExtractionError naming the file when ffmpeg
     fails or the stream (or the requested span) holds no frame.
     """
-    import ffmpeg  # ffmpeg-python
 
     if resize not in RESIZE_MODES:
         raise ValueError(f"frames.resize must be one of {RESIZE_MODES}, got {resize!r}")
@@ -88,7 +90,14 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
         if end_sec <= (start_sec or 0.0):
             raise FrameExtractionError(f"empty time span [{start_sec}, {end_sec}) s requested from {path}")
         in_args["t"] = f"{float(end_sec) - float(start_sec or 0.0):.6f}"
-    stream = ffmpeg.input(str(path), **in_args)
+    return _run_ffmpeg(str(path), size, resize, in_args, what=str(path), span=in_args)
+
+
+def _run_ffmpeg(source: str, size: int, resize: str, in_args: dict, *, what: str, span: dict | None = None) -> np.ndarray:
+    """Decode ``source`` (ffmpeg input options ``in_args``) to uint8 (n, size, size, 3) RGB frames."""
+    import ffmpeg  # ffmpeg-python
+
+    stream = ffmpeg.input(source, **in_args)
     if resize == "crop":
         stream = stream.filter("scale", size, size, flags="area", force_original_aspect_ratio="increase")
         stream = stream.filter("crop", size, size)
@@ -102,7 +111,7 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
         )
     except ffmpeg.Error as exc:  # non-zero exit status
         msg = exc.stderr.decode(errors="replace").strip().splitlines()
-        raise FrameExtractionError(f"ffmpeg could not decode {path}: {' | '.join(msg[-3:]) or exc}") from None
+        raise FrameExtractionError(f"ffmpeg could not decode {what}: {' | '.join(msg[-3:]) or exc}") from None
     except FileNotFoundError:
         raise FrameExtractionError(
             f"the ffmpeg binary '{_ffmpeg_cmd()}' was not found: install ffmpeg (scripts/setup.sh does)"
@@ -110,10 +119,46 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
     frame_bytes = size * size * 3
     if len(out) < frame_bytes:
         detail = err.decode(errors="replace").strip()
-        span = "" if not in_args else f" in the span {in_args}"
-        raise FrameExtractionError(f"no frame could be decoded from {path}{span}" + (f": {detail}" if detail else ""))
+        where = f" in the span {span}" if span else ""
+        raise FrameExtractionError(f"no frame could be decoded from {what}{where}" + (f": {detail}" if detail else ""))
     n = len(out) // frame_bytes
     return np.frombuffer(out[: n * frame_bytes], np.uint8).reshape(n, size, size, 3)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The frame images of a clip folder, in frame order (file names sort as numbers when they are numbers)."""
+    folder = Path(folder)
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if not files:
+        raise FrameExtractionError(f"no frame images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem))
+
+
+def decode_images(paths: Sequence[str | Path], size: int, *, resize: str = "crop") -> np.ndarray:
+    """Decode image files (JPEG / PNG) in one ffmpeg call (its concat demuxer, one frame per file) with the
+    same resizing as :func:`decode_video`. Returns uint8 (n, size, size, 3); an unreadable image raises
+    FrameExtractionError naming the folder and ffmpeg's message."""
+    import tempfile
+
+    if not paths:
+        return np.zeros((0, size, size, 3), np.uint8)
+    lines = ["ffconcat version 1.0"]
+    for p in paths:
+        quoted = str(Path(p).resolve()).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", "duration 1"]
+    with tempfile.NamedTemporaryFile("w", suffix=".ffconcat", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+        listing = f.name
+    try:
+        frames = _run_ffmpeg(listing, size, resize, {"f": "concat", "safe": 0}, what=f"frame images in {Path(paths[0]).parent}")
+    finally:
+        os.unlink(listing)
+    if len(frames) != len(paths):
+        raise FrameExtractionError(f"decoded {len(frames)} of {len(paths)} frame images in {Path(paths[0]).parent}")
+    return frames
 
 
 def index_path(shard: str | Path) -> Path:
@@ -136,7 +181,8 @@ def extract_shard(
     """Decode and sample a list of videos into the shard array ``out`` (``.npy``), row by row.
 
     ``videos``: (video_id, path, start_frame, end_frame[, start_sec, end_sec]) with end exclusive, end < 0
-    meaning the whole clip. With ``start_sec``/``end_sec`` (not NaN) only that time span is decoded, by
+    meaning the whole clip; ``path`` a video file or a folder of frame images (only the sampled images
+    are decoded). With ``start_sec``/``end_sec`` (not NaN) only that time span is decoded, by
     seeking, and the frame range counts from its first frame. Memory holds one decoded video at a time.
     The array is written to a temporary name and renamed when complete. Returns the index rows (one dict
     per input video: video, status, n_decoded, reason, row), which the caller writes with :func:`write_index`.
@@ -152,11 +198,18 @@ def extract_shard(
         for i, item in enumerate(videos):
             vid, path, start, end = item[:4]
             span = _time_span(item)
+            stop = None if end is None or end < 0 else int(end)
             try:
-                frames = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize)
-                idx = sample_indices(len(frames), num_frames, int(start), None if end is None or end < 0 else int(end))
-                arr[i] = frames[idx]
-                rows.append({"video": vid, "status": "ok", "n_decoded": len(frames), "reason": "", "row": i})
+                if Path(path).is_dir():  # a folder of frame images (FineDiving): decode only the sampled ones
+                    files = image_files(path)
+                    idx = sample_indices(len(files), num_frames, int(start), stop)
+                    arr[i] = decode_images([files[j] for j in idx], size, resize=resize)
+                    n_decoded = len(files)
+                else:
+                    frames = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize)
+                    arr[i] = frames[sample_indices(len(frames), num_frames, int(start), stop)]
+                    n_decoded = len(frames)
+                rows.append({"video": vid, "status": "ok", "n_decoded": n_decoded, "reason": "", "row": i})
             except FrameExtractionError as exc:
                 if on_error == "fail":
                     raise FrameExtractionError(

@@ -44,8 +44,10 @@ rule build_manifest:
         mem_mb=1000,
         runtime=10,
     params:
+        format=FORMATS[DATASET],
         videos_dir=videos_dir(),
         video_ext=config["dataset"]["video_ext"],
+        source=config["dataset"]["source"],
         shards=config["frames"]["shards"],
     script:
         "../scripts/build_manifest.py"
