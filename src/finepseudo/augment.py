@@ -113,15 +113,20 @@ def augment_clips(batch: torch.Tensor, rng: np.random.Generator, aug: dict[str, 
     return ((x - mean) * g + mean + bias).clamp(0.0, 255.0).contiguous()
 
 
-def train_input(batch: torch.Tensor, rng: np.random.Generator, aug: dict[str, Any]) -> torch.Tensor:
+def train_input(batch: torch.Tensor, rng: np.random.Generator, aug: dict[str, Any], *,
+                rows: slice | None = None, n_total: int | None = None) -> torch.Tensor:
     """Augment and normalise uint8 clips (B, T, H, W, 3) in one pass -> float32 (B, 3, T, H, W).
 
     Equal to ``to_model_input(augment_clips(batch, rng, aug))`` (same random draws), with fewer
-    passes over the data (this is the training hot path on a CPU)."""
+    passes over the data (this is the training hot path on a CPU). With ``rows`` and ``n_total``,
+    ``batch`` is those rows of a batch of ``n_total`` clips, and each gets the transform it would get
+    in the whole batch (one process's part of a data-parallel batch)."""
     if not aug.get("enabled", True):
         return to_model_input(batch)
     b, _, h, w, _ = batch.shape
-    prm = _draw(b, h, w, rng, aug)
+    prm = _draw(n_total or b, h, w, rng, aug)
+    if rows is not None:
+        prm = {k: v[rows] for k, v in prm.items()}
     x = _gather(batch, prm).permute(0, 4, 1, 2, 3).float()  # (B, 3, T, H, W), channels-last 3D in memory
     mean = x.mean(dim=(1, 2, 3, 4), keepdim=True)
     g = prm["gain"].view(b, 1, 1, 1, 1)

@@ -353,8 +353,9 @@ class FrameStore:
                 return torch.from_numpy(np.ascontiguousarray(self._read(int(r), t)))
             r = r.reshape(-1)
             if t.ndim <= 1:
-                out = np.stack([self._read(int(i), t) for i in r]) if len(r) else np.zeros((0, *t.shape, *self.shape[2:]), np.uint8)
-                return torch.from_numpy(out)
+                if not len(r):
+                    return torch.zeros((0, *t.shape, *self.shape[2:]), dtype=torch.uint8)
+                return torch.from_numpy(np.stack([self._read(int(i), t) for i in r]))
             if t.shape[0] != len(r):
                 raise IndexError(f"frame indices of shape {t.shape} do not match {len(r)} videos")
             flat = t.reshape(len(r), -1)

@@ -233,7 +233,8 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     every batch (0: uniform over all); ``weight`` ``none`` or ``confidence`` (a pseudo-labeled video's loss
     weight is its pseudo-label confidence, a labeled video's is 1)."""
     from .steps import init_fe_model
-    from .train import load_checkpoint, save_checkpoint, train_classifier
+    from .distributed import train_classifier_ddp
+    from .train import load_checkpoint, save_checkpoint
 
     _setup_torch(threads, seed)
     dev = resolve_device(device)
@@ -260,12 +261,13 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
         f"{recipe['steps']} steps, lr={recipe['lr']}, labeled share per batch {recipe.get('labeled_share', 0)}, "
         f"weight={recipe.get('weight', 'none')}")
     t0 = time.time()
-    history = train_classifier(net, frames, table["label"].to_numpy(np.int64).copy(), epochs=0,
-                               steps=int(recipe["steps"]), batch_size=cfg["batch_size"], lr=recipe["lr"],
-                               weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], seed=seed,
-                               device=dev, augment=cfg.get("augment") or None, log=log, sample_weight=weight,
-                               labeled_mask=is_lab, labeled_share=float(recipe.get("labeled_share", 0.0)),
-                               workers=workers)
+    history = train_classifier_ddp(net, frames, table["label"].to_numpy(np.int64).copy(),
+                                   world_size=int(cfg.get("gpus", 1)), epochs=0,
+                                   steps=int(recipe["steps"]), batch_size=cfg["batch_size"], lr=recipe["lr"],
+                                   weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], seed=seed,
+                                   device=dev, augment=cfg.get("augment") or None, log=log, sample_weight=weight,
+                                   labeled_mask=is_lab, labeled_share=float(recipe.get("labeled_share", 0.0)),
+                                   workers=workers)
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {**info["metadata"], "seed": seed, "n_train": len(table), "n_pseudo": int((~is_lab).sum()),
             "recipe": recipe, "seconds": round(time.time() - t0, 1), "env": environment()}

@@ -77,7 +77,8 @@ def train_fe_step(
     """Supervised warm-up of f_E on the labeled split, from ``init`` (the self-supervised checkpoint,
     fe.init: ssl) or a seeded random initialisation (fe.init: scratch). ``workers``: frame-reading
     processes (frames.workers; the result does not depend on it)."""
-    from .train import save_checkpoint, train_classifier
+    from .distributed import train_classifier_ddp
+    from .train import save_checkpoint
 
     _setup_torch(threads, seed)
     dev = resolve_device(device)
@@ -91,9 +92,10 @@ def train_fe_step(
     if epochs != fe["epochs"]:
         log(f"{len(table)} videos give few steps per epoch: training {epochs} epochs to reach fe.min_steps")
     t0 = time.time()
-    history = train_classifier(
-        model, frames, _labels(table), epochs=epochs, batch_size=fe["batch_size"], lr=fe["lr"],
-        weight_decay=fe["weight_decay"], clip_frames=fe["clip_frames"], seed=seed, device=dev,
+    history = train_classifier_ddp(
+        model, frames, _labels(table), world_size=int(fe.get("gpus", 1)), epochs=epochs,
+        batch_size=fe["batch_size"], lr=fe["lr"], weight_decay=fe["weight_decay"], clip_frames=fe["clip_frames"],
+        seed=seed, device=dev,
         augment=fe.get("augment") or None, log=log, workers=workers,
     )
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
+from .distributed import rank_and_world
 from .models import build_video_model
 
 __all__ = [
@@ -127,6 +128,13 @@ def train_classifier(
     model.to(device)
     model.to(memory_format=torch.channels_last_3d)
     cuda = device.type == "cuda"
+    rank, world = rank_and_world()
+    part = slice(rank, None, world)  # this process's rows of every global batch
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     opt = make_adamw(model.parameters(), lr, weight_decay)
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = int(steps) if steps else epochs * steps_per_epoch
@@ -140,7 +148,7 @@ def train_classifier(
     t_start = time.perf_counter()
     rng_devices = [device.index or 0] if cuda else []
     with torch.random.fork_rng(devices=rng_devices):
-        torch.manual_seed(int(rng.integers(2**31)))
+        torch.manual_seed(int(rng.integers(2**31)) + rank)
         for epoch in range(1, epochs + 1):
             model.train()
             t0 = time.perf_counter()
@@ -151,21 +159,20 @@ def train_classifier(
                 idx = next(batches)
                 requests.append((idx, train_indices(t_store, clip_frames, len(idx), rng, aug),
                                  int(rng.integers(2**63))))
-            for x, idx in batch_loader(_TrainBatches(clips, requests, aug), workers, pin_memory=cuda):
+            for x, idx, idx_all in batch_loader(_TrainBatches(clips, requests, aug, part), workers, pin_memory=cuda):
                 seen += len(idx)
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
                 yb = y[idx].to(device)
                 for g in opt.param_groups:
                     g["lr"] = lr_at(step)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                    logits = model(x)
+                    logits = net(x)
                 losses = F.cross_entropy(logits.float(), yb, reduction="none", label_smoothing=label_smoothing)
-                if w is not None:
-                    wb = w[idx].to(device)
-                    loss = (losses * wb).sum() / wb.sum().clamp_min(1e-8)
-                else:
-                    wb = torch.ones_like(losses)
-                    loss = losses.mean()
+                # the global batch's (weighted) mean: every process knows the whole batch's weights, and DDP
+                # averages gradients over the world, hence the factor world
+                wb = w[idx].to(device) if w is not None else torch.ones_like(losses)
+                denom = float(w[idx_all].sum()) if w is not None else float(len(idx_all))
+                loss = (losses * wb).sum() / max(denom, 1e-8) * world
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -173,6 +180,12 @@ def train_classifier(
                 loss_sum += float((losses.detach() * wb).sum())
                 weight_sum += float(wb.sum())
                 correct += float((logits.argmax(1) == yb).sum())
+            if world > 1:  # the history is the whole world's
+                import torch.distributed as dist
+
+                tot = torch.tensor([loss_sum, weight_sum, correct, float(seen)], dtype=torch.float64)
+                dist.all_reduce(tot)
+                loss_sum, weight_sum, correct, seen = tot.tolist()
             sec = time.perf_counter() - t0
             elapsed = time.perf_counter() - t_start
             eta = elapsed / epoch * (epochs - epoch)
@@ -187,18 +200,21 @@ def train_classifier(
 
 class _TrainBatches(torch.utils.data.Dataset):
     """Item i of an epoch: batch request i (video indices, frame indices, augmentation seed) read from the
-    frames and augmented -> (float input (B, 3, T, H, W), video indices). Runs in loader workers."""
+    frames and augmented -> (float input (b, 3, T, H, W), its video indices, the whole batch's video indices);
+    b = B, or this process's rows of the batch under DDP (``part``). Runs in loader workers."""
 
-    def __init__(self, clips, requests: list[tuple[np.ndarray, np.ndarray, int]], aug: dict):
-        self.clips, self.requests, self.aug = clips, requests, aug
+    def __init__(self, clips, requests: list[tuple[np.ndarray, np.ndarray, int]], aug: dict, part: slice = slice(None)):
+        self.clips, self.requests, self.aug, self.part = clips, requests, aug, part
 
     def __len__(self) -> int:
         return len(self.requests)
 
     def __getitem__(self, i: int):
-        idx, t_idx, aug_seed = self.requests[i]
-        batch = self.clips[torch.as_tensor(idx)[:, None], torch.as_tensor(t_idx)]  # (B, T, H, W, 3)
-        return train_input(batch, np.random.default_rng(aug_seed), self.aug), torch.as_tensor(idx)
+        idx_all, t_all, aug_seed = self.requests[i]
+        idx, t_idx = idx_all[self.part], t_all[self.part]  # this process's rows (all of them in one process)
+        batch = self.clips[torch.as_tensor(idx)[:, None], torch.as_tensor(t_idx)]  # (b, T, H, W, 3)
+        x = train_input(batch, np.random.default_rng(aug_seed), self.aug, rows=self.part, n_total=len(idx_all))
+        return x, torch.as_tensor(idx), torch.as_tensor(idx_all)
 
 
 class _Slices(torch.utils.data.Dataset):

@@ -86,7 +86,7 @@ rule retrain_fe:
     resources:
         mem_mb=job_mem_mb("fe"),
         runtime=lambda wc, attempt: 60 * attempt,
-        gpu=GPU,
+        gpu=GPU * config["fe"]["gpus"],
     params:
         recipe=config["pseudo"]["fe"],
         init_seed=fe_init_seed,

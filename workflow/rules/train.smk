@@ -50,7 +50,7 @@ rule train_fe:
     resources:
         mem_mb=job_mem_mb("fe"),
         runtime=lambda wc, attempt: 120 * attempt,
-        gpu=GPU,
+        gpu=GPU * config["fe"]["gpus"],
     params:
         fe=fe_train_params(),
         seed=fe_init_seed,

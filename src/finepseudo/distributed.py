@@ -1,0 +1,89 @@
+"""Training one model with several processes (DistributedDataParallel): ``fe.gpus: N``.
+
+:func:`train_classifier_ddp` runs :func:`finepseudo.train.train_classifier` in N processes started with
+``torch.multiprocessing`` (one per GPU, ``nccl``; or N CPU processes with ``gloo``, which is how CI
+tests it). Every process draws the same global batches from the seed; rank r reads and augments rows
+r, r + N, r + 2N, ... of each (with the augmentation parameters the whole batch would get), and the loss
+is scaled so that DDP's gradient average equals the single-process gradient of the global batch. What
+still differs from one process: batch-norm statistics (per process on a CPU; synchronised with
+SyncBatchNorm on GPUs), dropout masks and the order of floating-point sums; tests/test_ddp.py states the
+tolerance. Rank 0's weights and the epoch history (summed over ranks) come back to the caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["train_classifier_ddp", "rank_and_world"]
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) outside a process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _quiet(message: str) -> None:
+    """Workers' log: silent (the caller replays the epoch history into its own log)."""
+
+
+def _worker(rank: int, world: int, store_dir: str, device: str, threads: int, model, clips, labels, kwargs,
+            out: str) -> None:
+    import torch.distributed as dist
+
+    from .train import train_classifier
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    cuda = device.startswith("cuda")
+    backend = "nccl" if cuda else "gloo"
+    dist.init_process_group(backend, init_method=f"file://{store_dir}/rendezvous", rank=rank, world_size=world)
+    try:
+        # torch.multiprocessing hands every process the same shared-memory tensors: train a private copy
+        model = copy.deepcopy(model)
+        dev = f"cuda:{rank}" if cuda else "cpu"
+        if cuda:
+            torch.cuda.set_device(rank)
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        history = train_classifier(model, clips, labels, device=dev, log=_quiet, **kwargs)
+        if rank == 0:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            torch.save({"state_dict": state, "history": history}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def train_classifier_ddp(model: torch.nn.Module, clips, labels, *, world_size: int, device: str = "cpu",
+                         **kwargs) -> list[dict]:
+    """Train ``model`` in place like :func:`finepseudo.train.train_classifier`, in ``world_size``
+    processes (one GPU each when ``device`` is cuda). Returns the history; ``model`` gets rank 0's weights.
+    With ``world_size`` 1 this is train_classifier itself."""
+    from .train import train_classifier
+
+    if world_size <= 1:
+        return train_classifier(model, clips, labels, device=device, **kwargs)
+    if device.startswith("cuda") and torch.cuda.device_count() < world_size:
+        raise RuntimeError(f"fe.gpus is {world_size} but torch sees {torch.cuda.device_count()} GPU(s): request "
+                           "that many from the scheduler, or lower the config key")
+    import torch.multiprocessing as mp
+
+    log = kwargs.pop("log", print)
+    threads = max(1, torch.get_num_threads() // world_size)
+    with tempfile.TemporaryDirectory(prefix="finepseudo-ddp-") as tmp:
+        out = str(Path(tmp) / "rank0.pt")
+        mp.start_processes(_worker, args=(world_size, tmp, device, threads, model.cpu(), clips, labels, kwargs, out),
+                           nprocs=world_size, join=True, start_method="spawn")
+        result = torch.load(out, map_location="cpu", weights_only=True)
+    model.load_state_dict(result["state_dict"])  # SyncBatchNorm keeps BatchNorm's parameter and buffer names
+    history = result["history"]
+    for h in history:  # the workers cannot write to the caller's log; replay the epochs there
+        log(f"[train, {world_size} processes] epoch {h['epoch']}/{len(history)} loss {h['loss']:.4f} acc {h['acc']:.3f} "
+            f"{h['clips_per_s']:.1f} clips/s, {h['seconds']:.1f}s")
+    return history
