@@ -199,3 +199,26 @@ def test_zero_weight_videos_do_not_change_training():
     train_classifier(m, clips, y, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.0, clip_frames=4, seed=2,
                      log=lambda s: None)
     assert not all(torch.equal(states[0][k], m.state_dict()[k]) for k in states[0])  # weight 1: it matters
+
+
+def test_frame_store_and_loader_workers_do_not_change_results(tmp_path):
+    """Training and prediction read through a FrameStore with 0 or 2 loader processes give exactly the
+    weights and probabilities of the in-memory tensor (frames.workers is not a result-changing setting)."""
+    from finepseudo.frames import FrameStore, write_shard
+
+    clips, labels = toy_data()
+    write_shard(tmp_path / "a.npy", [f"v{i}" for i in range(7)], clips[:7])
+    write_shard(tmp_path / "b.npy", [f"v{i}" for i in range(7, 12)], clips[7:])
+    store = FrameStore([tmp_path / "a.npy", tmp_path / "b.npy"])
+    runs = []
+    for src, workers in ((clips, 0), (store, 0), (store, 2)):
+        m = tiny_model()
+        hist = train_classifier(m, src, labels, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.01, clip_frames=4,
+                                seed=5, log=lambda s: None, workers=workers)
+        probs = predict_proba(m, src, clip_frames=4, batch_size=5, workers=workers)
+        runs.append((m.state_dict(), [h["loss"] for h in hist], probs))
+    for state, losses, probs in runs[1:]:
+        assert losses == runs[0][1]
+        np.testing.assert_array_equal(probs, runs[0][2])
+        for k, v in runs[0][0].items():
+            torch.testing.assert_close(state[k], v, rtol=0, atol=0)
