@@ -71,3 +71,17 @@ def test_ddp_loss_curve_of_the_video_model_within_tolerance():
     _, two, l1, l2, _, _ = _curves(make)
     assert np.all(np.abs(l2 - l1) / l1 < 0.02), (l1, l2)
     assert l1[-1] < l1[0]  # the curve the two must match is a training curve
+
+
+def test_ddp_skips_batches_smaller_than_the_world():
+    """25 videos in batches of 8: each pass ends with a 1-video batch, which 2 processes cannot split; they
+    both skip it instead of hanging or failing, and training still runs to the end."""
+    clips, labels = _data()
+    clips = torch.cat([clips, clips[:1]])
+    labels = np.concatenate([labels, labels[:1]])
+    torch.manual_seed(0)
+    model = Plain()
+    before = model.fc.weight.detach().clone()
+    hist = train_classifier_ddp(model, clips, labels, world_size=2, **KW)
+    assert len(hist) == 3 and all(h["clips_per_s"] > 0 for h in hist)
+    assert not torch.equal(model.fc.weight, before)

@@ -160,6 +160,9 @@ def train_classifier(
                 requests.append((idx, train_indices(t_store, clip_frames, len(idx), rng, aug),
                                  int(rng.integers(2**63))))
             for x, idx, idx_all in batch_loader(_TrainBatches(clips, requests, aug, part), workers, pin_memory=cuda):
+                if len(idx_all) < world:  # a pass's short last batch with fewer videos than processes: every
+                    step += 1             # process skips it (they all know its size), keeping the schedule
+                    continue
                 seen += len(idx)
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last_3d)
                 yb = y[idx].to(device)
