@@ -13,7 +13,7 @@ import torch
 
 from . import dtw
 from .alignability import FrameEncoder, ScoreHead, class_alignability, pairwise_distance
-from .alignability_train import embed_videos, eval_indices, pretrain_gitdl, train_avml
+from .alignability_train import embed_videos, eval_indices, pretrain_gitdl_ddp, train_avml
 from .frames import sample_indices
 from .runlog import environment
 from .steps import Log, _setup_torch, load_videos, read_classes, resolve_device
@@ -69,9 +69,10 @@ def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out
         model, history = FrameEncoder(**_arch(cfg)).eval(), []
         log("gitdl.epochs is 0: f_A keeps its seeded random initialisation (the no-GITDL ablation)")
     else:
-        model, history = pretrain_gitdl(
-            frames, num_frames=cfg["num_frames"], **_arch(cfg), epochs=g["epochs"], batch_size=g["batch_size"],
-            lr=g["lr"], tau=g["tau"], sigma=g["sigma"], seed=seed, device=dev, log=log)
+        model, history = pretrain_gitdl_ddp(
+            frames, world_size=int(cfg.get("gpus", 1)), num_frames=cfg["num_frames"], **_arch(cfg),
+            epochs=g["epochs"], batch_size=g["batch_size"], lr=g["lr"], tau=g["tau"], sigma=g["sigma"], seed=seed,
+            device=dev, log=log)
     pd.DataFrame(history, columns=["epoch", "loss", "items_per_s", "seconds", "eta_s"]).to_csv(
         out_history, sep="\t", index=False)
     save_fa(out_model, model.cpu(), None, {"arch": _arch(cfg), "stage": "gitdl", "seed": seed, "gitdl": g,

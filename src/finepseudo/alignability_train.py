@@ -59,14 +59,30 @@ def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int,
     return row
 
 
-def pretrain_gitdl(frames: torch.Tensor, *, num_frames: int, dim: int, width: int, layers: int, pool: int, epochs: int,
+def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int, pool: int, epochs: int,
                    batch_size: int, lr: float, tau: float, sigma: float, seed: int, device: str = "cpu",
                    log: Log = print) -> tuple[FrameEncoder, list[dict]]:
     """GITDL on unlabeled videos (no label reaches this function). ``sigma`` is in stored-frame units
-    (the stored frames are the time axis). Returns f_A and the per-epoch history."""
+    (the stored frames are the time axis). Returns f_A and the per-epoch history.
+
+    Inside a DistributedDataParallel world (:func:`pretrain_gitdl_ddp`) every process draws the same
+    batches and both views of the whole batch, encodes its rows (r, r + N, ...) and weights its loss by
+    its share of the batch, so the averaged gradient is the single-process one (GITDL's loss is a mean of
+    per-video terms)."""
+    from .distributed import rank_and_world
+
+    rank, world = rank_and_world()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = FrameEncoder(dim=dim, width=width, layers=layers, pool=pool).to(device)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        cuda = torch.device(device).type == "cuda"
+        if cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     n = len(frames)
     steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
@@ -76,20 +92,50 @@ def pretrain_gitdl(frames: torch.Tensor, *, num_frames: int, dim: int, width: in
         model.train()
         te, tot, cnt = time.time(), 0.0, 0
         for idx in torch.randperm(n, generator=gen).split(batch_size):
-            if len(idx) < 2:
+            if len(idx) < max(2, world):
                 continue
             batch = frames[idx]
             v1, t1 = augment_view(batch, num_frames, gen)
             v2, t2 = augment_view(batch, num_frames, gen)
-            z = model(torch.cat([v1, v2]).to(device))
-            loss = gitdl_loss(z[: len(idx)], z[len(idx):], t1.to(device), t2.to(device), tau=tau, sigma=sigma)
+            part = slice(rank, None, world)  # this process's rows (all of them in one process)
+            v1, t1, v2, t2 = v1[part], t1[part], v2[part], t2[part]
+            b = len(v1)
+            z = net(torch.cat([v1, v2]).to(device))
+            loss = gitdl_loss(z[:b], z[b:], t1.to(device), t2.to(device), tau=tau, sigma=sigma)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * (b * world / len(idx))).backward()
             opt.step()
             sched.step()
-            tot, cnt = tot + loss.item() * len(idx), cnt + len(idx)
+            tot, cnt = tot + loss.item() * b, cnt + b
+        if world > 1:
+            import torch.distributed as dist
+
+            sums = torch.tensor([tot, float(cnt)], dtype=torch.float64)
+            dist.all_reduce(sums)
+            tot, cnt = sums[0].item(), int(sums[1].item())
         history.append(_progress(log, "gitdl", epoch, epochs, {"loss": tot / max(cnt, 1)}, cnt, time.time() - te, t0))
     return model.eval(), history
+
+
+def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log = print,
+                       **kwargs) -> tuple[FrameEncoder, list[dict]]:
+    """:func:`pretrain_gitdl` in ``world_size`` DistributedDataParallel processes (alignability.gpus);
+    with 1, pretrain_gitdl itself."""
+    if world_size <= 1:
+        return pretrain_gitdl(frames, device=device, log=log, **kwargs)
+    from .distributed import run_distributed
+
+    state, history = run_distributed(_gitdl_worker, world_size, device, frames, kwargs)
+    model = FrameEncoder(**{k: kwargs[k] for k in ("dim", "width", "layers", "pool")})
+    model.load_state_dict(state)
+    for h in history:
+        log(f"[gitdl, {world_size} processes] epoch {h['epoch']}/{len(history)} loss={h['loss']}")
+    return model.eval(), history
+
+
+def _gitdl_worker(device: str, frames, kwargs: dict):
+    model, history = pretrain_gitdl(frames, device=device, log=lambda m: None, **kwargs)
+    return model, history
 
 
 @torch.no_grad()

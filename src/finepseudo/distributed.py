@@ -1,4 +1,5 @@
-"""Training one model with several processes (DistributedDataParallel): ``fe.gpus: N``.
+"""Training one model with several processes (DistributedDataParallel): ``fe.gpus: N`` and
+``alignability.gpus: N`` (GITDL, :func:`finepseudo.alignability_train.pretrain_gitdl_ddp`).
 
 :func:`train_classifier_ddp` runs :func:`finepseudo.train.train_classifier` in N processes started with
 ``torch.multiprocessing`` (one per GPU, ``nccl``; or N CPU processes with ``gloo``, which is how CI
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["train_classifier_ddp", "rank_and_world"]
+__all__ = ["train_classifier_ddp", "rank_and_world", "run_distributed"]
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -34,30 +35,12 @@ def _quiet(message: str) -> None:
     """Workers' log: silent (the caller replays the epoch history into its own log)."""
 
 
-def _worker(rank: int, world: int, store_dir: str, device: str, threads: int, model, clips, labels, kwargs,
-            out: str) -> None:
-    import torch.distributed as dist
-
+def _classifier_worker(device: str, model, clips, labels, kwargs: dict):
     from .train import train_classifier
 
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    cuda = device.startswith("cuda")
-    backend = "nccl" if cuda else "gloo"
-    dist.init_process_group(backend, init_method=f"file://{store_dir}/rendezvous", rank=rank, world_size=world)
-    try:
-        # torch.multiprocessing hands every process the same shared-memory tensors: train a private copy
-        model = copy.deepcopy(model)
-        dev = f"cuda:{rank}" if cuda else "cpu"
-        if cuda:
-            torch.cuda.set_device(rank)
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        history = train_classifier(model, clips, labels, device=dev, log=_quiet, **kwargs)
-        if rank == 0:
-            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            torch.save({"state_dict": state, "history": history}, out)
-    finally:
-        dist.destroy_process_group()
+    if device.startswith("cuda"):
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model, train_classifier(model, clips, labels, device=device, log=_quiet, **kwargs)
 
 
 def train_classifier_ddp(model: torch.nn.Module, clips, labels, *, world_size: int, device: str = "cpu",
@@ -69,21 +52,48 @@ def train_classifier_ddp(model: torch.nn.Module, clips, labels, *, world_size: i
 
     if world_size <= 1:
         return train_classifier(model, clips, labels, device=device, **kwargs)
-    if device.startswith("cuda") and torch.cuda.device_count() < world_size:
-        raise RuntimeError(f"fe.gpus is {world_size} but torch sees {torch.cuda.device_count()} GPU(s): request "
-                           "that many from the scheduler, or lower the config key")
-    import torch.multiprocessing as mp
-
     log = kwargs.pop("log", print)
-    threads = max(1, torch.get_num_threads() // world_size)
-    with tempfile.TemporaryDirectory(prefix="finepseudo-ddp-") as tmp:
-        out = str(Path(tmp) / "rank0.pt")
-        mp.start_processes(_worker, args=(world_size, tmp, device, threads, model.cpu(), clips, labels, kwargs, out),
-                           nprocs=world_size, join=True, start_method="spawn")
-        result = torch.load(out, map_location="cpu", weights_only=True)
-    model.load_state_dict(result["state_dict"])  # SyncBatchNorm keeps BatchNorm's parameter and buffer names
-    history = result["history"]
+    state, history = run_distributed(_classifier_worker, world_size, device, model.cpu(), clips, labels, kwargs)
+    model.load_state_dict(state)  # SyncBatchNorm keeps BatchNorm's parameter and buffer names
     for h in history:  # the workers cannot write to the caller's log; replay the epochs there
         log(f"[train, {world_size} processes] epoch {h['epoch']}/{len(history)} loss {h['loss']:.4f} acc {h['acc']:.3f} "
             f"{h['clips_per_s']:.1f} clips/s, {h['seconds']:.1f}s")
     return history
+
+
+def _run_worker(rank: int, world: int, store_dir: str, device: str, threads: int, fn, args, out: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    cuda = device.startswith("cuda")
+    dist.init_process_group("nccl" if cuda else "gloo", init_method=f"file://{store_dir}/rendezvous", rank=rank,
+                            world_size=world)
+    try:
+        if cuda:
+            torch.cuda.set_device(rank)
+        args = copy.deepcopy(args)  # private copies of tensors torch.multiprocessing shares between processes
+        model, history = fn(f"cuda:{rank}" if cuda else "cpu", *args)
+        if rank == 0:
+            torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                        "history": history}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_distributed(fn, world_size: int, device: str, *args) -> tuple[dict, list]:
+    """Run ``fn(device, *args) -> (model, history)`` in ``world_size`` processes of one DDP world (one GPU
+    each on CUDA, gloo on the CPU); ``fn`` must be a module-level function. Returns rank 0's state dict and
+    history."""
+    import torch.multiprocessing as mp
+
+    if device.startswith("cuda") and torch.cuda.device_count() < world_size:
+        raise RuntimeError(f"{world_size} processes need {world_size} GPUs, torch sees {torch.cuda.device_count()}: "
+                           "request them from the scheduler, or lower the config key (fe.gpus / alignability.gpus)")
+    threads = max(1, torch.get_num_threads() // world_size)
+    with tempfile.TemporaryDirectory(prefix="finepseudo-ddp-") as tmp:
+        out = str(Path(tmp) / "rank0.pt")
+        mp.start_processes(_run_worker, args=(world_size, tmp, device, threads, fn, args, out), nprocs=world_size,
+                           join=True, start_method="spawn")
+        result = torch.load(out, map_location="cpu", weights_only=True)
+    return result["state_dict"], result["history"]

@@ -22,7 +22,7 @@ rule pretrain_gitdl:
     resources:
         mem_mb=job_mem_mb("fa"),
         runtime=lambda wc, attempt: 120 * attempt,
-        gpu=GPU,
+        gpu=GPU * config["alignability"]["gpus"],
     params:
         cfg=lambda wc: gitdl_config(wc.init),
         seed=config["seed"] + 1,
