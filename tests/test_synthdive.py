@@ -140,6 +140,11 @@ def test_render_video_shapes_and_entry():
         frames, phases = sd.render_video(sd.parse_class(vocab[d48]), cfg, np.random.default_rng(0))
         assert frames.dtype == np.uint8 and frames.shape[1:] == (32, 32, 3)
         assert len(phases) == len(frames)
+        # the phases run in the order of a dive, each present, and the entry frames follow the flight
+        order = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+        assert [p for p in order if p != "idle"] == ["approach", "takeoff", "flight", "entry", "splash"], order
+        first_entry = phases.index("entry")
+        assert phases[first_entry - 1] == "flight" and phases.count("entry") >= 1
 
 
 def test_config_validation():
@@ -159,9 +164,9 @@ def test_builtin_vocab_is_the_official_table(tmp_path):
     vocab = sd.load_diving48_vocab()
     assert len(vocab) == 48 and len({tuple(v) for v in vocab}) == 48
     assert vocab[0] == ["Back", "15som", "05Twis", "FREE"] and vocab[47] == ["Reverse", "Dive", "NoTwis", "TUCK"]
-    official = Path(__file__).resolve().parents[2] / "shared" / "data" / "Diving48_vocab.json"
-    if official.is_file():  # the copy beside the checkout, where there is one
-        assert vocab == json.loads(official.read_text())
+    # Diving48's own Diving48_vocab.json, as published with the dataset, kept in tests/data
+    official = Path(__file__).resolve().parent / "data" / "Diving48_vocab.json"
+    assert vocab == json.loads(official.read_text())
     f = tmp_path / "vocab.json"
     f.write_text(json.dumps(vocab[:3]))
     assert sd.load_diving48_vocab(f) == vocab[:3]

@@ -131,7 +131,13 @@ def test_augment_and_normalise():
     out = augment_clips(clips, rng, DEFAULT_AUGMENT)
     assert out.shape == clips.shape and out.dtype == torch.float32
     assert float(out.min()) >= 0 and float(out.max()) <= 255
-    assert not DEFAULT_AUGMENT["hflip"]
+    # the default never mirrors a clip (the rotation direction is part of a class); hflip: true does
+    geometric_only = {**DEFAULT_AUGMENT, "translate": 0, "brightness": 0.0, "contrast": 0.0}
+    torch.testing.assert_close(augment_clips(clips, np.random.default_rng(2), geometric_only), clips.float(),
+                               rtol=0, atol=0)
+    mirrored = augment_clips(clips, np.random.default_rng(2), {**geometric_only, "hflip": True})
+    flips = [torch.equal(mirrored[i], clips[i].flip(2).float()) for i in range(3)]
+    assert any(flips) and all(f or torch.equal(mirrored[i], clips[i].float()) for i, f in enumerate(flips))
     torch.testing.assert_close(augment_clips(clips, rng, {"enabled": False}), clips.float())
     x = to_model_input(clips)
     assert x.shape == (3, 3, 4, 12, 12)
@@ -222,3 +228,13 @@ def test_frame_store_and_loader_workers_do_not_change_results(tmp_path):
         np.testing.assert_array_equal(probs, runs[0][2])
         for k, v in runs[0][0].items():
             torch.testing.assert_close(state[k], v, rtol=0, atol=0)
+
+
+def test_train_input_of_a_batch_part_is_that_part_of_the_batch():
+    """What one DDP process computes for its rows equals those rows of the whole batch's input."""
+    clips, _ = toy_data(n=7, t=4, size=12)
+    aug = {**DEFAULT_AUGMENT, "hflip": True}
+    whole = train_input(clips, np.random.default_rng(4), aug)
+    for part in (slice(0, None, 2), slice(1, None, 2), slice(2, None, 3)):
+        mine = train_input(clips[part], np.random.default_rng(4), aug, rows=part, n_total=7)
+        torch.testing.assert_close(mine, whole[part], rtol=0, atol=1e-6)
