@@ -189,11 +189,15 @@ def test_pseudo_label_rounds(run):
     assert (pl["fa_label"] == -1).all() and (pl["label"] == pl["fe_label"]).all()
 
 
-def test_unlabeled_truth_never_reaches_training(run):
+def test_unlabeled_truth_never_reaches_training(run, tmp_path):
     """Scramble the evaluation-only truth: only the quality table and the report are out of date, and
-    re-running round 1 from scratch gives byte-identical pseudo-labels and identical weights."""
+    re-running round 1 from scratch gives byte-identical pseudo-labels and identical weights. Works on a
+    copy of the shared run, which other tests read (and copy) unchanged."""
     import torch
 
+    wd = tmp_path / "wd"
+    shutil.copytree(run.parent, wd, symlinks=True)
+    run = wd / "results"
     truth = run / "synthdive/splits/frac50_seed0/unlabeled_truth.tsv"
     t = pd.read_csv(truth, sep="\t")
     t["label"] = (t["label"] + 1) % 4
