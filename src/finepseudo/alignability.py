@@ -1,5 +1,6 @@
 """The alignability branch: f_A (frame-wise encoder), f_S (score head), the alignment distance D,
 the losses (GITDL, L_AT, L_Score) and the non-parametric alignability classifier phi_A.
+See docs/method.md.
 
 Shapes: a batch of videos is uint8 (B, T, H, W, 3); f_A maps it to (B, T, F) L2-normalised per-frame
 embeddings; ``D(u, v)`` is soft-DTW over the cosine cost ``1 - u_i . v_j`` divided by ``T_u + T_v``.

@@ -1,4 +1,5 @@
 """Dataset adapters: a dataset's official annotation files in, one manifest table out (one row per video).
+See docs/architecture.md (dataset adapters).
 
 One interface, :func:`read_dataset` (format, files, videos folder) -> (rows, class names), with one
 module per format: this one for Diving48 V2 (also written by SynthDive), :mod:`finepseudo.finegym`

@@ -1,5 +1,6 @@
 """Training one model with several processes (DistributedDataParallel): ``fe.gpus: N`` and
 ``alignability.gpus: N`` (GITDL, :func:`finepseudo.alignability_train.pretrain_gitdl_ddp`).
+See docs/architecture.md (several GPUs).
 
 :func:`train_classifier_ddp` runs :func:`finepseudo.train.train_classifier` in N processes started with
 ``torch.multiprocessing`` (one per GPU, ``nccl``; or N CPU processes with ``gloo``, which is how CI

@@ -1,4 +1,5 @@
-"""Dynamic time warping and soft-DTW: the one module of finepseudo that owns alignment.
+"""Dynamic time warping and soft-DTW: the one module of finepseudo that owns alignment
+(design notes: docs/dtw.md).
 
 Definitions. For a cost matrix ``C`` of shape ``(m, n)``::
 

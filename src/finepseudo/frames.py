@@ -1,4 +1,5 @@
 """Frame extraction with ffmpeg, and the frame store every training and evaluation step reads.
+See docs/architecture.md (frame store).
 
 The store is one plain ``.npy`` file per shard, ``results/<dataset>/frames/shard<k>.npy``: a uint8
 array ``(N_shard, T, H, W, 3)`` with one row per video assigned to the shard, written row by row as

@@ -1,5 +1,6 @@
 """Collaborative pseudo-labeling: combine f_E's and f_A's predictions, threshold, reject novel videos,
 and score pseudo-label quality against the evaluation-only truth.
+See docs/method.md.
 
 Every function is pure: probability arrays in, tables out. ``truth`` is only ever passed to
 :func:`quality`, which the report and evaluation call, never a training step.
