@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 T, S = 32, 112
 
@@ -112,12 +113,10 @@ class MemoryPeak:
         self._thread.join()
 
 
-class _Linear(__import__("torch").nn.Module):
+class _Linear(torch.nn.Module):
     """The smallest classifier: global average pool + a linear layer (the data path is what is measured)."""
 
     def __init__(self, classes: int = 48):
-        import torch
-
         super().__init__()
         self.fc = torch.nn.Linear(3, classes)
 
@@ -126,8 +125,6 @@ class _Linear(__import__("torch").nn.Module):
 
 
 def run_case(case: str, shards: list[str], workers: int, gitdl_videos: int) -> dict:
-    import torch
-
     from finepseudo.frames import FrameStore
 
     torch.set_num_threads(1)

@@ -37,11 +37,9 @@ __all__ = [
 def _check_clips(clips, clip_frames: int) -> None:
     from .frames import FrameStore
 
-    if isinstance(clips, FrameStore):
-        ok = True
-    else:
-        ok = isinstance(clips, torch.Tensor) and clips.dtype == torch.uint8 and clips.ndim == 5 and clips.shape[-1] == 3
-    if not ok:
+    tensor_ok = (isinstance(clips, torch.Tensor) and clips.dtype == torch.uint8 and clips.ndim == 5
+                 and clips.shape[-1] == 3)
+    if not (isinstance(clips, FrameStore) or tensor_ok):
         raise TypeError("clips must be a FrameStore or a uint8 torch tensor (N, T_store, H, W, 3), got "
                         f"{getattr(clips, 'dtype', type(clips))} {tuple(getattr(clips, 'shape', ()))}")
     if clip_frames < 1:

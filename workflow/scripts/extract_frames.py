@@ -11,7 +11,7 @@ log = log_to(snakemake.log[0])
 par = snakemake.params
 manifest = read_manifest(snakemake.input.manifest)
 rows = manifest[manifest["shard"] == par.shard]
-cols = ["video", "path", "start_frame", "end_frame"] + [c for c in ("start_sec", "end_sec") if c in rows.columns]
+cols = ["video", "path", "start_frame", "end_frame", "start_sec", "end_sec"]  # every manifest has them
 videos = list(rows[cols].itertuples(index=False, name=None))
 log(f"shard {par.shard}: {len(videos)} videos, {par.num_frames} frames at {par.size}px ({par.resize}), "
     f"on_error={par.on_error}")
