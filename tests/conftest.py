@@ -16,3 +16,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One whole-workflow run on config/test.yaml, shared by every test module that needs one (a minute or
+    two on 2 cores); returns its ``results`` folder. Tests that change files work on a copy."""
+    from wfutil import snakemake
+
+    wd = tmp_path_factory.mktemp("tiny")
+    snakemake(wd, "results/report.html")
+    return wd / "results"

@@ -1,40 +1,25 @@
 """Whole-workflow runs on the tiny config: real Snakemake, real ffmpeg, real training (tiny sizes).
 
-The main run is shared by the tests of this module (module-scoped fixture) and takes about a minute
+The main run is shared by every module that needs one (session fixture ``tiny_run`` in conftest.py) and takes about a minute
 or two on 2 cores.
 """
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+from wfutil import ROOT, snakemake
+
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir, *args, configfile=ROOT / "config/test.yaml", check=True):
-    cmd = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *map(str, args),
-           "--cores", "2", "--configfile", str(configfile)]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
-    if check and r.returncode != 0:
-        raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
-    return r
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    wd = tmp_path_factory.mktemp("tiny")
-    snakemake(wd, "results/report.html")
-    return wd / "results"
+@pytest.fixture()
+def run(tiny_run):
+    """The shared tiny run's ``results`` folder (session fixture ``tiny_run`` in conftest.py)."""
+    return tiny_run
 
 
 def test_report_has_every_section(run):
