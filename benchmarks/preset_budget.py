@@ -17,15 +17,18 @@ import argparse
 import math
 from pathlib import Path
 
+import sys
+
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from finepseudo.registry import PSEUDO_METHODS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GFLOP_PER_CLIP = {"r2plus1d_18": 242.4, "r2plus1d_tiny": 2.12}  # 16 x 112 x 112, forward + backward
 # official train / test sizes
 SIZES = {"diving48": (15027, 1970), "finegym99": (20484, 8521), "finegym288": (22671, 9646),
          "finediving": (2251, 749)}
-PSEUDO = {"pl", "fa_only", "finepseudo", "finepseudo_uncal", "finepseudo_no_gitdl", "finepseudo_lat_only",
-          "finepseudo_lscore_only", "finepseudo_no_filter"}
 
 
 def merge(a: dict, b: dict) -> dict:
@@ -53,7 +56,7 @@ def budget(cfg: dict) -> dict:
     clips["warm-ups"] = warm * max(1, len(sup))
     clips["supervised_full"] = (fe["epochs"] * n_train * len(cfg["splits"]["seeds"])
                                 if "supervised_full" in cfg["methods"] else 0)
-    methods = [m for m in cfg["methods"] if m in PSEUDO]
+    methods = [m for m in cfg["methods"] if m in PSEUDO_METHODS]
     ps = cfg["pseudo"]
     clips["rounds"] = len(methods) * runs * ps["rounds"] * ps["fe"]["steps"] * fe["batch_size"]
     scale = (fe["clip_frames"] / 16) * (fr["size"] / 112) ** 2

@@ -101,3 +101,16 @@ def test_mismatched_weights_are_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="do not match"):
         build_video_model("r2plus1d_tiny", 4, weights=tmp_path / "a.pt", widths=(8, 16, 32), s_strides=(2, 2, 2),
                           t_strides=(1, 2, 2))
+
+
+def test_registry_names_every_video_model_and_method_branch():
+    """The names the schema and the workflow read (finepseudo.registry) match the model constructors and the
+    pseudo-labeling sources the steps implement."""
+    from finepseudo import models, registry
+
+    assert sorted(registry.VIDEO_ARCHS) == models.list_video_models()
+    assert {m.source for m in registry.PSEUDO_METHODS.values()} == {"fe", "fa", "both"}
+    for name, m in registry.PSEUDO_METHODS.items():
+        assert (m.avml is None) == (m.source == "fe"), name
+    assert set(registry.METHODS) == set(registry.SUPERVISED_METHODS) | set(registry.PSEUDO_METHODS) - {
+        "finepseudo_no_filter"}

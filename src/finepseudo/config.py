@@ -52,11 +52,21 @@ def _describe(error) -> str:
     return msg
 
 
+def _fill_registries(schema: dict[str, Any]) -> None:
+    """The allowed method and architecture names come from :mod:`finepseudo.registry`, not the schema file."""
+    from finepseudo.registry import METHODS, VIDEO_ARCHS
+
+    props = schema["properties"]
+    props["methods"]["items"]["enum"] = list(METHODS)
+    props["fe"]["properties"]["arch"]["enum"] = list(VIDEO_ARCHS)
+
+
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Validate ``config`` in place (defaults filled) and return it; raise ConfigError naming keys."""
     from jsonschema import Draft202012Validator
 
     schema = yaml.safe_load(Path(schema_path).read_text())
+    _fill_registries(schema)
     validator = _extend_with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

@@ -24,9 +24,12 @@ rule pretrain_gitdl:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU * config["alignability"]["gpus"],
     params:
-        cfg=lambda wc: gitdl_config(wc.init),
-        seed=config["seed"] + 1,
-        device=config["device"],
+        settings=lambda wc: {
+            "cfg": gitdl_config(wc.init),
+            "seed": config["seed"] + 1,
+            "device": config["device"],
+        },
+        code=code("pretrain_gitdl"),
     script:
         "../scripts/pretrain_gitdl.py"
 
@@ -52,8 +55,11 @@ rule mine_pairs:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        backend=config["alignability"]["dtw_backend"],
-        device=config["device"],
+        settings={
+            "backend": config["alignability"]["dtw_backend"],
+            "device": config["device"],
+        },
+        code=code("mine_pairs"),
     script:
         "../scripts/mine_pairs.py"
 
@@ -80,10 +86,13 @@ rule train_alignability:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
-        cfg=align_params("num_frames", "gamma", "margin", "omega", "avml"),
-        loss=lambda wc: wc.loss,
-        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 2,
-        device=config["device"],
+        settings=lambda wc: {
+            "cfg": align_params("num_frames", "gamma", "margin", "omega", "avml"),
+            "loss": wc.loss,
+            "seed": config["seed"] + 1000 * int(wc.seed) + 2,
+            "device": config["device"],
+        },
+        code=code("train_alignability"),
     script:
         "../scripts/train_alignability.py"
 
@@ -112,8 +121,11 @@ rule predict_alignability:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        cfg=align_params("gamma", "tau", "dtw_backend"),
-        device=config["device"],
+        settings={
+            "cfg": align_params("gamma", "tau", "dtw_backend"),
+            "device": config["device"],
+        },
+        code=code("predict_alignability"),
     script:
         "../scripts/predict_alignability.py"
 
@@ -141,7 +153,10 @@ rule pair_verification:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        cfg=align_params("gamma", "dtw_backend"),
-        device=config["device"],
+        settings={
+            "cfg": align_params("gamma", "dtw_backend"),
+            "device": config["device"],
+        },
+        code=code("pair_verification"),
     script:
         "../scripts/pair_verification.py"

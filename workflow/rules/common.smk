@@ -7,6 +7,8 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from finepseudo.config import ConfigError, validate_config  # noqa: E402
 from finepseudo.datasets import ANNOTATION_KEYS, FORMATS  # noqa: E402
+from finepseudo.provenance import code_digest  # noqa: E402
+from finepseudo.registry import PSEUDO_METHODS  # noqa: E402
 
 try:
     validate_config(
@@ -15,7 +17,35 @@ try:
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 
+
+def _sorted_keys(value):
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    return value
+
+
+# Snakemake records a rule's params by repr(), in which a dict's key order counts: with the config's keys
+# sorted, reordering keys in a config file re-runs nothing (tests/test_provenance.py).
+_canonical = _sorted_keys(config)
+config.clear()
+config.update(_canonical)
+
 DATASET = config["dataset"]["name"]
+SRC = Path(workflow.basedir) / "src"
+
+
+def code(script):
+    """``params: code=`` of a rule: digest of its script and of every library module the script imports,
+    directly or not (finepseudo.provenance). Editing a module changes the params of exactly the rules
+    that run it, so they, and what depends on them, are planned again; the between-workflow cache key
+    changes with it. Each rule's other params are one named dict, ``settings`` (Snakemake compares
+    params as a set of unnamed values, so two scalars could swap values and hide a change).
+    """
+    return code_digest(
+        Path(workflow.basedir) / "workflow/scripts" / f"{script}.py", SRC
+    )
+
+
 SHARDS = list(range(config["frames"]["shards"]))
 # torch runs on a GPU when device is cuda; only then do training rules ask the scheduler for one.
 GPU = 1 if config["device"] == "cuda" else 0
@@ -148,25 +178,13 @@ def get_shard_status(wildcards):
     )
 
 
-# Pseudo-labeling methods: (where pseudo-labels come from, which AVML variant f_A starts from).
-PSEUDO_METHODS = {
-    "pl": ("fe", None),
-    "fa_only": ("fa", ("av", "gitdl")),
-    "finepseudo": ("both", ("av", "gitdl")),
-    "finepseudo_no_gitdl": ("both", ("av", "scratch")),
-    "finepseudo_lat_only": ("both", ("at", "gitdl")),
-    "finepseudo_lscore_only": ("both", ("score", "gitdl")),
-    # the paper's uncalibrated average (p_E + p_A) / 2: the ablation of calibrating p_E
-    "finepseudo_uncal": ("both", ("av", "gitdl")),
-    # open world only: FinePseudo without the novelty filter, for comparison
-    "finepseudo_no_filter": ("both", ("av", "gitdl")),
-}
+# Pseudo-labeling methods (source of pseudo-labels, AVML variant f_A starts from): finepseudo.registry.
 SSL_FE = f"results/{DATASET}/models/ssl/fe_ssl.pt"
 
 
 def calibrate_pe(method):
     """Whether a method's p_E is temperature-scaled on validation before use (not for the ablation)."""
-    return bool(config["pseudo"]["calibrate"]) and method != "finepseudo_uncal"
+    return bool(config["pseudo"]["calibrate"]) and PSEUDO_METHODS[method].calibrate
 
 
 def accept_params():
@@ -176,6 +194,15 @@ def accept_params():
         "rule": ps["accept"],
         "min_accept": ps["min_accept"],
         "topk_share": ps["topk_share"],
+    }
+
+
+def eval_settings():
+    """Settings of f_E's evaluation (evaluate_fe, evaluate_round): test-time clips and batch size."""
+    return {
+        "clips_per_video": config["eval"]["clips_per_video"],
+        "batch_size": config["eval"]["batch_size"],
+        "device": config["device"],
     }
 
 
@@ -221,7 +248,7 @@ ROUNDS = list(range(1, config["pseudo"]["rounds"] + 1))
 
 
 def avml_variant(method):
-    return PSEUDO_METHODS[method][1]
+    return PSEUDO_METHODS[method].avml
 
 
 def open_world_delta(method):
@@ -229,11 +256,8 @@ def open_world_delta(method):
     ``*_no_filter`` comparison run). The filter needs Sbar from phi_A, so PL has none.
     """
     ow = config["open_world"]
-    if (
-        ow["novel_classes"] == 0
-        or PSEUDO_METHODS[method][0] == "fe"
-        or method.endswith("_no_filter")
-    ):
+    m = PSEUDO_METHODS[method]
+    if ow["novel_classes"] == 0 or m.source == "fe" or not m.filtered:
         return None
     return ow["delta"]
 
@@ -271,7 +295,7 @@ def get_pseudo_label_inputs(wc):
         "shards": get_shards(wc),
         "shard_index": get_shard_status(wc),
     }
-    if PSEUDO_METHODS[wc.method][0] != "fe":
+    if PSEUDO_METHODS[wc.method].source != "fe":
         inputs["fa"] = previous_fa(wc)
     return inputs
 
@@ -352,7 +376,7 @@ def get_select_hparams_inputs(wc):
         "shards": get_shards(wc),
         "shard_index": get_shard_status(wc),
     }
-    if PSEUDO_METHODS[wc.method][0] != "fe":
+    if PSEUDO_METHODS[wc.method].source != "fe":
         loss, init = avml_variant(wc.method)
         inputs["fa"] = (
             f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/avml_{loss}_{init}_fa.pt"

@@ -20,7 +20,8 @@ rule generate_synthdive:
         mem_mb=2000,
         runtime=30,
     params:
-        cfg=config["synthdive"],
+        settings=config["synthdive"],
+        code=code("generate_synthdive"),
     script:
         "../scripts/generate_synthdive.py"
 
@@ -44,11 +45,14 @@ rule build_manifest:
         mem_mb=1000,
         runtime=10,
     params:
-        format=FORMATS[DATASET],
-        videos_dir=videos_dir(),
-        video_ext=config["dataset"]["video_ext"],
-        source=config["dataset"]["source"],
-        shards=config["frames"]["shards"],
+        settings={
+            "format": FORMATS[DATASET],
+            "videos_dir": videos_dir(),
+            "video_ext": config["dataset"]["video_ext"],
+            "source": config["dataset"]["source"],
+            "num_shards": config["frames"]["shards"],
+        },
+        code=code("build_manifest"),
     script:
         "../scripts/build_manifest.py"
 
@@ -72,13 +76,12 @@ rule make_splits:
         mem_mb=1000,
         runtime=10,
     params:
-        # one dict: Snakemake compares params as a set of values without their names, so separate
-        # scalars can swap values (novel_classes 0 -> 1 with val_per_class 1) and hide a change
-        split=lambda wc: {
+        settings=lambda wc: {
             "percent": float(wc.frac),
             "seed": int(wc.seed),
             "novel_classes": config["open_world"]["novel_classes"],
             "val_per_class": config["hparams"]["val_per_class"],
         },
+        code=code("make_splits"),
     script:
         "../scripts/make_splits.py"

@@ -19,10 +19,13 @@ rule extract_frames:
         mem_mb=4000,
         runtime=60,
     params:
-        shard=lambda wc: int(wc.shard),
-        num_frames=config["frames"]["num_frames"],
-        size=config["frames"]["size"],
-        on_error=config["frames"]["on_error"],
-        resize=config["frames"]["resize"],
+        settings=lambda wc: {
+            "shard": int(wc.shard),
+            "num_frames": config["frames"]["num_frames"],
+            "size": config["frames"]["size"],
+            "on_error": config["frames"]["on_error"],
+            "resize": config["frames"]["resize"],
+        },
+        code=code("extract_frames"),
     script:
         "../scripts/extract_frames.py"

@@ -25,19 +25,32 @@ rule select_hparams:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        source=lambda wc: PSEUDO_METHODS[wc.method][0],
-        open_world=lambda wc: open_world_delta(wc.method) is not None,
-        defaults={
-            "theta": config["pseudo"]["theta"],
-            "tau": config["alignability"]["tau"],
-            "delta": config["open_world"]["delta"],
+        settings=lambda wc: {
+            "method": wc.method,
+            "source": PSEUDO_METHODS[wc.method].source,
+            "open_world": open_world_delta(wc.method) is not None,
+            "defaults": {
+                "theta": config["pseudo"]["theta"],
+                "tau": config["alignability"]["tau"],
+                "delta": config["open_world"]["delta"],
+            },
+            **{
+                k: config["hparams"][k]
+                for k in (
+                    "select",
+                    "theta_grid",
+                    "tau_grid",
+                    "target_precision",
+                    "known_keep",
+                )
+            },
+            "align": align_params("gamma", "dtw_backend"),
+            "clips_per_video": config["eval"]["clips_per_video"],
+            "calibrate": calibrate_pe(wc.method),
+            "accept": accept_params(),
+            "device": config["device"],
         },
-        hparams=config["hparams"],
-        align=align_params("gamma", "dtw_backend"),
-        clips_per_video=config["eval"]["clips_per_video"],
-        calibrate=lambda wc: calibrate_pe(wc.method),
-        accept=accept_params(),
-        device=config["device"],
+        code=code("select_hparams"),
     script:
         "../scripts/select_hparams.py"
 
@@ -60,12 +73,15 @@ rule pseudo_label:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        source=lambda wc: PSEUDO_METHODS[wc.method][0],
-        align=align_params("gamma", "dtw_backend"),
-        clips_per_video=config["eval"]["clips_per_video"],
-        calibrate=lambda wc: calibrate_pe(wc.method),
-        accept=accept_params(),
-        device=config["device"],
+        settings=lambda wc: {
+            "source": PSEUDO_METHODS[wc.method].source,
+            "align": align_params("gamma", "dtw_backend"),
+            "clips_per_video": config["eval"]["clips_per_video"],
+            "calibrate": calibrate_pe(wc.method),
+            "accept": accept_params(),
+            "device": config["device"],
+        },
+        code=code("pseudo_label"),
     script:
         "../scripts/pseudo_label.py"
 
@@ -88,10 +104,13 @@ rule retrain_fe:
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=GPU * config["fe"]["gpus"],
     params:
-        recipe=config["pseudo"]["fe"],
-        init_seed=fe_init_seed,
-        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 10 * int(wc.round) + 3,
-        device=config["device"],
+        settings=lambda wc: {
+            "recipe": config["pseudo"]["fe"],
+            "init_seed": fe_init_seed(wc),
+            "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 3,
+            "device": config["device"],
+        },
+        code=code("retrain_fe"),
     script:
         "../scripts/retrain_fe.py"
 
@@ -118,11 +137,14 @@ rule retrain_fa:
         runtime=lambda wc, attempt: 60 * attempt,
         gpu=GPU,
     params:
-        align=align_params("gamma", "margin", "omega", "dtw_backend", "avml"),
-        loss=lambda wc: avml_variant(wc.method)[0],
-        epochs=config["pseudo"]["fa_epochs"],
-        seed=lambda wc: config["seed"] + 1000 * int(wc.seed) + 10 * int(wc.round) + 4,
-        device=config["device"],
+        settings=lambda wc: {
+            "align": align_params("gamma", "margin", "omega", "dtw_backend", "avml"),
+            "loss": avml_variant(wc.method)[0],
+            "epochs": config["pseudo"]["fa_epochs"],
+            "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 4,
+            "device": config["device"],
+        },
+        code=code("retrain_fa"),
     script:
         "../scripts/retrain_fa.py"
 
@@ -145,6 +167,8 @@ rule pseudo_quality:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        code=code("pseudo_quality"),
     script:
         "../scripts/pseudo_quality.py"
 
@@ -173,9 +197,8 @@ rule evaluate_round:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        clips_per_video=config["eval"]["clips_per_video"],
-        batch_size=config["eval"]["batch_size"],
-        device=config["device"],
+        settings=eval_settings(),
+        code=code("evaluate_fe"),
     script:
         "../scripts/evaluate_fe.py"
 
@@ -204,5 +227,7 @@ rule select_round:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        code=code("select_round"),
     script:
         "../scripts/select_round.py"

@@ -20,7 +20,7 @@ rule report:
         mem_mb=2000,
         runtime=10,
     params:
-        config=config,
-        benchmarks="results/benchmarks",
+        settings={"config": config, "benchmarks": "results/benchmarks"},
+        code=code("report"),
     script:
         "../scripts/report.py"

@@ -24,10 +24,16 @@ rule pretrain_fe:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU,
     params:
-        fe={k: config["fe"][k] for k in ("arch", "weights", "weight_decay", "augment")},
-        ssl=config["fe"]["ssl"],
-        seed=config["seed"] + 7,
-        device=config["device"],
+        settings={
+            "fe": {
+                k: config["fe"][k]
+                for k in ("arch", "weights", "weight_decay", "augment")
+            },
+            "ssl": config["fe"]["ssl"],
+            "seed": config["seed"] + 7,
+            "device": config["device"],
+        },
+        code=code("pretrain_fe"),
     script:
         "../scripts/pretrain_fe.py"
 
@@ -52,9 +58,12 @@ rule train_fe:
         runtime=lambda wc, attempt: 120 * attempt,
         gpu=GPU * config["fe"]["gpus"],
     params:
-        fe=fe_train_params(),
-        seed=fe_init_seed,
-        device=config["device"],
+        settings=lambda wc: {
+            "fe": fe_train_params(),
+            "seed": fe_init_seed(wc),
+            "device": config["device"],
+        },
+        code=code("train_fe"),
     script:
         "../scripts/train_fe.py"
 
@@ -90,8 +99,7 @@ rule evaluate_fe:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        clips_per_video=config["eval"]["clips_per_video"],
-        batch_size=config["eval"]["batch_size"],
-        device=config["device"],
+        settings=eval_settings(),
+        code=code("evaluate_fe"),
     script:
         "../scripts/evaluate_fe.py"

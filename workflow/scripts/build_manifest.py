@@ -10,11 +10,12 @@ from finepseudo.runlog import log_to  # noqa: E402
 import pandas as pd  # noqa: E402
 
 log = log_to(snakemake.log[0])
-par = snakemake.params
+par = snakemake.params.settings
 files = {k: v for k, v in snakemake.input.items() if k != "videos"}
-manifest, names = build_manifest_for(par.format, files, par.videos_dir, num_shards=par.shards,
-                                     video_ext=par.video_ext, source=par.source)
+manifest, names = build_manifest_for(par["format"], files, par["videos_dir"], num_shards=par["num_shards"],
+                                     video_ext=par["video_ext"], source=par["source"])
 manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
 pd.DataFrame({"label": range(len(names)), "name": names}).to_csv(snakemake.output.classes, sep="\t", index=False)
 counts = manifest.groupby("split").size().to_dict()
-log(f"manifest ({par.format} format): {len(manifest)} videos {counts}, {len(names)} classes, {par.shards} shards")
+log(f"manifest ({par['format']} format): {len(manifest)} videos {counts}, {len(names)} classes, "
+    f"{par['num_shards']} shards")

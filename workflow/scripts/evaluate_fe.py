@@ -14,9 +14,7 @@ evaluate_fe_step(
     shards=list(snakemake.input.shards),
     out=dict(snakemake.output.items()),
     method=snakemake.wildcards.method,
-    clips_per_video=snakemake.params.clips_per_video,
-    batch_size=snakemake.params.batch_size,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # clips_per_video, batch_size, device
     threads=snakemake.threads,
     # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
     workers=snakemake.config["frames"]["workers"],

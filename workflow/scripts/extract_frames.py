@@ -8,14 +8,14 @@ from finepseudo.frames import extract_shard, write_index  # noqa: E402
 from finepseudo.runlog import log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
-par = snakemake.params
+par = snakemake.params.settings
 manifest = read_manifest(snakemake.input.manifest)
-rows = manifest[manifest["shard"] == par.shard]
+rows = manifest[manifest["shard"] == par["shard"]]
 cols = ["video", "path", "start_frame", "end_frame", "start_sec", "end_sec"]  # every manifest has them
 videos = list(rows[cols].itertuples(index=False, name=None))
-log(f"shard {par.shard}: {len(videos)} videos, {par.num_frames} frames at {par.size}px ({par.resize}), "
-    f"on_error={par.on_error}")
-status = extract_shard(videos, snakemake.output.frames, num_frames=par.num_frames, size=par.size,
-                       on_error=par.on_error, resize=par.resize, log=log)
+log(f"shard {par['shard']}: {len(videos)} videos, {par['num_frames']} frames at {par['size']}px "
+    f"({par['resize']}), on_error={par['on_error']}")
+status = extract_shard(videos, snakemake.output.frames, num_frames=par["num_frames"], size=par["size"],
+                       on_error=par["on_error"], resize=par["resize"], log=log)
 write_index(snakemake.output.status, status)
 log(f"wrote {sum(r['status'] == 'ok' for r in status)} videos, {sum(r['status'] != 'ok' for r in status)} failed")

@@ -8,7 +8,7 @@ from finepseudo.runlog import log_to  # noqa: E402
 from finepseudo.synthdive import generate  # noqa: E402
 
 log = log_to(snakemake.log[0])
-cfg = dict(snakemake.params.cfg)
+cfg = dict(snakemake.params.settings)
 seed = int(cfg.pop("seed", 0))
 out_dir = Path(snakemake.output.videos).parent
 summary = generate(out_dir, cfg, seed=seed, log=log)

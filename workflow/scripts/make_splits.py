@@ -8,7 +8,7 @@ from finepseudo.runlog import log_to  # noqa: E402
 from finepseudo.splits import make_splits  # noqa: E402
 
 log = log_to(snakemake.log[0])
-p = snakemake.params.split
+p = snakemake.params.settings
 splits = make_splits(read_manifest(snakemake.input.manifest), p["percent"], p["seed"], p["novel_classes"],
                      p["val_per_class"])
 for name, table in splits.items():

@@ -13,8 +13,7 @@ mine_pairs_step(
     shards=list(snakemake.input.shards),
     out_triplets=snakemake.output.triplets,
     out_distances=snakemake.output.distances,
-    backend=snakemake.params.backend,
+    **snakemake.params.settings,  # backend, device
     threads=snakemake.threads,
-    device=snakemake.params.device,
     log=log,
 )

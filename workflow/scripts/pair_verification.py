@@ -16,8 +16,7 @@ pair_verification_step(
     out_table=snakemake.output.table,
     out_phase=snakemake.output.phase,
     out_example=snakemake.output.example,
-    cfg=dict(snakemake.params.cfg),
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # cfg, device
     threads=snakemake.threads,
     log=log,
 )

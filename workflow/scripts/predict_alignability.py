@@ -14,8 +14,7 @@ predict_alignability_step(
     classes=snakemake.input.classes,
     shards=list(snakemake.input.shards),
     out=dict(snakemake.output.items()),
-    cfg=dict(snakemake.params.cfg),
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # cfg, device
     threads=snakemake.threads,
     log=log,
 )

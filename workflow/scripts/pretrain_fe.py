@@ -12,10 +12,7 @@ pretrain_fe_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    fe=dict(snakemake.params.fe),
-    ssl=dict(snakemake.params.ssl),
-    seed=snakemake.params.seed,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # fe, ssl, seed, device
     threads=snakemake.threads,
     log=log,
 )

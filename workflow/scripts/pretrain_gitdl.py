@@ -12,9 +12,7 @@ pretrain_gitdl_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    cfg=dict(snakemake.params.cfg),
-    seed=snakemake.params.seed,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # cfg, seed, device
     threads=snakemake.threads,
     log=log,
 )

@@ -15,15 +15,10 @@ pseudo_label_step(
     classes=snakemake.input.classes,
     shards=list(snakemake.input.shards),
     out=snakemake.output.table,
-    source=snakemake.params.source,
     hparams=snakemake.input.hparams,
-    align=dict(snakemake.params.align),
-    clips_per_video=snakemake.params.clips_per_video,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # source, align, clips_per_video, calibrate, accept, device
     threads=snakemake.threads,
     val=snakemake.input.val,
-    calibrate=snakemake.params.calibrate,
-    accept=dict(snakemake.params.accept),
     out_info=snakemake.output.info,
     log=log,
 )

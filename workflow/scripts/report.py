@@ -14,8 +14,8 @@ for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality
             "predictions", "calibration", "reliability"):
     if key in snakemake.input.keys():
         inp[key] = list(snakemake.input[key])
-inp["benchmarks"] = snakemake.params.benchmarks
+inp["benchmarks"] = snakemake.params.settings["benchmarks"]
 env = environment() | {"ffmpeg": ffmpeg_version()}
-html = build_report(inp, dict(snakemake.params.config), env)
+html = build_report(inp, dict(snakemake.params.settings["config"]), env)
 Path(snakemake.output[0]).write_text(html)
 log(f"wrote {snakemake.output[0]} ({len(html) / 1e6:.1f} MB)")

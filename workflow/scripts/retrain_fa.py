@@ -14,11 +14,7 @@ retrain_fa_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    align=dict(snakemake.params.align),
-    loss=snakemake.params.loss,
-    epochs=snakemake.params.epochs,
-    seed=snakemake.params.seed,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # align, loss, epochs, seed, device
     threads=snakemake.threads,
     log=log,
 )

@@ -14,11 +14,8 @@ retrain_fe_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    recipe=dict(snakemake.params.recipe),
     init=snakemake.input.get("init"),
-    init_seed=snakemake.params.init_seed,
-    seed=snakemake.params.seed,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # recipe, init_seed, seed, device
     threads=snakemake.threads,
     # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
     workers=snakemake.config["frames"]["workers"],

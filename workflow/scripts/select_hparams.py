@@ -7,7 +7,6 @@ from finepseudo.pseudo_steps import select_hparams_step  # noqa: E402
 from finepseudo.runlog import log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
-hp = snakemake.params.hparams
 select_hparams_step(
     fe=snakemake.input.fe,
     fa=snakemake.input.get("fa"),
@@ -17,22 +16,11 @@ select_hparams_step(
     shards=list(snakemake.input.shards),
     out=snakemake.output.hparams,
     out_candidates=snakemake.output.candidates,
-    method=snakemake.wildcards.method,
-    source=snakemake.params.source,
-    open_world=snakemake.params.open_world,
-    defaults=dict(snakemake.params.defaults),
-    select=list(hp["select"]),
-    theta_grid=list(hp["theta_grid"]),
-    tau_grid=list(hp["tau_grid"]),
-    target_precision=hp["target_precision"],
-    known_keep=hp["known_keep"],
-    align=dict(snakemake.params.align),
-    clips_per_video=snakemake.params.clips_per_video,
-    device=snakemake.params.device,
+    # method, source, open_world, defaults, select, theta_grid, tau_grid, target_precision, known_keep, align,
+    # clips_per_video, calibrate, accept, device
+    **snakemake.params.settings,
     threads=snakemake.threads,
-    calibrate=snakemake.params.calibrate,
     out_calibration=snakemake.output.calibration,
     out_reliability=snakemake.output.reliability,
-    accept=dict(snakemake.params.accept),
     log=log,
 )

@@ -14,10 +14,7 @@ train_alignability_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    cfg=dict(snakemake.params.cfg),
-    loss=snakemake.params.loss,
-    seed=snakemake.params.seed,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # cfg, loss, seed, device
     threads=snakemake.threads,
     log=log,
 )

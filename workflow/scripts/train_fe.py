@@ -14,10 +14,8 @@ train_fe_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    fe=dict(snakemake.params.fe),
     init=snakemake.input.get("init"),
-    seed=snakemake.params.seed,
-    device=snakemake.params.device,
+    **snakemake.params.settings,  # fe, seed, device
     threads=snakemake.threads,
     # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
     workers=snakemake.config["frames"]["workers"],
