@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import yaml
 
