@@ -205,11 +205,17 @@ def test_pooled_reliability(tmp_path):
     pooled = report.pooled_reliability(rel, "finepseudo").set_index(["distribution", "bin"])
     parts = [pd.read_csv(p, sep="\t") for p in rel if "/finepseudo/" in p]
     raw = pd.concat(parts)
-    g = raw[(raw["distribution"] == "p_A") & (raw["bin"] == 9)]
-    assert pooled.loc[("p_A", 9), "count"] == g["count"].sum()
-    if g["count"].sum():
+    mixed = 0  # bins where at least two runs have videos: the count weighting matters there
+    for (dist, b), g in raw.groupby(["distribution", "bin"]):
+        assert pooled.loc[(dist, b), "count"] == g["count"].sum()
+        if g["count"].sum() == 0:
+            assert np.isnan(pooled.loc[(dist, b), "accuracy"])
+            continue
         w = g["count"] / g["count"].sum()
-        assert pooled.loc[("p_A", 9), "accuracy"] == pytest.approx((w * g["accuracy"].fillna(0)).sum())
+        assert pooled.loc[(dist, b), "accuracy"] == pytest.approx((w * g["accuracy"].fillna(0)).sum())
+        assert pooled.loc[(dist, b), "confidence"] == pytest.approx((w * g["confidence"].fillna(0)).sum())
+        mixed += int((g["count"] > 0).sum() >= 2 and g.loc[g["count"] > 0, "count"].nunique() > 1)
+    assert mixed > 0 and (raw["count"] == 0).any()  # both cases occur in the fixture
     assert pooled["runs"].max() == 3
     assert list(dict.fromkeys(pooled.index.get_level_values(0))) == list(DISTS)
     assert report.pooled_reliability(rel, "absent").empty
