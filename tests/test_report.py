@@ -205,11 +205,17 @@ def test_pooled_reliability(tmp_path):
     pooled = report.pooled_reliability(rel, "finepseudo").set_index(["distribution", "bin"])
     parts = [pd.read_csv(p, sep="\t") for p in rel if "/finepseudo/" in p]
     raw = pd.concat(parts)
-    g = raw[(raw["distribution"] == "p_A") & (raw["bin"] == 9)]
-    assert pooled.loc[("p_A", 9), "count"] == g["count"].sum()
-    if g["count"].sum():
+    mixed = 0  # bins where at least two runs have videos: the count weighting matters there
+    for (dist, b), g in raw.groupby(["distribution", "bin"]):
+        assert pooled.loc[(dist, b), "count"] == g["count"].sum()
+        if g["count"].sum() == 0:
+            assert np.isnan(pooled.loc[(dist, b), "accuracy"])
+            continue
         w = g["count"] / g["count"].sum()
-        assert pooled.loc[("p_A", 9), "accuracy"] == pytest.approx((w * g["accuracy"].fillna(0)).sum())
+        assert pooled.loc[(dist, b), "accuracy"] == pytest.approx((w * g["accuracy"].fillna(0)).sum())
+        assert pooled.loc[(dist, b), "confidence"] == pytest.approx((w * g["confidence"].fillna(0)).sum())
+        mixed += int((g["count"] > 0).sum() >= 2 and g.loc[g["count"] > 0, "count"].nunique() > 1)
+    assert mixed > 0 and (raw["count"] == 0).any()  # both cases occur in the fixture
     assert pooled["runs"].max() == 3
     assert list(dict.fromkeys(pooled.index.get_level_values(0))) == list(DISTS)
     assert report.pooled_reliability(rel, "absent").empty
@@ -267,3 +273,77 @@ def test_build_report_with_and_without_the_new_inputs(runs, tmp_path):
     assert '<h2 id="paired">Paired comparisons</h2>' in new
     assert '<h2 id="calibration">Calibration on validation</h2>' in new
     assert "finepseudo better than pl" in new
+
+
+# ------------------------------------------------------------------------ the report's numbers and inputs
+
+
+def _base_inputs(res: Path, preds: list[str], bench: Path) -> dict:
+    """The report's required inputs for the ``runs`` fixture: manifest, classes, metrics, frame status,
+    confusion matrices, a benchmark folder with two jobs (12.5 s and 30 s)."""
+    pd.DataFrame({"video": [f"{v:05d}" for v in range(4)], "label": [0, 1, 2, 3],
+                  "label_name": list("abcd"), "split": ["train", "train", "test", "test"],
+                  "start_frame": 0, "end_frame": [10, 12, 9, 11]}).to_csv(res / "manifest.tsv", sep="\t", index=False)
+    pd.DataFrame({"label": range(4), "name": list("abcd")}).to_csv(res / "classes.tsv", sep="\t", index=False)
+    pd.DataFrame({"video": ["00000", "00001"], "status": ["ok", "failed"],
+                  "reason": ["", "moov atom not found"]}).to_csv(res / "status.tsv", sep="\t", index=False)
+    for p in preds:
+        conf = pd.DataFrame(np.eye(4, dtype=int), index=list("abcd"), columns=list("abcd"))
+        conf.to_csv(Path(p).with_name("confusion.tsv"), sep="\t")
+    for rule, s in (("train_fe", 12.5), ("report", 30.0)):
+        (bench / rule).mkdir(parents=True)
+        pd.DataFrame({"s": [s], "max_rss": [100.0]}).to_csv(bench / rule / "job.tsv", sep="\t", index=False)
+    return {"manifest": str(res / "manifest.tsv"), "classes": str(res / "classes.tsv"),
+            "metrics": [str(Path(p).with_name("metrics.json")) for p in preds],
+            "frame_status": [str(res / "status.tsv")], "shards": [], "benchmarks": str(bench)}
+
+
+CONFIG = {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}}
+
+
+def test_report_shows_the_accuracy_of_every_method_from_its_metrics(runs, tmp_path):
+    res, preds = runs
+    inp = _base_inputs(res, preds, tmp_path / "bench")
+    html = report.build_report(inp, CONFIG, {"torch": "9.9.9-test"})
+    for method, seeds in (("finepseudo", SEEDS), ("pl", SEEDS), ("supervised", SEEDS[:2])):
+        top1 = [json.loads((res / f"eval/{method}/frac10_seed{s}/metrics.json").read_text())["top1"] for s in seeds]
+        cell = f"{np.mean(top1):.1f} ± {np.std(top1, ddof=1):.1f} (n={len(top1)})"
+        row = re.search(rf"<tr>\s*<td>{method}</td>\s*<td>(.*?)</td>", html)
+        assert row is not None and row.group(1) == cell, (method, cell)
+        per_seed = ", ".join(f"{s}: {v:.1f}" for s, v in zip(seeds, top1))
+        assert per_seed in html
+    assert "moov atom not found" in html and "1 video(s) could not be decoded" in html  # the failed video
+    assert "Sum over jobs: 42 s" in html  # 12.5 + 30 from the benchmark files
+    assert "9.9.9-test" in html and "<b>toy</b>" in html
+
+
+def test_report_shows_pseudo_label_quality_and_hyper_parameters(runs, tmp_path):
+    res, preds = runs
+    inp = _base_inputs(res, preds, tmp_path / "bench")
+    quality, hparams = [], []
+    for s in SEEDS:
+        run = res / "methods/finepseudo" / f"frac10_seed{s}"
+        run.mkdir(parents=True)
+        pd.DataFrame({"round": [1], "pool": [50], "accepted": [20], "coverage": [0.4], "precision": [0.75 + s / 100],
+                      "fe_fa_agreement": [0.5], "per_class_precision": ["{}"]}).to_csv(
+            run / "pseudo_quality.tsv", sep="\t", index=False)
+        quality.append(str(run / "pseudo_quality.tsv"))
+        (run / "hparams.json").write_text(json.dumps({
+            "method": "finepseudo", "n_val": 8, "values": {"theta": 0.8125, "tau": 0.03, "delta": None},
+            "chosen_on": {"theta": "validation", "tau": "validation", "delta": "not used", "rounds": "validation"}}))
+        hparams.append(str(run / "hparams.json"))
+    html = report.build_report(inp | {"pseudo_quality": quality, "hparams": hparams}, CONFIG, {})
+    # mean over the seeds of the last round: coverage 40 %, precision (75 + 76 + 77) / 3 = 76 %
+    assert "finepseudo at 10 %: the last round accepted 40 % of the pool at a pseudo-label precision of 76 %" in html
+    assert "0.8125 (validation)" in html and "0.03 (validation)" in html
+
+
+@pytest.mark.parametrize("missing", ["metrics", "classes", "manifest", "confusion"])
+def test_report_names_a_missing_input(runs, tmp_path, missing):
+    res, preds = runs
+    inp = _base_inputs(res, preds, tmp_path / "bench")
+    gone = {"metrics": inp["metrics"][1], "classes": inp["classes"], "manifest": inp["manifest"],
+            "confusion": str(Path(inp["metrics"][1]).with_name("confusion.tsv"))}[missing]
+    Path(gone).unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(gone)):
+        report.build_report(inp, CONFIG, {})

@@ -86,6 +86,10 @@ def test_sample_weight_and_input_checks():
     hist = train_classifier(m, clips, labels, epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, clip_frames=4,
                             seed=0, sample_weight=w, log=lambda s: None)
     assert np.isfinite(hist[0]["loss"])
+    plain = tiny_model()
+    train_classifier(plain, clips, labels, epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, clip_frames=4, seed=0,
+                     log=lambda s: None)
+    assert not all(torch.equal(v, plain.state_dict()[k]) for k, v in m.state_dict().items())  # the weights are used
     with pytest.raises(ValueError, match="sample_weight"):
         train_classifier(m, clips, labels, epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, clip_frames=4,
                          seed=0, sample_weight=-w, log=lambda s: None)
@@ -158,7 +162,7 @@ def test_fused_train_input_matches_reference(aug):
 
 def test_step_budget_and_labeled_share_per_batch():
     """``steps`` fixes the number of optimiser steps; ``labeled_share`` puts that share of labeled videos in every
-    batch (oversampling the few labeled ones); a zero-weight video changes nothing."""
+    batch (oversampling the few labeled ones)."""
     import finepseudo.train as tr
 
     rng = np.random.default_rng(0)
@@ -205,6 +209,41 @@ def test_zero_weight_videos_do_not_change_training():
     train_classifier(m, clips, y, epochs=2, batch_size=4, lr=1e-2, weight_decay=0.0, clip_frames=4, seed=2,
                      log=lambda s: None)
     assert not all(torch.equal(states[0][k], m.state_dict()[k]) for k in states[0])  # weight 1: it matters
+
+
+class _NoBatchNorm(torch.nn.Module):
+    """A video classifier without batch norm or dropout, so one video's loss term is its only influence."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv3d(3, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3, 4)))
+
+
+def test_a_zero_weight_video_is_the_same_as_leaving_it_out():
+    """Training with a video at sample weight 0 gives the weights of training without that video at all (one
+    batch per epoch, no augmentation, a model without batch norm: then nothing else depends on the video's
+    presence; batch norm would still see it in its batch statistics)."""
+    clips, labels = toy_data(n=8)
+    w = np.ones(8)
+    w[3] = 0.0
+    keep = np.arange(8) != 3
+    kw = dict(epochs=3, batch_size=8, lr=1e-2, weight_decay=0.0, clip_frames=4, seed=2, augment={"enabled": False},
+              log=lambda s: None)
+    with_zero, without = _NoBatchNorm(), _NoBatchNorm()
+    h0 = train_classifier(with_zero, clips, labels, sample_weight=w, **kw)
+    h1 = train_classifier(without, clips[keep], labels[keep], **kw)
+    for k, v in with_zero.state_dict().items():
+        torch.testing.assert_close(v, without.state_dict()[k], rtol=1e-5, atol=1e-6)
+    assert [h["loss"] for h in h0] == pytest.approx([h["loss"] for h in h1], rel=1e-5)
+    # weight 1 instead: the video changes the result
+    one = _NoBatchNorm()
+    train_classifier(one, clips, labels, **kw)
+    assert not torch.allclose(one.conv.weight, without.conv.weight, rtol=1e-5, atol=1e-6)
 
 
 def test_frame_store_and_loader_workers_do_not_change_results(tmp_path):

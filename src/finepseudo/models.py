@@ -273,7 +273,3 @@ def r2plus1d_18(num_classes: int, dropout: float = 0.0) -> nn.Module:
 def r3d_18(num_classes: int, dropout: float = 0.0) -> nn.Module:
     """torchvision 3D-ResNet-18 (no pretrained weights unless given by path)."""
     return _torchvision("r3d_18", num_classes, dropout)
-
-
-# ----------------------------------------------------------------------------------------------
-# frame-wise encoders (f_A) are added below this line.

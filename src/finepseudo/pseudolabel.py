@@ -14,11 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["SOURCES", "ACCEPT_RULES", "accept_mask", "combine", "pseudo_label_table", "quality",
+__all__ = ["ACCEPT_RULES", "accept_mask", "combine", "pseudo_label_table", "quality",
            "pseudo_quality_step"]
-
-#: Which predictions a method's pseudo-labels come from.
-SOURCES = {"pl": "fe", "fa_only": "fa", "finepseudo": "both"}
 
 
 def combine(p_e: np.ndarray | None, p_a: np.ndarray | None, source: str) -> np.ndarray:
