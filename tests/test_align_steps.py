@@ -216,3 +216,15 @@ def test_train_alignability_loss_ablations(store, trained):
     # the reported loss is the trained objective: L_AT alone, L_Score alone
     np.testing.assert_allclose(hist_at["loss"], hist_at["l_at"], rtol=1e-4)
     np.testing.assert_allclose(hist_s["loss"], CFG["omega"] * hist_s["l_score"], rtol=1e-4)
+
+
+def test_train_alignability_refuses_triplets_that_do_not_match_the_labeled_videos(store):
+    """A labeled video without a row, or whose negative is unknown, is an error naming the triplets file; it
+    never falls back to the anchor as its own negative."""
+    d = store["dir"]
+    trip = pd.read_csv(d / "triplets.tsv", sep="\t", dtype={"anchor": str, "positive": str, "negative": str})
+    for name, bad in (("dropped", trip.iloc[1:]), ("unknown", trip.assign(negative=["nope"] + list(trip["negative"][1:])))):
+        path = d / f"triplets_{name}.tsv"
+        bad.to_csv(path, sep="\t", index=False)
+        with pytest.raises(ValueError, match=rf"triplets {path}.*rerun mine_pairs"):
+            _train(store, f"avml_{name}", triplets=str(path))

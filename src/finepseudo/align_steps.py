@@ -128,8 +128,11 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
     frames, table = load_videos(shards, table, log, "labeled")
     trip = pd.read_csv(triplets, sep="\t", dtype={"anchor": str, "negative": str}).set_index("anchor")
     pos = {v: i for i, v in enumerate(table["video"])}
-    hard_neg = np.array([pos.get(trip.at[v, "negative"], i) if v in trip.index else i
-                         for i, v in enumerate(table["video"])])
+    missing = [v for v in table["video"] if v not in trip.index or trip.at[v, "negative"] not in pos]
+    if missing:  # a mined negative must exist: never fall back to the anchor itself
+        raise ValueError(f"triplets {triplets} do not match the labeled videos of {labeled} ({len(missing)} "
+                         f"without a usable mined negative, e.g. {missing[:3]}): delete it and rerun mine_pairs")
+    hard_neg = np.array([pos[trip.at[v, "negative"]] for v in table["video"]])
     a = cfg["avml"]
     log(f"AVML ({loss}) on {len(table)} labeled videos: gamma={cfg['gamma']} margin={cfg['margin']} "
         f"omega={cfg['omega']}, device={dev}")
