@@ -267,3 +267,40 @@ def test_flipping_each_config_key_reruns_only_the_rules_that_read_it(tiny_run, t
         if found[path.name] != expected:
             wrong[key] = (sorted(found[path.name]), sorted(expected))
     assert not wrong, "key: (planned, expected)\n" + "\n".join(f"{k}: {v}" for k, v in wrong.items())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Every file a step reads is an input of its rule: the audit each rule script runs (finepseudo.runlog).
+
+def test_read_audit_names_an_undeclared_file_and_allows_the_declared_ones(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from finepseudo.runlog import ReadAudit, UndeclaredReadError
+
+    monkeypatch.chdir(tmp_path)
+    Path("in.tsv").write_text("a\n1\n")
+    Path("data").mkdir()
+    np.save("data/x.npy", np.zeros(3))
+    Path("stale.tsv").write_text("a\n2\n")
+    Path("out.pt.resume.pt").write_text("checkpoint")
+    outside = tmp_path.parent / f"{tmp_path.name}_outside.txt"
+    outside.write_text("not ours")
+    audit = ReadAudit(["in.tsv", "data"], outputs=["out.pt"], roots=["."])
+    try:
+        pd.read_csv("in.tsv")  # a declared input
+        np.load("data/x.npy")  # under a declared directory
+        Path("out.pt.resume.pt").read_text()  # an output's companion (resume checkpoint)
+        outside.read_text()  # outside the working directory: Python's own files, not checked
+        Path("new.txt").write_text("written, not read")
+        audit.check()  # nothing undeclared so far
+    finally:
+        audit.stop()
+    audit = ReadAudit(["in.tsv"], roots=["."])
+    try:
+        pd.read_csv("stale.tsv")
+    finally:
+        audit.stop()
+    with pytest.raises(UndeclaredReadError, match=r"stale\.tsv.*declare them"):
+        audit.check()
+    assert open is not None and open.__name__ == "open"  # the builtin is restored

@@ -5,6 +5,7 @@ or two on 2 cores.
 """
 
 import json
+import os
 import re
 import shutil
 
@@ -30,6 +31,9 @@ def test_report_has_every_section(run):
         assert section in html, section
     assert html.count("data:image/png;base64,") >= 5  # figures are embedded, the file stands alone
     assert "supervised_full" in html and "torch" in html
+    # the report reads the benchmark files of the run's jobs, declared as its inputs: all of them
+    listed = int(re.search(r"benchmark files: (\d+)", (run / "logs/report.log").read_text()).group(1))
+    assert listed == len(list((run / "benchmarks").rglob("*.tsv"))) > 20
 
 
 def test_splits_keep_unlabeled_truth_apart(run):
@@ -49,7 +53,6 @@ def test_splits_keep_unlabeled_truth_apart(run):
 def test_hyperparameters_are_chosen_on_validation_never_on_test(run):
     """theta, tau and the round come from the validation split, and the test split is no input of any
     rule that chooses or trains: touching it re-runs evaluation and the report only."""
-    import os
 
     for method in ("pl", "finepseudo"):
         d = run / f"synthdive/methods/{method}/frac50_seed0"
@@ -234,6 +237,11 @@ def test_corrupt_video_fails_with_its_path_or_is_skipped(run, tmp_path, on_error
         st = pd.read_csv(status, sep="\t")
         assert st.loc[st["video"] == bad["video"], "status"].item() == "failed"
         assert (st["status"] == "ok").sum() == len(st) - 1
+        # a real dataset's video files are inputs of their shard's job: replacing one re-extracts that shard only
+        video = tmp_path / "data/videos" / f"{manifest[manifest['shard'] == other]['video'].iloc[0]}.mp4"
+        os.utime(video)
+        r = snakemake(wd, *shards, "-n", "--quiet", "rules", configfile=cfg)
+        assert re.search(r"^extract_frames\s+1$", r.stdout, re.M), r.stdout
 
 
 def test_every_method_and_the_open_world(run, tmp_path):

@@ -235,10 +235,13 @@ def pooled_reliability(paths: list[str], method: str) -> pd.DataFrame:
     return g[cols]
 
 
-def benchmark_table(bench_dir: str | Path) -> pd.DataFrame:
-    """Per-rule wall time and peak memory from Snakemake's ``benchmark:`` files."""
+def benchmark_table(bench_dir: str | Path, files: list[str] | None = None) -> pd.DataFrame:
+    """Per-rule wall time and peak memory from Snakemake's ``benchmark:`` files: ``files`` (paths under
+    ``bench_dir``, the workflow passes those of the run's jobs) or else every file under ``bench_dir``."""
     rows = []
-    for path in sorted(glob.glob(str(Path(bench_dir) / "**" / "*.tsv"), recursive=True)):
+    if files is None:
+        files = glob.glob(str(Path(bench_dir) / "**" / "*.tsv"), recursive=True)
+    for path in sorted(files):
         try:
             b = pd.read_csv(path, sep="\t")
         except (pd.errors.EmptyDataError, pd.errors.ParserError):
@@ -728,8 +731,8 @@ def _section_hparams(paths: list[str]) -> str:
     return "".join(out)
 
 
-def _section_benchmarks(bench_dir: str) -> str:
-    b = benchmark_table(bench_dir)
+def _section_benchmarks(bench_dir: str, files: list[str] | None = None) -> str:
+    b = benchmark_table(bench_dir, files)
     if b.empty:
         return "<p>No benchmark files yet.</p>"
     per_rule = b.groupby("rule").agg(jobs=("job", "count"), total_s=("seconds", "sum"),
@@ -772,7 +775,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("confusion", "Confusion matrices", _section_confusions(runs)),
         ("training", "Training curves", _section_curves(histories)),
         ("samples", "Sample frames per class", _section_samples(inp)),
-        ("runtime", "Run time and memory per rule", _section_benchmarks(inp["benchmarks"])),
+        ("runtime", "Run time and memory per rule", _section_benchmarks(inp["benchmarks"], inp.get("benchmark_files"))),
         ("config", "Config used", "<pre>" + html.escape(yaml.safe_dump(cfg_public, sort_keys=False)) + "</pre>"),
         ("software", "Software", _table(pd.DataFrame(sorted(env.items()), columns=["package", "version"]))),
     ]

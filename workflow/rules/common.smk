@@ -1,6 +1,7 @@
 # Config validation, wildcard constraints and the get_* input helpers. Read first by the Snakefile.
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
@@ -157,11 +158,19 @@ def gitdl_config(init):
 
 
 def get_frames_inputs(wildcards):
-    """The manifest, plus the generated video folder for SynthDive (real videos are not outputs)."""
-    inputs = {"manifest": f"results/{DATASET}/manifest.tsv"}
+    """The manifest, plus the videos the shard decodes: SynthDive's generated folder, or a real dataset's
+    video files (or FineDiving's frame folders) of this shard, read from the manifest (build_manifest is a
+    checkpoint), so that replacing a video re-extracts its shard and only that one."""
     if DATASET == "synthdive":
-        inputs["videos"] = videos_dir()
-    return inputs
+        return {"manifest": f"results/{DATASET}/manifest.tsv", "videos": videos_dir()}
+    manifest = checkpoints.build_manifest.get(dataset=DATASET).output.manifest
+    import pandas as pd
+
+    table = pd.read_csv(
+        manifest, sep="\t", usecols=["path", "shard"], dtype={"path": str}
+    )
+    paths = sorted(set(table.loc[table["shard"] == int(wildcards.shard), "path"]))
+    return {"manifest": manifest, "videos": paths}
 
 
 def get_shards(wildcards):
@@ -227,7 +236,14 @@ def get_train_fe_inputs(wc):
     }
     if config["fe"]["init"] == "ssl" and wc.sup == "supervised":
         inputs["init"] = SSL_FE
+    inputs["weights"] = fe_weights()
     return inputs
+
+
+def fe_weights(wildcards=None):
+    """The user's ``fe.weights`` file (read by every f_E initialisation) as an input, or none."""
+    w = config["fe"]["weights"]
+    return [w] if w else []
 
 
 def get_retrain_fe_inputs(wc):
@@ -241,6 +257,7 @@ def get_retrain_fe_inputs(wc):
     }
     if config["fe"]["init"] == "ssl" and config["pseudo"]["fe"]["init"] == "fixed":
         inputs["init"] = SSL_FE
+    inputs["weights"] = fe_weights()
     return inputs
 
 
@@ -429,7 +446,107 @@ def get_report_inputs(wildcards):
     }
     if DATASET == "synthdive":
         inputs["synthdive_summary"] = "results/synthdive/raw/summary.json"
+    # files the report reads next to the ones above (a run's confusion matrix, the training history of
+    # its f_E; every round's, since the round is chosen at run time), and every job's benchmark file
+    inputs["confusion"] = [
+        f.replace("metrics.json", "confusion.tsv") for f in get_final_metrics(wildcards)
+    ]
+    inputs["histories"] = get_histories()
+    inputs["benchmark_files"] = get_benchmark_files()
+    runs_ = [
+        f"results/{DATASET}/alignability/frac{p}_seed{s}"
+        for p in PERCENTS
+        for s in SEEDS
+    ]
+    inputs["alignability_extra"] = [
+        f"{r}/{name}"
+        for r in runs_
+        for name in ("phase_agreement.tsv", "alignment_example.npz")
+    ]
+    inputs["test_splits"] = [
+        f"results/{DATASET}/splits/frac{p}_seed{s}/test.tsv"
+        for p in PERCENTS
+        for s in SEEDS
+    ]
     return inputs
+
+
+def get_histories():
+    """fe.history.tsv of every f_E a reported method may be evaluated with."""
+    out = []
+    for m, p, s in runs():
+        if m in PSEUDO_METHODS:
+            out += [f"{run_dir_of(m, p, s)}/round{r}/fe.history.tsv" for r in ROUNDS]
+        else:
+            model = get_model(SimpleNamespace(method=m, frac=p, seed=s))
+            out.append(model.replace("fe.pt", "fe.history.tsv"))
+    return sorted(set(out))
+
+
+def run_dir_of(method, frac, seed):
+    return f"results/{DATASET}/methods/{method}/frac{frac}_seed{seed}"
+
+
+def avml_variants():
+    """(loss, init) of every AVML model the run trains: the default one (pair verification and p_A tables)
+    and each pseudo-labeling method's."""
+    out = {("av", "gitdl")}
+    out |= {
+        avml_variant(m) for m, _, _ in runs() if m in PSEUDO_METHODS and avml_variant(m)
+    }
+    return sorted(out)
+
+
+def get_benchmark_files():
+    """The ``benchmark:`` file of every job the report depends on (the report reads these, not a folder,
+    so files left by an earlier config are not mixed in). tests/test_workflow.py checks that the list
+    matches the files the jobs wrote."""
+    b, d = "results/benchmarks", DATASET
+    out = []
+    splits = [(p, s) for p in PERCENTS for s in SEEDS]
+    sup = {(p, s) for p, s in splits}
+    if "supervised_full" in methods():
+        sup |= {(FULL, s) for s in SEEDS}
+    if config["fe"]["init"] == "ssl":
+        out.append(f"{b}/pretrain_fe/{d}.tsv")
+    out += [f"{b}/train_fe/{d}/supervised/frac{p}_seed{s}.tsv" for p, s in sorted(sup)]
+    out += [
+        f"{b}/train_fe/{d}/supervised_scratch/frac{p}_seed{s}.tsv"
+        for m, p, s in runs()
+        if m == "supervised_scratch"
+    ]
+    out += [
+        f"{b}/evaluate_fe/{d}/{m}/frac{p}_seed{s}.tsv"
+        for m, p, s in runs()
+        if m not in PSEUDO_METHODS
+    ]
+    variants = avml_variants()
+    out += [f"{b}/pretrain_gitdl/{d}/{i}.tsv" for i in sorted({i for _, i in variants})]
+    for p, s in splits:
+        out += [
+            f"{b}/mine_pairs/{d}/frac{p}_seed{s}_{i}.tsv"
+            for i in sorted({i for _, i in variants})
+        ]
+        out += [
+            f"{b}/train_alignability/{d}/frac{p}_seed{s}_{loss}_{i}.tsv"
+            for loss, i in variants
+        ]
+        out += [
+            f"{b}/{rule}/{d}/frac{p}_seed{s}.tsv"
+            for rule in ("predict_alignability", "pair_verification")
+        ]
+    for m, p, s in runs():
+        if m not in PSEUDO_METHODS:
+            continue
+        out.append(f"{b}/select_hparams/{d}/{m}/frac{p}_seed{s}.tsv")
+        for r in ROUNDS:
+            out += [
+                f"{b}/{rule}/{d}/{m}/frac{p}_seed{s}_round{r}.tsv"
+                for rule in ("pseudo_label", "retrain_fe")
+            ]
+            if PSEUDO_METHODS[m].source != "fe" and r < ROUNDS[-1]:
+                out.append(f"{b}/retrain_fa/{d}/{m}/frac{p}_seed{s}_round{r}.tsv")
+    return sorted(set(out))
 
 
 def get_pair_verification_inputs(wildcards):

@@ -26,7 +26,8 @@ rule generate_synthdive:
         "../scripts/generate_synthdive.py"
 
 
-rule build_manifest:
+# A checkpoint: extract_frames declares the video files of its shard, which the manifest lists.
+checkpoint build_manifest:
     input:
         unpack(get_annotations),
     output:

@@ -7,6 +7,7 @@
 rule pretrain_fe:
     input:
         manifest="results/{dataset}/manifest.tsv",
+        weights=fe_weights,
         shards=get_shards,
         shard_index=get_shard_status,  # the index each shard array is read through
     output:

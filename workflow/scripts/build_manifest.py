@@ -5,11 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.datasets import build_manifest_for  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 par = snakemake.params.settings
 files = {k: v for k, v in snakemake.input.items() if k != "videos"}
 manifest, names = build_manifest_for(par["format"], files, par["videos_dir"], num_shards=par["num_shards"],
@@ -19,3 +20,4 @@ pd.DataFrame({"label": range(len(names)), "name": names}).to_csv(snakemake.outpu
 counts = manifest.groupby("split").size().to_dict()
 log(f"manifest ({par['format']} format): {len(manifest)} videos {counts}, {len(names)} classes, "
     f"{par['num_shards']} shards")
+reads.check()

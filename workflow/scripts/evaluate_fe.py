@@ -3,10 +3,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.steps import evaluate_fe_step  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 evaluate_fe_step(
     model=snakemake.input.model,
     test=snakemake.input.test,
@@ -21,3 +22,4 @@ evaluate_fe_step(
     log=log,
     val=snakemake.input.get("val"),
 )
+reads.check()

@@ -5,9 +5,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.datasets import read_manifest  # noqa: E402
 from finepseudo.frames import extract_shard, write_index  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 par = snakemake.params.settings
 manifest = read_manifest(snakemake.input.manifest)
 rows = manifest[manifest["shard"] == par["shard"]]
@@ -19,3 +20,4 @@ status = extract_shard(videos, snakemake.output.frames, num_frames=par["num_fram
                        on_error=par["on_error"], resize=par["resize"], log=log)
 write_index(snakemake.output.status, status)
 log(f"wrote {sum(r['status'] == 'ok' for r in status)} videos, {sum(r['status'] != 'ok' for r in status)} failed")
+reads.check()

@@ -4,13 +4,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.synthdive import generate  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 cfg = dict(snakemake.params.settings)
 seed = int(cfg.pop("seed", 0))
 out_dir = Path(snakemake.output.videos).parent
 summary = generate(out_dir, cfg, seed=seed, log=log)
 Path(snakemake.output.summary).write_text(json.dumps(summary, indent=2, default=str))
 log(f"done: {json.dumps(summary, default=str)[:500]}")
+reads.check()

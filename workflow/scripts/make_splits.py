@@ -4,13 +4,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.datasets import read_manifest  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.splits import make_splits  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 p = snakemake.params.settings
 splits = make_splits(read_manifest(snakemake.input.manifest), p["percent"], p["seed"], p["novel_classes"],
                      p["val_per_class"])
 for name, table in splits.items():
     table.to_csv(snakemake.output[name], sep="\t", index=False)
     log(f"{name}: {len(table)} videos -> {snakemake.output[name]}")
+reads.check()

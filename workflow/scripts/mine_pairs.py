@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.align_steps import mine_pairs_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 mine_pairs_step(
     model=snakemake.input.model,
     labeled=snakemake.input.labeled,
@@ -17,3 +18,4 @@ mine_pairs_step(
     threads=snakemake.threads,
     log=log,
 )
+reads.check()

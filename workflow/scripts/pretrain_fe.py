@@ -3,10 +3,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.ssl import pretrain_fe_step  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 pretrain_fe_step(
     manifest=snakemake.input.manifest,
     shards=list(snakemake.input.shards),
@@ -16,3 +17,4 @@ pretrain_fe_step(
     threads=snakemake.threads,
     log=log,
 )
+reads.check()

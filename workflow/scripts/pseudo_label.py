@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.pseudo_steps import pseudo_label_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 pseudo_label_step(
     fe=snakemake.input.fe,
     fa=snakemake.input.get("fa"),
@@ -22,3 +23,4 @@ pseudo_label_step(
     out_info=snakemake.output.info,
     log=log,
 )
+reads.check()

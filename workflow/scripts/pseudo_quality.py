@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.pseudolabel import pseudo_quality_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 pseudo_quality_step(
     tables=list(snakemake.input.tables),
     truth=snakemake.input.truth,
@@ -14,3 +15,4 @@ pseudo_quality_step(
     out=snakemake.output.table,
     log=log,
 )
+reads.check()

@@ -5,17 +5,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.frames import ffmpeg_version  # noqa: E402
 from finepseudo.report import build_report  # noqa: E402
-from finepseudo.runlog import environment, log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, environment, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 inp = {k: v for k, v in snakemake.input.items()}
 # list-valued inputs; the later ones (test predictions, validation calibration) only when the rule has them
 for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams",
-            "predictions", "calibration", "reliability"):
+            "predictions", "calibration", "reliability", "confusion", "histories", "benchmark_files", "alignability_extra",
+            "test_splits"):
     if key in snakemake.input.keys():
         inp[key] = list(snakemake.input[key])
 inp["benchmarks"] = snakemake.params.settings["benchmarks"]
 env = environment() | {"ffmpeg": ffmpeg_version()}
 html = build_report(inp, dict(snakemake.params.settings["config"]), env)
 Path(snakemake.output[0]).write_text(html)
+log(f"benchmark files: {len(inp['benchmark_files'])}")
 log(f"wrote {snakemake.output[0]} ({len(html) / 1e6:.1f} MB)")
+reads.check()

@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.pseudo_steps import retrain_fa_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 retrain_fa_step(
     fa=snakemake.input.fa,
     labeled=snakemake.input.labeled,
@@ -18,3 +19,4 @@ retrain_fa_step(
     threads=snakemake.threads,
     log=log,
 )
+reads.check()

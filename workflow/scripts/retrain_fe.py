@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.pseudo_steps import retrain_fe_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 retrain_fe_step(
     fe=snakemake.input.fe,
     labeled=snakemake.input.labeled,
@@ -21,3 +22,4 @@ retrain_fe_step(
     workers=snakemake.config["frames"]["workers"],
     log=log,
 )
+reads.check()

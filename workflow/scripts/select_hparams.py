@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.pseudo_steps import select_hparams_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 select_hparams_step(
     fe=snakemake.input.fe,
     fa=snakemake.input.get("fa"),
@@ -24,3 +25,4 @@ select_hparams_step(
     out_reliability=snakemake.output.reliability,
     log=log,
 )
+reads.check()

@@ -4,9 +4,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 from finepseudo.hparams import select_round_step  # noqa: E402
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 inp = snakemake.input
 n = sum(1 for key in inp.keys() if key.startswith("val_round"))
 select_round_step(
@@ -18,3 +19,4 @@ select_round_step(
     out_table=snakemake.output.table,
     log=log,
 )
+reads.check()

@@ -4,10 +4,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-from finepseudo.runlog import log_to  # noqa: E402
+from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.steps import train_fe_step  # noqa: E402
 
 log = log_to(snakemake.log[0])
+reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 train_fe_step(
     labeled=snakemake.input.labeled,
     classes=snakemake.input.classes,
@@ -21,3 +22,4 @@ train_fe_step(
     workers=snakemake.config["frames"]["workers"],
     log=log,
 )
+reads.check()
