@@ -3,7 +3,7 @@ row per video, through the adapter of the dataset's format (finepseudo.datasets.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from finepseudo.datasets import build_manifest_for  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 

@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from finepseudo.datasets import read_manifest  # noqa: E402
 from finepseudo.frames import extract_shard, write_index  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402

@@ -3,7 +3,7 @@ initialisation when the rule has an ``init`` input."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.steps import train_fe_step  # noqa: E402
 
