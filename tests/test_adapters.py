@@ -90,6 +90,7 @@ def test_finegym_elements_are_cut_by_seeking(finegym, tmp_path, source):
     write_index(index_path(tmp_path / "s.npy"), status)
     store = FrameStore([tmp_path / "s.npy"])
     assert sorted(r["n_decoded"] for r in status) == [20, 20, 30]  # 2 s, 2 s and 3 s at 10 fps
+    assert [r["warning"] for r in status] == ["", "", ""]  # seeking into intact files: no warning
     grey = _grey(store[store.ids.index(f"{YT}_E_000004_000014_A_0005_0008")][None].numpy().astype(float))[0]
     # frames 90..119 of the raw video (9 s to 12 s), sampled at the centres of 4 bins: luma 2 n, which RGB
     # conversion (limited range) maps to (2 n - 16) * 255 / 219
@@ -171,6 +172,7 @@ def test_finediving_reads_pickles_and_frame_folders(finediving, tmp_path):
     status = extract_shard(rows, tmp_path / "s.npy", num_frames=4, size=32, log=lambda s: None)
     write_index(index_path(tmp_path / "s.npy"), status)
     assert {r["video"]: r["n_decoded"] for r in status} == {f"{COMP}__0": 12, f"{COMP}__1": 9, f"{COMP}__2": 10}
+    assert [r["warning"] for r in status] == ["", "", ""]
     store = FrameStore([tmp_path / "s.npy"], [f"{COMP}__0"])
     grey = _grey(store[[0]].numpy().astype(float))[0]
     k = np.array([1, 4, 7, 10])  # frames 1, 4, 7, 10 of 12; luma 10 k in limited range, as RGB:
