@@ -131,7 +131,7 @@ def _run_ffmpeg(source: str, size: int, resize: str, in_args: dict, *, what: str
         )
     except ffmpeg.Error as exc:  # non-zero exit status
         msg = exc.stderr.decode(errors="replace").strip().splitlines()
-        text = " | ".join(msg[-3:]) or str(exc)
+        text = (" | ".join(msg[-3:]) or str(exc)).rstrip(".")  # the caller may append a sentence
         if any(w in " ".join(msg).lower() for w in _NO_VIDEO):
             raise FrameExtractionError(f"{what} has no video stream (audio only?): ffmpeg says {text}") from None
         raise FrameExtractionError(f"ffmpeg could not decode {what} (truncated, damaged or not a video file?): "
