@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 
 import numpy as np
@@ -90,6 +91,7 @@ def test_finegym_elements_are_cut_by_seeking(finegym, tmp_path, source):
     write_index(index_path(tmp_path / "s.npy"), status)
     store = FrameStore([tmp_path / "s.npy"])
     assert sorted(r["n_decoded"] for r in status) == [20, 20, 30]  # 2 s, 2 s and 3 s at 10 fps
+    assert [r["warning"] for r in status] == ["", "", ""]  # seeking into intact files: no warning
     grey = _grey(store[store.ids.index(f"{YT}_E_000004_000014_A_0005_0008")][None].numpy().astype(float))[0]
     # frames 90..119 of the raw video (9 s to 12 s), sampled at the centres of 4 bins: luma 2 n, which RGB
     # conversion (limited range) maps to (2 n - 16) * 255 / 219
@@ -119,6 +121,66 @@ def test_finegym_bad_annotations_name_the_file_and_line(finegym, tmp_path):
         build_manifest_for("finegym", _gym_files(finegym, timestamps=None), finegym / "videos", num_shards=1)
     with pytest.raises(AnnotationError, match="have no file"):  # the raw videos are not in the events folder
         build_manifest_for("finegym", _gym_files(finegym), finegym / "events", num_shards=1, source="raw")
+
+
+E1 = f"{YT}_E_000004_000014_A_0001_0003"
+E2 = f"{YT}_E_000004_000014_A_0005_0008"
+
+
+def _info_with(event_patch=None, segment_patch=None, top=None):
+    info = {YT: {"E_000004_000014": {"event": 1, "timestamps": [[4.0, 14.0]], "segments": {
+        "A_0001_0003": {"stages": 1, "timestamps": [[1.0, 3.0]]},
+        "A_0005_0008": {"stages": 2, "timestamps": [[5.0, 6.5], [6.5, 8.0]]}}}}}
+    ev = info[YT]["E_000004_000014"]
+    ev.update(event_patch or {})
+    ev["segments"]["A_0001_0003"].update(segment_patch or {})
+    return json.dumps(info if top is None else top)
+
+
+@pytest.mark.parametrize("key, text, words", [
+    ("train_annotations", f"{E1} 0\n{E1} 0\n", ["bad.txt, line 2", E1, "listed twice"]),
+    ("train_annotations", f"{E1} -1\n", ["bad.txt, line 1", E1, "label -1 is outside the 3 categories"]),
+    ("train_annotations", f"{E1} one\n", ["bad.txt, line 1", "expected '<element id> <label>'"]),
+    ("train_annotations", "\n", ["bad.txt", "element list is empty"]),
+    ("train_annotations", f"{E2} 1\n", [E2, "appears in both", "bad.txt", "gym99_val_element.txt"]),
+    ("vocab", "Clabel: 0; set: 1; Glabel: 1; a\nClabel: 0; set: 1; Glabel: 2; b\n", ["bad.txt, line 2",
+                                                                                     "Clabel 0 appears twice"]),
+    ("vocab", "Clabel 0: a\n", ["bad.txt, line 1", "expected 'Clabel: <k>; set: <s>; Glabel: <g>; <name>'"]),
+    ("timestamps", "{not json", ["bad.txt is not valid JSON"]),
+    ("timestamps", _info_with(top=[1, 2]), ["bad.txt", "expected a JSON object keyed by YouTube id", "list"]),
+    ("timestamps", _info_with({"timestamps": "4 to 14"}), ["bad.txt", E1, "event E_000004_000014 has no [start, end]"]),
+    ("timestamps", _info_with({"timestamps": [[14.0, 4.0]]}), ["bad.txt", E1, "bad time span [14.0, 4.0)"]),
+    ("timestamps", _info_with(segment_patch={"timestamps": [[3.0, 1.0]]}), ["bad.txt", E1,
+                                                                          "bad element time span [3.0, 1.0)"]),
+    ("timestamps", _info_with(segment_patch={"timestamps": [[-1.0, 1.0]]}), ["bad.txt", E1,
+                                                                           "bad element time span [-1.0, 1.0)"]),
+    ("timestamps", _info_with(segment_patch={"timestamps": "soon"}), ["bad.txt", E1, "no timestamps for segment"]),
+])
+def test_finegym_malformed_files_name_the_file_entry_and_fault(finegym, tmp_path, key, text, words):
+    bad = tmp_path / "bad.txt"
+    bad.write_text(text)
+    with pytest.raises(AnnotationError) as err:
+        build_manifest_for("finegym", _gym_files(finegym, **{key: bad}), finegym / "videos", num_shards=1)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_finegym_paths_that_leave_the_dataset_are_refused(finegym, tmp_path):
+    """An element id whose video part holds '..', or whose video is a symbolic link to a file outside."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "lnk.mp4").symlink_to(finegym / "videos" / f"{YT}.mp4")
+    event = json.loads(_info_with())[YT]
+    info = tmp_path / "info.json"
+    info.write_text(json.dumps({"../videos2/up": event, "lnk": event}))
+    for vid in ("../videos2/up", "lnk"):
+        lst = tmp_path / "list.txt"
+        lst.write_text(f"{vid}_E_000004_000014_A_0001_0003 0\n")
+        test = tmp_path / "test.txt"
+        test.write_text(f"{vid}_E_000004_000014_A_0005_0008 1\n")
+        files = _gym_files(finegym, train_annotations=lst, test_annotations=test, timestamps=info)
+        with pytest.raises(AnnotationError, match=f"'{re.escape(vid)}_E_000004_000014_A_.*leaves the dataset folder"):
+            build_manifest_for("finegym", files, videos, num_shards=1)
 
 
 # -------------------------------------------------------------------------------------------- FineDiving
@@ -171,6 +233,7 @@ def test_finediving_reads_pickles_and_frame_folders(finediving, tmp_path):
     status = extract_shard(rows, tmp_path / "s.npy", num_frames=4, size=32, log=lambda s: None)
     write_index(index_path(tmp_path / "s.npy"), status)
     assert {r["video"]: r["n_decoded"] for r in status} == {f"{COMP}__0": 12, f"{COMP}__1": 9, f"{COMP}__2": 10}
+    assert [r["warning"] for r in status] == ["", "", ""]
     store = FrameStore([tmp_path / "s.npy"], [f"{COMP}__0"])
     grey = _grey(store[[0]].numpy().astype(float))[0]
     k = np.array([1, 4, 7, 10])  # frames 1, 4, 7, 10 of 12; luma 10 k in limited range, as RGB:
@@ -218,6 +281,44 @@ def test_finediving_bad_annotations(finediving):
         build_manifest_for("finediving", _dive_files(finediving, train_annotations=ann / "split.pkl",
                                                      coarse_annotations=ann / "c.pkl", fine_annotations=ann / "f.pkl"),
                            frames, num_shards=1)
+
+
+@pytest.mark.parametrize("name, obj, words", [
+    ("train_split.pkl", {"a": 1}, ["train_split.pkl", "must hold a list of (competition, clip index)"]),
+    ("train_split.pkl", [], ["train_split.pkl", "split list is empty", "dataset.train_annotations"]),
+    ("train_split.pkl", [(COMP, 0), (COMP, "1")], ["train_split.pkl, entry 1", "expected (competition, clip index)"]),
+    ("train_split.pkl", [(COMP, 0), (COMP, 1), (COMP, 0)], ["train_split.pkl, entry 2", f"('{COMP}', 0)",
+                                                            "listed twice"]),
+    ("FineDiving_coarse_annotation.pkl", [1, 2], ["FineDiving_coarse_annotation.pkl", "must be a dict"]),
+    ("FineDiving_coarse_annotation.pkl", "no action type", ["FineDiving_coarse_annotation.pkl", f"('{COMP}', 0)",
+                                                            "has no action_type", "None"]),
+    ("FineDiving_coarse_annotation.pkl", "wrong action type", ["FineDiving_coarse_annotation.pkl",
+                                                               "FineDiving_fine-grained_annotation.pkl",
+                                                               f"('{COMP}', 0)", "'405B'", "'107B'"]),
+])
+def test_finediving_malformed_files_name_the_file_entry_and_fault(finediving, name, obj, words):
+    ann = finediving / "Annotations"
+    if isinstance(obj, str):  # an edit of clip 0 in the official coarse annotation
+        coarse = pickle.loads((ann / name).read_bytes())
+        if obj == "no action type":
+            del coarse[(COMP, 0)]["action_type"]
+        else:
+            coarse[(COMP, 0)]["action_type"] = "405B"
+        obj = coarse
+    (ann / name).write_bytes(pickle.dumps(obj))
+    with pytest.raises(AnnotationError) as err:
+        build_manifest_for("finediving", _dive_files(finediving), finediving / "FINADiving_MTL_256s", num_shards=1)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_finediving_frame_folder_linked_outside_is_refused(finediving, tmp_path):
+    frames = finediving / "FINADiving_MTL_256s"
+    outside = tmp_path / "elsewhere"
+    (frames / COMP / "0").rename(outside)
+    (frames / COMP / "0").symlink_to(outside, target_is_directory=True)  # a clip folder that leads out
+    with pytest.raises(AnnotationError, match=f"'{COMP}__0'.*leaves the dataset folder"):
+        build_manifest_for("finediving", _dive_files(finediving), frames, num_shards=1)
 
 
 # ------------------------------------------------------------------------------------------- Diving48 V2

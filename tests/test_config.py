@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finepseudo.config import ConfigError, load_config, validate_config
+from finepseudo.config import SYNTHDIVE_DEFAULTS, ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -73,3 +73,99 @@ def test_effective_epochs_gives_small_labeled_sets_enough_steps():
     assert effective_epochs(420, 30, 16, 600) == 30  # 27 steps per epoch: 810 steps already
     assert effective_epochs(42, 30, 16, 600) == 200  # 3 steps per epoch
     assert effective_epochs(42, 30, 16, 0) == 30
+
+
+def _deep(base: dict, patch: dict) -> dict:
+    """``patch`` layered over ``base`` key by key, as ``snakemake --configfile`` layers a preset."""
+    out = dict(base)
+    for k, v in patch.items():
+        out[k] = _deep(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def test_threads_default_is_the_default_configs():
+    assert validate_config({}, SCHEMA)["threads"] == yaml.safe_load((ROOT / "config/config.yaml").read_text())["threads"]
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (ROOT / "config/presets").glob("*.yaml")))
+def test_presets_pass_the_cross_key_checks(preset):
+    base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    validate_config(_deep(base, yaml.safe_load((ROOT / f"config/presets/{preset}.yaml").read_text())), SCHEMA)
+
+
+@pytest.mark.parametrize("patch, keys, words", [
+    ({"fe": {"clip_frames": 40}}, ["fe.clip_frames", "frames.num_frames"],
+     ["fe.clip_frames is 40", "stores only 32 frames", "raise frames.num_frames to at least 40"]),
+    ({"fe": {"ssl": {"clip_frames": 33}}}, ["fe.ssl.clip_frames", "frames.num_frames"], ["fe.ssl.clip_frames is 33"]),
+    ({"fe": {"ssl": {"segments": 64}}}, ["fe.ssl.segments", "frames.num_frames"], ["fe.ssl.segments is 64"]),
+    ({"frames": {"num_frames": 8}}, ["alignability.num_frames", "frames.num_frames"],
+     ["alignability.num_frames is 16", "fe.clip_frames is 16", "lower alignability.num_frames"]),
+    ({"fe": {"augment": {"span": [0.9, 0.5]}}}, ["fe.augment.span"], ["lo must not exceed hi"]),
+    ({"synthdive": {"idle_frames": [5, 0]}}, ["synthdive.idle_frames"], ["min must not exceed max"]),
+    ({"synthdive": {"classes": [7, 8, 24], "novel_classes": [24]}}, ["synthdive.classes", "synthdive.novel_classes"],
+     ["[24] are in both"]),
+    ({"synthdive": {"classes": [7, 8]}, "open_world": {"novel_classes": 2}}, ["open_world.novel_classes"],
+     ["SynthDive renders 2 classes", "at most 1"]),
+    ({"splits": {"label_percents": [10, 3]}}, ["splits.label_percents", "hparams.val_per_class"],
+     ["at 3 % labels each class gets 1 labeled video", "train_per_class 30", "hparams.val_per_class: 0"]),
+])
+def test_cross_key_problems_name_the_keys_and_what_to_do(patch, keys, words):
+    cfg = _deep(yaml.safe_load((ROOT / "config/config.yaml").read_text()), patch)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA)
+    msg = str(err.value)
+    assert "invalid combination of config values" in msg
+    for w in [*(f"'{k}'" for k in keys), *words]:
+        assert w in msg
+
+
+def test_cross_key_checks_pass_where_the_combination_is_fine():
+    base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    for patch in ({"fe": {"clip_frames": 32, "ssl": {"clip_frames": 32, "segments": 32}}},  # equal is fine
+                  {"splits": {"label_percents": [3]}, "hparams": {"val_per_class": 0}},  # no validation asked for
+                  {"splits": {"label_percents": [3]}, "methods": ["supervised"]},  # nothing chosen on validation
+                  {"dataset": {"name": "diving48"}, "splits": {"label_percents": [1]}},  # sizes unknown: not checked
+                  {"fe": {"augment": {"span": [0.5, 0.5], "hflip": True, "translate": 0}}}):
+        validate_config(_deep(base, patch), SCHEMA)
+
+
+def test_fe_augment_is_checked_against_the_augmentation_keys():
+    from finepseudo.augment import DEFAULT_AUGMENT
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]["fe"]["properties"]["augment"]
+    assert set(schema["properties"]) == set(DEFAULT_AUGMENT) and schema["additionalProperties"] is False
+    base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    validate_config(_deep(base, {"fe": {"augment": dict(DEFAULT_AUGMENT)}}), SCHEMA)  # every default is valid
+    for bad, words in (({"hflp": True}, ["config key 'fe.augment'", "'hflp' was unexpected", "allowed keys here",
+                                         "hflip"]),
+                       ({"span": [0.8]}, ["config key 'fe.augment.span'"]),
+                       ({"contrast": 1.5}, ["config key 'fe.augment.contrast'", "1.5"])):
+        with pytest.raises(ConfigError) as err:
+            validate_config(_deep(base, {"fe": {"augment": bad}}), SCHEMA)
+        for w in words:
+            assert w in str(err.value)
+
+
+def test_config_knows_the_synthdive_defaults():
+    from finepseudo.synthdive import DEFAULT_CLASSES, DEFAULT_CONFIG
+
+    assert tuple(SYNTHDIVE_DEFAULTS["classes"]) == tuple(DEFAULT_CLASSES)
+    for k, v in SYNTHDIVE_DEFAULTS.items():
+        if k != "classes":
+            assert DEFAULT_CONFIG[k] == v, k
+
+
+def test_cross_key_error_stops_a_dry_run_before_any_job(tmp_path):
+    """The Snakefile validates the config: the dry run fails naming both keys and plans (and runs) nothing."""
+    from wfutil import snakemake
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text((ROOT / "config/test.yaml").read_text().replace("  clip_frames: 8\n  epochs: 2",
+                                                                    "  clip_frames: 24\n  epochs: 2"))
+    assert cfg.read_text() != (ROOT / "config/test.yaml").read_text()
+    wd = tmp_path / "wd"
+    r = snakemake(wd, "-n", "results/report.html", configfile=cfg, check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "config keys 'fe.clip_frames', 'frames.num_frames'" in out and "fe.clip_frames is 24" in out
+    assert "Job stats" not in out and not (wd / "results").exists()

@@ -42,10 +42,37 @@ def test_manifest_reads_diving48_format(tmp_path):
         ({"vid_name": "tr9", "label": 0, "start_frame": 0}, ["tr9", "missing key 'end_frame'"]),
         ({"vid_name": "tr9", "label": "1", "start_frame": 0, "end_frame": 5}, ["tr9", "'label' must be an integer"]),
         ({"vid_name": "tr9", "label": 0, "start_frame": 9, "end_frame": 5}, ["tr9", "bad frame range"]),
+        ({"vid_name": "tr9", "label": -1, "start_frame": 0, "end_frame": 5}, ["tr9", "unknown label -1", "(0..2)"]),
+        ({"vid_name": "tr9", "label": True, "start_frame": 0, "end_frame": 5}, ["tr9", "'label' must be an integer"]),
+        ({"vid_name": "tr9", "label": 0, "start_frame": -3, "end_frame": 5}, ["tr9", "start_frame=-3",
+                                                                              "need 0 <= start_frame <= end_frame"]),
+        ({"vid_name": "tr9", "label": 0, "start_frame": 0.5, "end_frame": 5}, ["tr9", "'start_frame' must be an integer"]),
+        ({"vid_name": "", "label": 0, "start_frame": 0, "end_frame": 5}, ["'vid_name' must be a non-empty string"]),
+        ({"vid_name": 17, "label": 0, "start_frame": 0, "end_frame": 5}, ["'vid_name' must be a non-empty string"]),
+        (["tr9", 0, 0, 5], ["expected an object, got list"]),
+        ({"vid_name": "tr0_00", "label": 0, "start_frame": 0, "end_frame": 20}, ["duplicate vid_name 'tr0_00'",
+                                                                                 "listed twice in this file"]),
     ],
 )
 def test_bad_annotation_names_the_entry(tmp_path, bad, words):
     paths = _write(tmp_path, _entries("tr", 2) + [bad], _entries("te", 1))
+    with pytest.raises(AnnotationError) as err:
+        build_manifest(*paths, num_shards=2)
+    for w in words + [f"{paths[0]}, entry 6"]:  # the file and the entry: 2 videos x 3 classes come first
+        assert w in str(err.value)
+
+
+@pytest.mark.parametrize("which, data, words", [
+    (0, [], ["train.json", "the annotation list is empty"]),
+    (0, {"tr0": 0}, ["train.json", "expected a JSON list"]),
+    (1, _entries("tr", 1)[:1], ["video 'tr0_00' appears in both", "train.json", "test.json"]),
+    (2, [["Back", "15som"], ["Back", "15som"]], ["vocab.json", "entries 0 and 1 are both 'Back_15som'"]),
+    (2, [["Back", "15som"], []], ["vocab.json", "vocabulary entry 1 is []"]),
+    (2, [], ["vocab.json", "non-empty JSON list"]),
+])
+def test_bad_annotation_files_name_the_file_and_fault(tmp_path, which, data, words):
+    paths = _write(tmp_path, _entries("tr", 2), _entries("te", 1))
+    paths[which].write_text(json.dumps(data))
     with pytest.raises(AnnotationError) as err:
         build_manifest(*paths, num_shards=2)
     for w in words:

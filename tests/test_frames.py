@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from finepseudo.frames import (FrameExtractionError, FrameStore, decode_video, extract_shard, index_path,
-                               read_index, sample_indices, write_index, write_shard)
+from finepseudo.frames import (FrameExtractionError, FrameRangeError, FrameStore, decode_video, extract_shard,
+                               index_path, read_index, sample_indices, write_index, write_shard)
 
 
 def _ffmpeg(*args):
@@ -86,10 +86,115 @@ def test_corrupt_video_fails_with_its_path_or_is_skipped(clip, tmp_path):
     assert store.ids == ["good"] and store.shape == (1, 8, 16, 16, 3)
 
 
+@pytest.fixture(scope="module")
+def bad_videos(clip, tmp_path_factory):
+    """One file per way a video can be unreadable, made with ffmpeg: a real mp4 cut to half its bytes (its
+    index, the moov atom, is at the end and is lost), an empty file, an audio-only mp4 and a text file."""
+    d = tmp_path_factory.mktemp("bad")
+    data = clip.read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (d / "empty.mp4").write_bytes(b"")
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", d / "audio_only.mp4")
+    (d / "not_a_video.mp4").write_text("These are my holiday notes, not a video.\n")
+    return d
+
+
+# what each message says besides the path, so that a user knows what is wrong with the file
+BAD_KINDS = {"truncated": "truncated, damaged or not a video file", "empty": "empty (0 bytes)",
+             "audio_only": "has no video stream", "not_a_video": "truncated, damaged or not a video file"}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_KINDS))
+def test_unreadable_video_fails_naming_file_and_key_or_is_skipped_alone(clip, bad_videos, tmp_path, kind):
+    bad = bad_videos / f"{kind}.mp4"
+    with pytest.raises(FrameExtractionError) as err:
+        decode_video(bad, 16)
+    assert str(bad) in str(err.value) and BAD_KINDS[kind] in str(err.value)
+    videos = [("a", str(clip), 0, 10), ("bad", str(bad), 0, -1), ("b", str(clip), 10, 30)]
+    with pytest.raises(FrameExtractionError) as err:
+        extract_shard(videos, tmp_path / "f.npy", num_frames=4, size=16, on_error="fail", log=lambda m: None)
+    msg = str(err.value)
+    assert str(bad) in msg and BAD_KINDS[kind] in msg
+    assert "set frames.on_error: skip" in msg and "Fix or remove the file" in msg
+    assert not list(tmp_path.glob("f.npy*"))
+    logged = []
+    status = extract_shard(videos, tmp_path / "s.npy", num_frames=4, size=16, on_error="skip", log=logged.append)
+    write_index(index_path(tmp_path / "s.npy"), status)
+    assert [r["status"] for r in status] == ["ok", "failed", "ok"]
+    assert str(bad) in status[1]["reason"] and BAD_KINDS[kind] in status[1]["reason"]
+    assert any(m.startswith("[extract] SKIPPED bad:") for m in logged)
+    # the shard's other videos are intact: the frames the decoder gives for their ranges, in their rows
+    store = FrameStore([tmp_path / "s.npy"])
+    every = decode_video(clip, 16)
+    assert store.ids == ["a", "b"]
+    assert torch.equal(store[0], torch.from_numpy(every[sample_indices(30, 4, 0, 10)]))
+    assert torch.equal(store[1], torch.from_numpy(every[sample_indices(30, 4, 10, 30)]))
+    assert read_index(tmp_path / "s.npy")["warning"].tolist() == ["", "", ""]
+
+
+def test_truncated_video_that_still_decodes_is_kept_with_a_warning(tmp_path):
+    """An mp4 with its index at the front (faststart) and one key frame per frame, cut to half its bytes:
+    ffmpeg decodes the frames before the cut and reports the damage. The video is kept, with a warning in
+    the log and in its index row (its 30-frame annotation also runs past the frames that are left)."""
+    whole = tmp_path / "whole.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-frames:v", "30", "-pix_fmt", "yuv420p",
+            "-c:v", "libx264", "-g", "1", "-movflags", "+faststart", whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    warnings = []
+    frames = decode_video(cut, 16, warnings=warnings)
+    assert 0 < len(frames) < 30
+    assert len(warnings) == 1 and str(cut) in warnings[0] and "truncated or damaged file" in warnings[0]
+    assert decode_video(whole, 16, warnings=warnings).shape[0] == 30 and len(warnings) == 1  # an intact file: none
+    logged = []
+    status = extract_shard([("cut", str(cut), 0, 30)], tmp_path / "s.npy", num_frames=4, size=16, log=logged.append)
+    write_index(index_path(tmp_path / "s.npy"), status)
+    row = read_index(tmp_path / "s.npy").iloc[0]
+    assert row["status"] == "ok" and row["n_decoded"] == len(frames)
+    assert "truncated or damaged file" in row["warning"] and "runs past the last frame" in row["warning"]
+    assert sum(m.startswith("[extract] WARNING cut:") for m in logged) == 2
+
+
+def test_frame_range_past_the_end_is_clamped_with_a_warning_or_fails(clip, tmp_path):
+    """clip has 30 frames. [20, 40) is clamped to [20, 30) and kept with a warning (log and index); [35, 40)
+    has no frame at all: it fails like an unreadable video (frames.on_error), naming the video and file."""
+    logged = []
+    videos = [("inside", str(clip), 0, 30), ("past", str(clip), 20, 40), ("after", str(clip), 35, 40)]
+    status = extract_shard(videos, tmp_path / "s.npy", num_frames=4, size=16, on_error="skip", log=logged.append)
+    write_index(index_path(tmp_path / "s.npy"), status)
+    tab = read_index(tmp_path / "s.npy").set_index("video")
+    assert tab["status"].to_dict() == {"inside": "ok", "past": "ok", "after": "failed"}  # what FrameStore and
+    assert tab.loc["inside", "warning"] == ""  # the report filter on stays ok / failed
+    warning = tab.loc["past", "warning"]
+    assert "[20, 40) runs past the last frame" in warning and "30 frames decoded" in warning
+    assert str(clip) in warning and "sampled from [20, 30)" in warning and "end_frame" in warning
+    assert f"[extract] WARNING past: {warning}" in logged
+    assert "video 'after'" in tab.loc["after", "reason"] and "starts after its last frame" in tab.loc["after", "reason"]
+    store = FrameStore([tmp_path / "s.npy"])
+    every = decode_video(clip, 16)
+    assert store.ids == ["inside", "past"]
+    assert torch.equal(store[1], torch.from_numpy(every[sample_indices(30, 4, 20, 30)]))
+    with pytest.raises(FrameRangeError) as err:
+        extract_shard(videos, tmp_path / "f.npy", num_frames=4, size=16, on_error="fail", log=lambda m: None)
+    msg = str(err.value)
+    assert "video 'after'" in msg and str(clip) in msg and "[35, 40)" in msg
+    assert "start_frame / end_frame in the annotation" in msg and "frames.on_error: skip" in msg
+    assert not list(tmp_path.glob("f.npy*"))
+
+
+def test_index_without_warning_column_reads_as_no_warnings(tmp_path):
+    np.save(tmp_path / "old.npy", np.zeros((1, 2, 4, 4, 3), np.uint8))
+    pd.DataFrame({"video": ["x"], "status": ["ok"], "n_decoded": [2], "reason": [""], "row": [0]}).to_csv(
+        index_path(tmp_path / "old.npy"), sep="\t", index=False)
+    assert read_index(tmp_path / "old.npy")["warning"].tolist() == [""]
+    assert FrameStore([tmp_path / "old.npy"]).ids == ["x"]
+
+
 def test_shards_roundtrip(clip, tmp_path):
     status = extract_shard([("a", str(clip), 0, 10), ("b", str(clip), 10, 30)], tmp_path / "s.npy", num_frames=4,
                            size=16, log=lambda m: None)
     write_index(index_path(tmp_path / "s.npy"), status)
+    assert [r["warning"] for r in status] == ["", ""]  # an intact file, ranges inside it: no warning
     store = FrameStore([tmp_path / "s.npy"], ["b", "missing", "a"])
     assert store.ids == ["b", "a"] and store.shape == (2, 4, 16, 16, 3)
     frames = store[[0, 1]]

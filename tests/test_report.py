@@ -247,6 +247,24 @@ def test_hparams_flags_a_theta_at_the_grid_edge(tmp_path):
     assert "grid edge" not in html and "0.9 (validation)" in html
 
 
+def test_failed_and_warned_videos_are_listed(tmp_path):
+    """The dataset section lists videos left out (status failed) and videos kept with a warning (a frame range
+    clamped to the last frame); a status table from before the warning column still reads."""
+    new = tmp_path / "shard0.status.tsv"
+    pd.DataFrame({"video": ["00001", "00002", "00003"], "status": ["ok", "failed", "ok"], "n_decoded": [30, 0, 30],
+                  "reason": ["", "video file is empty (0 bytes): v/00002.mp4", ""], "row": [0, -1, 2],
+                  "warning": ["", "", "the annotated frame range [20, 40) runs past the last frame of v/00003.mp4"]},
+                 ).to_csv(new, sep="\t", index=False)
+    old = tmp_path / "shard1.status.tsv"
+    pd.DataFrame({"video": ["00004"], "status": ["ok"], "reason": [""]}).to_csv(old, sep="\t", index=False)
+    html = report._section_failed({"frame_status": [str(new), str(old)]})
+    assert "1 video(s) could not be decoded" in html and "empty (0 bytes): v/00002.mp4" in html
+    assert "1 video(s) were kept with a warning" in html and "[20, 40) runs past the last frame" in html
+    assert "00001" not in html and "00004" not in html
+    html = report._section_failed({"frame_status": [str(old)]})
+    assert "Every video was decoded" in html and "warning" not in html
+
+
 # ------------------------------------------------------------------------------------ whole report
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -202,44 +203,86 @@ def test_unlabeled_truth_never_reaches_training(run, tmp_path):
     assert all(torch.equal(before_fe[k], after_fe[k]) for k in before_fe)
 
 
-def _real_dataset(run, root, corrupt):
-    """A Diving48-format dataset made of the tiny run's SynthDive files, one video corrupted."""
+# how each kind of unreadable file is made from a real video, and what its error says besides the path
+CORRUPT = {"truncated": "truncated, damaged or not a video file", "empty": "empty (0 bytes)",
+           "audio_only": "has no video stream", "not_a_video": "truncated, damaged or not a video file"}
+
+
+def _corrupt(path, kind):
+    if kind == "truncated":  # half its bytes: the mp4 index (moov atom, at the end) is lost
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "audio_only":
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "sine=frequency=440:duration=1", "-c:a", "aac", "-f", "mp4", str(path)], check=True)
+    else:
+        path.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+
+
+def _real_dataset(run, root, corrupt, past_end):
+    """A Diving48-format dataset made of the tiny run's SynthDive files: the videos of ``corrupt`` (kind ->
+    video) made unreadable, one way each, and the annotated range of ``past_end`` moved past its last frame."""
     raw = run / "synthdive/raw"
     shutil.copytree(raw / "videos", root / "videos")
     for f in ("train.json", "test.json", "vocab.json"):
         shutil.copy(raw / "annotations" / f, root / f)
-    (root / "videos" / f"{corrupt}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    for f in ("train.json", "test.json"):
+        entries = json.loads((root / f).read_text())
+        for e in entries:
+            if e["vid_name"] == past_end:
+                e["end_frame"] += 1000
+        (root / f).write_text(json.dumps(entries))
+    for kind, video in corrupt.items():
+        _corrupt(root / "videos" / f"{video}.mp4", kind)
     return (f"dataset:\n  name: diving48\n  videos_dir: {root / 'videos'}\n  train_annotations: {root / 'train.json'}\n"
             f"  test_annotations: {root / 'test.json'}\n  vocab: {root / 'vocab.json'}\n")
 
 
 @pytest.mark.parametrize("on_error", ["fail", "skip"])
 def test_corrupt_video_fails_with_its_path_or_is_skipped(run, tmp_path, on_error):
-    manifest = pd.read_csv(run / "synthdive/manifest.tsv", sep="\t")
-    bad = manifest.sort_values("video").iloc[0]
+    """One shard holds a truncated, an empty, an audio-only and a not-a-video file; the other shard a video
+    whose annotated range runs past its last frame. fail: the first stops its shard's job, naming the file and
+    frames.on_error; skip: the four are listed as failed with the reason, the rest of the shard is kept. Either
+    way the other shard is extracted, the clamped range kept with a warning in its log and status table."""
+    manifest = pd.read_csv(run / "synthdive/manifest.tsv", sep="\t", dtype={"video": str}).sort_values("video")
+    bad_shard = int(manifest["shard"].iloc[0])
+    corrupt = dict(zip(CORRUPT, manifest.loc[manifest["shard"] == bad_shard, "video"]))
+    past_end = manifest.loc[manifest["shard"] != bad_shard, "video"].iloc[0]
     cfg = tmp_path / "real.yaml"
     text = (ROOT / "config/test.yaml").read_text().replace("on_error: fail", f"on_error: {on_error}")
     text = re.sub(r"dataset:\n  name: synthdive\n", "", text)
-    cfg.write_text(text + _real_dataset(run, tmp_path / "data", bad["video"]))
+    cfg.write_text(text + _real_dataset(run, tmp_path / "data", corrupt, past_end))
     wd = tmp_path / "wd"
     shards = [f"results/diving48/frames/shard{k}.npy" for k in range(2)]
     r = snakemake(wd, "--keep-going", *shards, configfile=cfg, check=False)
-    other = 1 - int(bad["shard"])
+    other = 1 - bad_shard
     assert (wd / shards[other]).is_file()  # the other shard's output survives either way
-    status = wd / f"results/diving48/frames/shard{bad['shard']}.status.tsv"
+    st = pd.read_csv(wd / f"results/diving48/frames/shard{other}.status.tsv", sep="\t", dtype={"video": str},
+                     keep_default_na=False)
+    assert (st["status"] == "ok").all()
+    warned = st.set_index("video")["warning"]
+    assert "runs past the last frame" in warned[past_end] and (warned.drop(past_end) == "").all()
+    other_log = (wd / f"results/logs/diving48/extract_frames/shard{other}.log").read_text()
+    assert f"WARNING {past_end}: the annotated frame range" in other_log
+    status = wd / f"results/diving48/frames/shard{bad_shard}.status.tsv"
     if on_error == "fail":
         assert r.returncode != 0
-        log = (wd / f"results/logs/diving48/extract_frames/shard{bad['shard']}.log").read_text()
-        assert f"{bad['video']}.mp4" in log and "frames.on_error: skip" in log
+        order = pd.read_csv(wd / "results/diving48/manifest.tsv", sep="\t", dtype={"video": str})
+        first = next(v for v in order.loc[order["shard"] == bad_shard, "video"] if v in corrupt.values())
+        kind = next(k for k, v in corrupt.items() if v == first)
+        log = (wd / f"results/logs/diving48/extract_frames/shard{bad_shard}.log").read_text()
+        assert f"{first}.mp4" in log and CORRUPT[kind] in log and "frames.on_error: skip" in log
         assert not status.exists()
     else:
         assert r.returncode == 0, r.stderr[-3000:]
-        st = pd.read_csv(status, sep="\t")
-        assert st.loc[st["video"] == bad["video"], "status"].item() == "failed"
-        assert (st["status"] == "ok").sum() == len(st) - 1
+        st = pd.read_csv(status, sep="\t", dtype={"video": str}, keep_default_na=False).set_index("video")
+        for kind, video in corrupt.items():
+            assert st.loc[video, "status"] == "failed"
+            assert f"{video}.mp4" in st.loc[video, "reason"] and CORRUPT[kind] in st.loc[video, "reason"]
+        assert (st["status"] == "ok").sum() == len(st) - len(CORRUPT)
         # a real dataset's video files are inputs of their shard's job: replacing one re-extracts that shard only
-        video = tmp_path / "data/videos" / f"{manifest[manifest['shard'] == other]['video'].iloc[0]}.mp4"
-        os.utime(video)
+        os.utime(tmp_path / "data/videos" / f"{past_end}.mp4")
         r = snakemake(wd, *shards, "-n", "--quiet", "rules", configfile=cfg)
         assert re.search(r"^extract_frames\s+1$", r.stdout, re.M), r.stdout
 

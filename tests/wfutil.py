@@ -15,7 +15,10 @@ def snakemake(workdir, *args, configfile=ROOT / "config/test.yaml", check=True, 
               timeout=1200):
     cmd = [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), *map(str, args),
            "--cores", "2", "--configfile", str(configfile)]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # the rule scripts must run this checkout's library, not whichever finepseudo the environment has installed
+    # (an editable install of another worktree): PYTHONPATH comes before the installed packages
+    path = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")

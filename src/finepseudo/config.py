@@ -1,7 +1,10 @@
 """Config validation against the workflow's JSON schema, with messages that name the key.
 
 The Snakefile calls :func:`validate_config` before any job runs. Defaults from the schema are
-filled in, so rules can index every key.
+filled in, so rules can index every key. Then the constraints between keys that one key's schema cannot
+express are checked (:func:`cross_key_problems`: clip lengths against the stored frames, [min, max]
+pairs, SynthDive classes against the open-world split, the label budget against validation), so a bad
+combination stops the run before any job instead of failing hours later with a shape error.
 """
 
 from __future__ import annotations
@@ -74,7 +77,83 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
         raise ConfigError(
             "invalid config (checked against " + str(schema_path) + "):\n" + "\n".join(lines)
         )
+    problems = cross_key_problems(config)
+    if problems:
+        lines = [f"  config keys {', '.join(repr(k) for k in keys)}: {msg}" for keys, msg in problems]
+        raise ConfigError("invalid combination of config values:\n" + "\n".join(lines))
     return config
+
+
+#: methods that pseudo-label, and so choose hyper-parameters on (and calibrate on) the validation split
+PSEUDO_METHODS = ("pl", "fa_only", "finepseudo", "finepseudo_uncal", "finepseudo_no_gitdl", "finepseudo_lat_only",
+                  "finepseudo_lscore_only")
+
+
+def cross_key_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Constraints between keys of a schema-valid config (defaults filled): a list of (keys, what is wrong
+    and what to do), empty when the combination is fine."""
+    out: list[tuple[tuple[str, ...], str]] = []
+    fr, fe, al = config["frames"], config["fe"], config["alignability"]
+    t = fr["num_frames"]
+    for key, value, what in (("fe.clip_frames", fe["clip_frames"], "frames per f_E training / evaluation clip"),
+                             ("fe.ssl.clip_frames", fe["ssl"]["clip_frames"], "frames per self-supervised clip"),
+                             ("fe.ssl.segments", fe["ssl"]["segments"], "temporal segments per video"),
+                             ("alignability.num_frames", al["num_frames"], "frames per video f_A embeds")):
+        if value > t:
+            out.append(((key, "frames.num_frames"),
+                        f"{key} is {value} ({what}) but frames.num_frames stores only {t} frames per video: lower "
+                        f"{key} or raise frames.num_frames to at least {value}"))
+    span = fe["augment"].get("span")
+    if span is not None and span[0] > span[1]:
+        out.append((("fe.augment.span",), f"fe.augment.span is {span}: it is [lo, hi], lo must not exceed hi"))
+    if config["dataset"]["name"] == "synthdive":
+        out += _synthdive_problems(config)
+    return out
+
+
+#: the SynthDive generator defaults these checks need (finepseudo.synthdive.DEFAULT_CONFIG and DEFAULT_CLASSES,
+#: copied so that validating a config at DAG time does not import the generator and ffmpeg-python;
+#: tests/test_config.py checks they agree)
+SYNTHDIVE_DEFAULTS: dict[str, Any] = {"classes": (3, 7, 8, 5, 19, 24, 21, 20, 29, 32, 34, 41, 43, 44),
+                                      "novel_classes": [], "train_per_class": 30, "phase_scale": [0.7, 1.4],
+                                      "idle_frames": [0, 5], "distractors": [2, 5]}
+
+
+def _synthdive_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    out: list[tuple[tuple[str, ...], str]] = []
+    sd = {**SYNTHDIVE_DEFAULTS, **{k: v for k, v in config["synthdive"].items() if v is not None}}
+    for key in ("phase_scale", "idle_frames", "distractors"):
+        lo, hi = sd[key]
+        if lo > hi:
+            out.append(((f"synthdive.{key}",), f"synthdive.{key} is {sd[key]}: it is [min, max], min must not "
+                                               "exceed max"))
+    classes = list(sd["classes"])
+    novel = list(sd["novel_classes"] or [])
+    both = sorted(set(classes) & set(novel))
+    if both:
+        out.append((("synthdive.classes", "synthdive.novel_classes"),
+                    f"class(es) {both} are in both synthdive.classes and synthdive.novel_classes: a class is "
+                    "either labeled (classes) or only in the unlabeled pool (novel_classes); remove them from one"))
+    n_classes = len(set(classes) | set(novel))
+    k = config["open_world"]["novel_classes"]
+    if k >= n_classes:
+        out.append((("open_world.novel_classes", "synthdive.classes"),
+                    f"open_world.novel_classes is {k} but SynthDive renders {n_classes} classes: at least one must "
+                    f"stay known; set open_world.novel_classes to at most {n_classes - 1}"))
+    hp = config["hparams"]
+    uses_val = any(m in PSEUDO_METHODS for m in config["methods"]) and (hp["select"] or config["pseudo"]["calibrate"])
+    if hp["val_per_class"] > 0 and uses_val:
+        per_class = sd["train_per_class"]
+        for p in config["splits"]["label_percents"]:
+            n = min(per_class, max(1, int(round(p / 100.0 * per_class))))  # as finepseudo.splits draws them
+            if n < 2:
+                out.append((("splits.label_percents", "hparams.val_per_class", "synthdive.train_per_class"),
+                            f"at {p:g} % labels each class gets {n} labeled video (synthdive.train_per_class "
+                            f"{per_class}), which it keeps for training, so hparams.val_per_class "
+                            f"{hp['val_per_class']} leaves no validation video and hparams.select / pseudo.calibrate "
+                            "would silently fall back to the config values: raise the percent or "
+                            "synthdive.train_per_class, or set hparams.val_per_class: 0 to use the config values"))
+    return out
 
 
 def load_config(config_path: str | Path, schema_path: str | Path) -> dict[str, Any]:

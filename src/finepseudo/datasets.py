@@ -59,12 +59,15 @@ def read_vocab(path: str | Path) -> list[str]:
         raise AnnotationError(f"{path}: the vocabulary must be a non-empty JSON list")
     names = []
     for i, entry in enumerate(vocab):
-        if isinstance(entry, str):
+        if isinstance(entry, str) and entry:
             names.append(entry)
         elif isinstance(entry, list) and entry and all(isinstance(a, str) for a in entry):
             names.append("_".join(entry))
         else:
             raise AnnotationError(f"{path}: vocabulary entry {i} is {entry!r}; expected a list of strings")
+        if names[-1] in names[:-1]:
+            raise AnnotationError(f"{path}: vocabulary entries {names.index(names[-1])} and {i} are both "
+                                  f"{names[-1]!r}; each class needs its own name")
     return names
 
 
@@ -74,6 +77,8 @@ def read_diving48_split(path: str | Path, num_classes: int) -> pd.DataFrame:
     entries = _load_json(path)
     if not isinstance(entries, list):
         raise AnnotationError(f"{path}: expected a JSON list of annotation entries")
+    if not entries:
+        raise AnnotationError(f"{path}: the annotation list is empty; check that the config names the right file")
     rows, seen = [], set()
     for i, e in enumerate(entries):
         where = f"{path}, entry {i}"
@@ -88,7 +93,7 @@ def read_diving48_split(path: str | Path, num_classes: int) -> pd.DataFrame:
                 raise AnnotationError(f"{where}: 'vid_name' must be a non-empty string, got {e[key]!r}")
         vid = e["vid_name"]
         if vid in seen:
-            raise AnnotationError(f"{where}: duplicate vid_name '{vid}'")
+            raise AnnotationError(f"{where}: duplicate vid_name '{vid}' (listed twice in this file)")
         seen.add(vid)
         if not 0 <= e["label"] < num_classes:
             raise AnnotationError(
@@ -96,7 +101,8 @@ def read_diving48_split(path: str | Path, num_classes: int) -> pd.DataFrame:
             )
         if e["start_frame"] < 0 or e["end_frame"] < e["start_frame"]:
             raise AnnotationError(
-                f"{where} ({vid}): bad frame range start_frame={e['start_frame']} end_frame={e['end_frame']}"
+                f"{where} ({vid}): bad frame range start_frame={e['start_frame']} end_frame={e['end_frame']}: "
+                "need 0 <= start_frame <= end_frame; fix the entry"
             )
         rows.append({k: e[k] for k in _REQUIRED})
     return pd.DataFrame(rows, columns=list(_REQUIRED))
@@ -160,8 +166,11 @@ def build_manifest_for(fmt: str, files: dict, videos_dir: str | Path, *, num_sha
     df, names = read_dataset(fmt, files, videos_dir, video_ext=video_ext, source=source)
     dup = df["video"][df["video"].duplicated()]
     if len(dup):
-        raise AnnotationError(f"video '{dup.iloc[0]}' appears in both {files['train_annotations']} and "
-                              f"{files['test_annotations']}")
+        v = dup.iloc[0]
+        splits = sorted(set(df.loc[df["video"] == v, "split"]))
+        where = (f"both {files['train_annotations']} and {files['test_annotations']}" if len(splits) > 1
+                 else f"{files[splits[0] + '_annotations']} more than once")
+        raise AnnotationError(f"video '{v}' appears in {where}: each video must be annotated once, in one split")
     root = Path(videos_dir).resolve()
     for v, p in zip(df["video"], df["path"]):
         if not Path(p).resolve().is_relative_to(root):

@@ -56,7 +56,16 @@ def read_finediving(train_split: str | Path, test_split: str | Path, coarse: str
         items = _load(path, key)
         if not isinstance(items, (list, tuple)):
             raise AnnotationError(f"{path}: a split file must hold a list of (competition, clip index)")
-        splits[split] = [_key(k, str(path)) for k in items]
+        if not items:
+            raise AnnotationError(f"{path}: the split list is empty; check that config key dataset.{key} names the "
+                                  "right file")
+        keys = [_key(k, f"{path}, entry {i}") for i, k in enumerate(items)]
+        seen = set()
+        for i, k in enumerate(keys):
+            if k in seen:
+                raise AnnotationError(f"{path}, entry {i}: clip {k} is listed twice in this file")
+            seen.add(k)
+        splits[split] = keys
     both = set(splits["train"]) & set(splits["test"])
     if both:
         raise AnnotationError(f"clip {sorted(both)[0]} is in both {train_split} and {test_split}")
@@ -64,8 +73,11 @@ def read_finediving(train_split: str | Path, test_split: str | Path, coarse: str
     for split, keys in splits.items():
         for k in keys:
             entry = coarse_ann.get(k)
-            if not isinstance(entry, dict) or not isinstance(entry.get("action_type"), str):
-                raise AnnotationError(f"{coarse}: clip {k} of the {split} split has no action_type")
+            if not isinstance(entry, dict):
+                raise AnnotationError(f"{coarse}: clip {k} of the {split} split is missing")
+            if not (isinstance(entry.get("action_type"), str) and entry["action_type"]):
+                raise AnnotationError(f"{coarse}: clip {k} of the {split} split has no action_type (a dive number "
+                                      f"such as '107B'), got {entry.get('action_type')!r}")
             f_entry = fine_ann.get(k)
             if not isinstance(f_entry, dict):
                 raise AnnotationError(f"{fine}: clip {k} of the {split} split is missing")

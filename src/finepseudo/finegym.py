@@ -77,28 +77,45 @@ def read_element_list(path: str | Path, num_classes: int) -> pd.DataFrame:
         if not 0 <= label < num_classes:
             raise AnnotationError(f"{where} ({parts[0]}): label {label} is outside the {num_classes} categories")
         if parts[0] in seen:
-            raise AnnotationError(f"{where}: element {parts[0]} is listed twice")
+            raise AnnotationError(f"{where}: element {parts[0]} is listed twice in this file")
         seen.add(parts[0])
         rows.append({"element": parts[0], "video": m["video"], "event": m["event"], "segment": m["element"],
                      "label": label})
+    if not rows:
+        raise AnnotationError(f"{path}: the element list is empty; check that the config names the right file")
     return pd.DataFrame(rows, columns=["element", "video", "event", "segment", "label"])
 
 
 def _span(info: dict, row, info_path: Path) -> tuple[float, float, float]:
-    """(event start in the raw video, element start, element end in the event), in seconds."""
+    """(event start in the raw video, element start, element end in the event), in seconds; errors name the
+    annotation file, the element and what is missing or wrong."""
     where = f"{info_path}: element {row.element}"
     try:
         event = info[row.video][row.event]
     except (KeyError, TypeError):
         raise AnnotationError(f"{where}: no event {row.video} / {row.event} in the temporal annotation") from None
+    if not isinstance(event, dict):
+        raise AnnotationError(f"{where}: event {row.event} is {event!r}, expected an object with 'timestamps'")
     try:
-        ev_start = float(event["timestamps"][0][0])
-        stages = (event.get("segments") or {})[row.segment]["timestamps"]
+        ev_start, ev_end = (float(t) for t in event["timestamps"][0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise AnnotationError(f"{where}: event {row.event} has no [start, end] timestamps (seconds), got "
+                              f"{event.get('timestamps')!r}") from None
+    if not 0 <= ev_start < ev_end:
+        raise AnnotationError(f"{where}: event {row.event} has a bad time span [{ev_start}, {ev_end}) s; "
+                              "need 0 <= start < end")
+    segments = event.get("segments") or {}
+    if not isinstance(segments, dict) or row.segment not in segments:
+        raise AnnotationError(f"{where}: no timestamps for segment {row.segment} of event {row.event}")
+    try:
+        stages = segments[row.segment]["timestamps"]
         start, end = float(stages[0][0]), float(stages[-1][1])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise AnnotationError(f"{where}: no timestamps for segment {row.segment} of event {row.event}") from None
+        raise AnnotationError(f"{where}: no timestamps for segment {row.segment} of event {row.event} (expected "
+                              "'timestamps': [[start, end], ...] in seconds of the event)") from None
     if not 0 <= start < end:
-        raise AnnotationError(f"{where}: bad element time span [{start}, {end}) s")
+        raise AnnotationError(f"{where}: bad element time span [{start}, {end}) s (seconds of event {row.event}); "
+                              "need 0 <= start < end")
     return ev_start, start, end
 
 
@@ -115,6 +132,9 @@ def read_finegym(train_list: str | Path, test_list: str | Path, categories: str 
         info = json.loads(info_path.read_text())
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"{info_path} is not valid JSON: {exc}") from None
+    if not isinstance(info, dict):
+        raise AnnotationError(f"{info_path}: expected a JSON object keyed by YouTube id (the FineGym temporal "
+                              f"annotation), got a {type(info).__name__}")
     videos_dir = Path(videos_dir)
     rows = []
     for split, path in (("train", train_list), ("test", test_list)):

@@ -4,14 +4,18 @@ See docs/architecture.md (frame store).
 The store is one plain ``.npy`` file per shard, ``results/<dataset>/frames/shard<k>.npy``: a uint8
 array ``(N_shard, T, H, W, 3)`` with one row per video assigned to the shard, written row by row as
 videos are decoded. Its index is ``shard<k>.status.tsv``: one line per video with ``status`` (``ok`` or
-``failed``), the reason, and ``row``, the video's row in the array (-1 when extraction failed; that row
-is left zero). Nothing is pickled: the array is opened with ``numpy.load(mmap_mode="r",
-allow_pickle=False)``, so a shard from a shared cache cannot run code, and :class:`FrameStore` reads
-only the rows (and frames) a batch needs, so a job's memory does not grow with the dataset.
+``failed``), the reason, ``row``, the video's row in the array (-1 when extraction failed; that row
+is left zero), and ``warning``: empty, or why an ``ok`` video deserves a look (its annotated frame range
+runs past the last decoded frame and was clamped, or ffmpeg reported decoding errors, as a truncated
+file gives). Warnings are also written to the job's log and listed in the report; the video is kept.
+Nothing is pickled: the array is opened with ``numpy.load(mmap_mode="r", allow_pickle=False)``, so a
+shard from a shared cache cannot run code, and :class:`FrameStore` reads only the rows (and frames) a
+batch needs, so a job's memory does not grow with the dataset.
 
-With ``on_error="fail"`` an unreadable video stops the job with its path in the message; with
-``on_error="skip"`` it is listed as failed and downstream rules drop it (the report lists it). Either way
-other shards' outputs are untouched.
+With ``on_error="fail"`` an unreadable video (missing, empty, truncated, audio only, not a video, or an
+annotated range that starts after its last frame) stops the job with its path in the message; with
+``on_error="skip"`` it is listed as failed with the reason and downstream rules drop it (the report lists
+it). Either way the shard's other videos and other shards' outputs are untouched.
 
 Frames are resized so the short side is ``size`` and centre-cropped to ``size`` x ``size``
 (``resize: crop``, aspect ratio kept, the usual input of video models), or squeezed to ``size`` x
@@ -30,6 +34,7 @@ import numpy as np
 
 __all__ = [
     "FrameExtractionError",
+    "FrameRangeError",
     "FrameStore",
     "decode_images",
     "decode_video",
@@ -42,12 +47,16 @@ __all__ = [
     "write_shard",
 ]
 
-INDEX_COLUMNS = ["video", "status", "n_decoded", "reason", "row"]
+INDEX_COLUMNS = ["video", "status", "n_decoded", "reason", "row", "warning"]
 RESIZE_MODES = ("crop", "squeeze")
 
 
 class FrameExtractionError(RuntimeError):
     """A video could not be decoded; the message names the file."""
+
+
+class FrameRangeError(FrameExtractionError):
+    """A video decodes, but its annotated frame range lies after its last frame; the message names both."""
 
 
 def _ffmpeg_cmd() -> str:
@@ -67,7 +76,7 @@ def sample_indices(n_available: int, num_frames: int, start: int = 0, end: int |
 
 
 def decode_video(path: str | Path, size: int, *, start_sec: float | None = None, end_sec: float | None = None,
-                 resize: str = "crop") -> np.ndarray:
+                 resize: str = "crop", warnings: list[str] | None = None) -> np.ndarray:
     """Decode the frames of ``path`` (all of them, or those in ``[start_sec, end_sec)``), resized to
     ``size`` x ``size`` RGB (``resize``: ``crop`` keeps the aspect ratio, see the module docstring).
 
@@ -75,8 +84,10 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
     the key frame before the point and decodes from there), so cutting a few seconds out of an hour-long
     video costs about as much as decoding those seconds, not the hour before them.
 
-    Returns uint8 (n_frames, size, size, 3). Raises FrameExtractionError naming the file when ffmpeg
-    fails or the stream (or the requested span) holds no frame.
+    Returns uint8 (n_frames, size, size, 3). Raises FrameExtractionError naming the file when it is
+    missing or empty, has no video stream, ffmpeg fails, or the stream (or the requested span) holds no
+    frame. When ffmpeg decodes frames but reports errors (a truncated or damaged file decodes up to the
+    damage), its message is appended to ``warnings`` (when given).
     """
 
     if resize not in RESIZE_MODES:
@@ -84,6 +95,8 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
     path = Path(path)
     if not path.is_file():
         raise FrameExtractionError(f"video file not found: {path}")
+    if path.stat().st_size == 0:
+        raise FrameExtractionError(f"video file is empty (0 bytes): {path} (an interrupted copy or download?)")
     in_args = {}
     if start_sec is not None and start_sec > 0:
         in_args["ss"] = f"{float(start_sec):.6f}"
@@ -91,11 +104,17 @@ def decode_video(path: str | Path, size: int, *, start_sec: float | None = None,
         if end_sec <= (start_sec or 0.0):
             raise FrameExtractionError(f"empty time span [{start_sec}, {end_sec}) s requested from {path}")
         in_args["t"] = f"{float(end_sec) - float(start_sec or 0.0):.6f}"
-    return _run_ffmpeg(str(path), size, resize, in_args, what=str(path), span=in_args)
+    return _run_ffmpeg(str(path), size, resize, in_args, what=str(path), span=in_args, warnings=warnings)
 
 
-def _run_ffmpeg(source: str, size: int, resize: str, in_args: dict, *, what: str, span: dict | None = None) -> np.ndarray:
-    """Decode ``source`` (ffmpeg input options ``in_args``) to uint8 (n, size, size, 3) RGB frames."""
+# ffmpeg's words for an input without a video stream (audio only, or data only)
+_NO_VIDEO = ("does not contain any stream", "matches no streams", "no video stream")
+
+
+def _run_ffmpeg(source: str, size: int, resize: str, in_args: dict, *, what: str, span: dict | None = None,
+                warnings: list[str] | None = None) -> np.ndarray:
+    """Decode ``source`` (ffmpeg input options ``in_args``) to uint8 (n, size, size, 3) RGB frames;
+    ffmpeg's error messages on a successful decode go to ``warnings``."""
     import ffmpeg  # ffmpeg-python
 
     stream = ffmpeg.input(source, **in_args)
@@ -112,7 +131,11 @@ def _run_ffmpeg(source: str, size: int, resize: str, in_args: dict, *, what: str
         )
     except ffmpeg.Error as exc:  # non-zero exit status
         msg = exc.stderr.decode(errors="replace").strip().splitlines()
-        raise FrameExtractionError(f"ffmpeg could not decode {what}: {' | '.join(msg[-3:]) or exc}") from None
+        text = (" | ".join(msg[-3:]) or str(exc)).rstrip(".")  # the caller may append a sentence
+        if any(w in " ".join(msg).lower() for w in _NO_VIDEO):
+            raise FrameExtractionError(f"{what} has no video stream (audio only?): ffmpeg says {text}") from None
+        raise FrameExtractionError(f"ffmpeg could not decode {what} (truncated, damaged or not a video file?): "
+                                   f"{text}") from None
     except FileNotFoundError:
         raise FrameExtractionError(
             f"the ffmpeg binary '{_ffmpeg_cmd()}' was not found: install ffmpeg (scripts/setup.sh does)"
@@ -123,6 +146,10 @@ def _run_ffmpeg(source: str, size: int, resize: str, in_args: dict, *, what: str
         where = f" in the span {span}" if span else ""
         raise FrameExtractionError(f"no frame could be decoded from {what}{where}" + (f": {detail}" if detail else ""))
     n = len(out) // frame_bytes
+    detail = err.decode(errors="replace").strip().splitlines()
+    if detail and warnings is not None:
+        warnings.append(f"ffmpeg reported errors while decoding {what} (truncated or damaged file?), {n} frames "
+                        f"decoded: {' | '.join(detail[-2:])}")
     return np.frombuffer(out[: n * frame_bytes], np.uint8).reshape(n, size, size, 3)
 
 
@@ -138,7 +165,8 @@ def image_files(folder: str | Path) -> list[Path]:
     return sorted(files, key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem))
 
 
-def decode_images(paths: Sequence[str | Path], size: int, *, resize: str = "crop") -> np.ndarray:
+def decode_images(paths: Sequence[str | Path], size: int, *, resize: str = "crop",
+                  warnings: list[str] | None = None) -> np.ndarray:
     """Decode image files (JPEG / PNG) in one ffmpeg call (its concat demuxer, one frame per file) with the
     same resizing as :func:`decode_video`. Returns uint8 (n, size, size, 3); an unreadable image raises
     FrameExtractionError naming the folder and ffmpeg's message."""
@@ -154,7 +182,8 @@ def decode_images(paths: Sequence[str | Path], size: int, *, resize: str = "crop
         f.write("\n".join(lines) + "\n")
         listing = f.name
     try:
-        frames = _run_ffmpeg(listing, size, resize, {"f": "concat", "safe": 0}, what=f"frame images in {Path(paths[0]).parent}")
+        frames = _run_ffmpeg(listing, size, resize, {"f": "concat", "safe": 0},
+                             what=f"frame images in {Path(paths[0]).parent}", warnings=warnings)
     finally:
         os.unlink(listing)
     if len(frames) != len(paths):
@@ -186,7 +215,12 @@ def extract_shard(
     are decoded). With ``start_sec``/``end_sec`` (not NaN) only that time span is decoded, by
     seeking, and the frame range counts from its first frame. Memory holds one decoded video at a time.
     The array is written to a temporary name and renamed when complete. Returns the index rows (one dict
-    per input video: video, status, n_decoded, reason, row), which the caller writes with :func:`write_index`.
+    per input video: video, status, n_decoded, reason, row, warning), which the caller writes with
+    :func:`write_index`.
+
+    A frame range whose end lies past the last decoded frame is clamped to it, and the video kept with a
+    ``warning`` (logged, recorded in its row); one whose start lies there has no frame to sample and
+    fails like an unreadable file (``on_error``).
     """
     if on_error not in ("fail", "skip"):
         raise ValueError(f"frames.on_error must be 'fail' or 'skip', got {on_error!r}")
@@ -200,25 +234,35 @@ def extract_shard(
             vid, path, start, end = item[:4]
             span = _time_span(item)
             stop = None if end is None or end < 0 else int(end)
+            warnings: list[str] = []
             try:
                 if Path(path).is_dir():  # a folder of frame images (FineDiving): decode only the sampled ones
                     files = image_files(path)
-                    idx = sample_indices(len(files), num_frames, int(start), stop)
-                    arr[i] = decode_images([files[j] for j in idx], size, resize=resize)
                     n_decoded = len(files)
+                    _check_range(vid, path, int(start), stop, n_decoded, span, warnings)
+                    idx = sample_indices(n_decoded, num_frames, int(start), stop)
+                    arr[i] = decode_images([files[j] for j in idx], size, resize=resize, warnings=warnings)
                 else:
-                    frames = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize)
-                    arr[i] = frames[sample_indices(len(frames), num_frames, int(start), stop)]
+                    frames = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize,
+                                          warnings=warnings)
                     n_decoded = len(frames)
-                rows.append({"video": vid, "status": "ok", "n_decoded": n_decoded, "reason": "", "row": i})
+                    _check_range(vid, path, int(start), stop, n_decoded, span, warnings)
+                    arr[i] = frames[sample_indices(n_decoded, num_frames, int(start), stop)]
+                for w in warnings:
+                    log(f"[extract] WARNING {vid}: {w}")
+                rows.append({"video": vid, "status": "ok", "n_decoded": n_decoded, "reason": "", "row": i,
+                             "warning": "; ".join(warnings)})
             except FrameExtractionError as exc:
                 if on_error == "fail":
-                    raise FrameExtractionError(
-                        f"{exc}. Fix or remove the file, or set frames.on_error: skip in the config "
+                    fix = ("Fix the video's start_frame / end_frame in the annotation"
+                           if isinstance(exc, FrameRangeError) else "Fix or remove the file")
+                    raise type(exc)(
+                        f"{exc}. {fix}, or set frames.on_error: skip in the config "
                         "to leave it out and list it in the report."
                     ) from None
                 log(f"[extract] SKIPPED {vid}: {exc}")
-                rows.append({"video": vid, "status": "failed", "n_decoded": 0, "reason": str(exc), "row": -1})
+                rows.append({"video": vid, "status": "failed", "n_decoded": 0, "reason": str(exc), "row": -1,
+                             "warning": ""})
             done = i + 1
             if done % 20 == 0 or done == len(videos):
                 rate = done / max(time.time() - t0, 1e-9)
@@ -231,6 +275,20 @@ def extract_shard(
         if tmp.exists():
             tmp.unlink()
     return rows
+
+
+def _check_range(vid: str, path, start: int, stop: int | None, n: int, span: tuple, warnings: list[str]) -> None:
+    """Raise FrameRangeError when frames [start, stop) start past the ``n`` frames there are; add a warning
+    when they end past them (the range is clamped to the last frame)."""
+    where = f" of the span [{span[0]}, {span[1]}) s" if span[0] is not None or span[1] is not None else ""
+    if start >= n:
+        raise FrameRangeError(f"video '{vid}' ({path}): the annotated frame range [{start}, "
+                              f"{'end' if stop is None else stop}) starts after its last frame ({n} frames "
+                              f"decoded{where}); no frame of it exists")
+    if stop is not None and stop > n:
+        warnings.append(f"the annotated frame range [{start}, {stop}) runs past the last frame of {path} ({n} frames "
+                        f"decoded{where}): sampled from [{start}, {n}) instead; check the annotation's end_frame "
+                        "and the file")
 
 
 def _time_span(item: tuple) -> tuple[float | None, float | None]:
@@ -256,10 +314,12 @@ def read_index(shard: str | Path):
     p = index_path(shard)
     if not p.is_file():
         raise FileNotFoundError(f"index of frame shard {shard} not found: expected {p} (written by extract_frames)")
-    tab = pd.read_csv(p, sep="\t", dtype={"video": str, "reason": str}, keep_default_na=False)
+    tab = pd.read_csv(p, sep="\t", dtype={"video": str, "reason": str, "warning": str}, keep_default_na=False)
     if "row" not in tab.columns:
         raise ValueError(f"{p} has no 'row' column: it was written by an older version; rerun extract_frames "
                          "(delete the frames folder)")
+    if "warning" not in tab.columns:  # written before per-video warnings were recorded
+        tab["warning"] = ""
     return tab
 
 
@@ -270,8 +330,8 @@ def write_shard(path: str | Path, videos: Sequence[str], frames) -> None:
     if data.ndim != 5 or data.shape[-1] != 3 or data.shape[0] != len(videos):
         raise ValueError(f"frames must be (N, T, H, W, 3) with N = {len(videos)} videos, got {data.shape}")
     np.save(path, data, allow_pickle=False)
-    write_index(index_path(path), [{"video": v, "status": "ok", "n_decoded": data.shape[1], "reason": "", "row": i}
-                                   for i, v in enumerate(videos)])
+    write_index(index_path(path), [{"video": v, "status": "ok", "n_decoded": data.shape[1], "reason": "", "row": i,
+                                    "warning": ""} for i, v in enumerate(videos)])
 
 
 class FrameStore:

@@ -279,15 +279,26 @@ def _section_dataset(inp: dict, config: dict) -> str:
 
 
 def _section_failed(inp: dict) -> str:
-    rows = []
+    """Videos that could not be decoded (left out), and videos kept with a warning (an annotated frame range
+    clamped to the last frame, ffmpeg decoding errors), from the shards' status tables."""
+    failed, warned = [], []
     for p in inp["frame_status"]:
-        st = pd.read_csv(p, sep="\t", dtype={"video": str})
-        rows.append(st[st["status"] != "ok"])
-    failed = pd.concat(rows) if rows else pd.DataFrame()
+        st = pd.read_csv(p, sep="\t", dtype={"video": str, "reason": str, "warning": str}, keep_default_na=False)
+        failed.append(st[st["status"] != "ok"])
+        if "warning" in st.columns:  # status tables from before per-video warnings have none
+            warned.append(st[(st["status"] == "ok") & (st["warning"] != "")])
+    failed = pd.concat(failed) if failed else pd.DataFrame()
+    warned = pd.concat(warned) if warned else pd.DataFrame()
     if failed.empty:
-        return "<p class='ok'>Every video was decoded.</p>"
-    return (f"<p class='bad'>{len(failed)} video(s) could not be decoded and were left out "
-            "(frames.on_error: skip):</p>" + _table(failed[["video", "reason"]]))
+        out = "<p class='ok'>Every video was decoded.</p>"
+    else:
+        out = (f"<p class='bad'>{len(failed)} video(s) could not be decoded and were left out "
+               "(frames.on_error: skip):</p>" + _table(failed[["video", "reason"]]))
+    if not warned.empty:
+        out += (f"<p class='bad'>\u26a0 {len(warned)} video(s) were kept with a warning (their frames may not be "
+                "what the annotation describes; check the file and its annotation):</p>"
+                + _table(warned[["video", "warning"]]))
+    return out
 
 
 def _section_accuracy(metrics: list[dict], config: dict) -> str:
