@@ -245,9 +245,9 @@ def test_flipping_each_config_key_reruns_only_the_rules_that_read_it(tiny_run, t
             continue
         cfg = copy.deepcopy(full)
         new = _flip(key, value, _schema_enum(schema, key))
-        if key == "fe.augment":  # an empty mapping in the test config: flip one of its keys instead
-            key, new = "fe.augment.flip", not full["fe"]["augment"].get("flip", True)
-            cfg["fe"]["augment"]["flip"] = new
+        if key == "fe.augment":  # an empty mapping in the test config (the defaults): flip one of its keys instead
+            key, new = "fe.augment.hflip", not full["fe"]["augment"].get("hflip", True)
+            cfg["fe"]["augment"]["hflip"] = new
         else:
             _set(cfg, key, new)
         validate_config(copy.deepcopy(cfg), schema_path)  # the flipped config is valid: the test means something
