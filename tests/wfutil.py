@@ -11,11 +11,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
+def run_env() -> dict[str, str]:
+    """The environment of a Snakemake run: this checkout's src/ first on the path of every job. (The rule
+    scripts' own ``sys.path.insert`` names ``workflow/rules/src``, since ``snakemake.scriptdir`` is
+    ``workflow/rules/../scripts``; without this, jobs import an installed finepseudo, e.g. another
+    checkout's through its editable install.)"""
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
+
+
 def snakemake(workdir, *args, configfile=ROOT / "config/test.yaml", check=True, snakefile=ROOT / "Snakefile",
               timeout=1200):
     cmd = [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), *map(str, args),
            "--cores", "2", "--configfile", str(configfile)]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = run_env()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
