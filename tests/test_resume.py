@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -123,6 +124,21 @@ def test_train_classifier_changed_setting_or_corrupt_file_starts_over(tmp_path):
     assert any(f"ignoring the unreadable checkpoint {ckpt.path}" in s for s in logs), logs
 
 
+def test_a_state_that_does_not_fit_names_the_file(tmp_path):
+    """A matching fingerprint whose state does not fit the model (the code changed between the runs)."""
+    clips, labels = clips_and_labels()
+    kw = dict(epochs=2, batch_size=4, lr=1e-2, weight_decay=0.0, clip_frames=4, seed=1, log=lambda s: None)
+    ckpt = Checkpointer(tmp_path / "c.resume.pt", {}, None)
+    ckpt.stop_after = 1
+    with pytest.raises(TrainingStopped):
+        train_classifier(tiny_model(), clips, labels, checkpoint=ckpt, **kw)
+    ckpt.stop_after = None
+    torch.manual_seed(0)
+    other = build_video_model("r2plus1d_tiny", 2, **{**KW, "stem_width": 4})
+    with pytest.raises(RuntimeError, match=f"(?s){re.escape(str(ckpt.path))}.*delete that file to start the training over"):
+        train_classifier(other, clips, labels, checkpoint=ckpt, **kw)
+
+
 def test_ssl_pretraining_resumes_bit_identically(tmp_path):
     clips, _ = clips_and_labels(n=8)
     kw = dict(epochs=3, batch_size=4, lr=3e-3, weight_decay=0.01, clip_frames=4, segments=2, temperature=0.1,
@@ -190,6 +206,29 @@ def test_ddp_every_rank_resumes_bit_identically(tmp_path):
     state, hist = run(ckpt, logs.append)
     assert same_state(ref_state, state) and strip(hist) == strip(ref_hist)
     assert any("resuming from epoch 1/3" in s for s in logs), logs
+
+
+def test_ddp_gitdl_resumes_bit_identically(tmp_path):
+    from finepseudo.alignability_train import pretrain_gitdl_ddp
+
+    frames = torch.randint(0, 255, (8, 8, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    g = dict(num_frames=4, dim=8, width=4, layers=1, pool=2, epochs=3, batch_size=4, lr=1e-3, tau=0.1, sigma=1.0,
+             seed=3)
+
+    def run(ckpt, log=lambda s: None):
+        m, h = pretrain_gitdl_ddp(frames, world_size=2, log=log, checkpoint=ckpt, **g)
+        return m.state_dict(), h
+
+    ref_state, ref_hist = run(None)
+    logs: list[str] = []
+    ckpt = Checkpointer(tmp_path / "gitdl.resume.pt", {}, logs.append)
+    ckpt.stop_after = 2
+    with pytest.raises(Exception, match="TrainingStopped"):
+        run(ckpt)
+    ckpt.stop_after = None
+    state, hist = run(ckpt, logs.append)
+    assert same_state(ref_state, state) and strip(hist) == strip(ref_hist) and len(hist) == 3
+    assert any("resuming from epoch 2/3" in s for s in logs), logs
 
 
 def test_rng_states_round_trip_through_weights_only_load(tmp_path):

@@ -91,21 +91,24 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
         if cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if saved is not None:  # before DDP, which broadcasts rank 0's weights
-            model.load_state_dict(saved["model"])
+            with checkpoint.restoring():
+                model.load_state_dict(saved["model"])
         net = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
     elif saved is not None:
-        model.load_state_dict(saved["model"])
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     n = len(frames)
     steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     history, first = [], 1
     if saved is not None:
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        gen.set_state(saved["generator"])
-        restore_rng(saved, device)
-        history = list(saved["history"])
+        with checkpoint.restoring():
+            opt.load_state_dict(saved["optimizer"])
+            sched.load_state_dict(saved["scheduler"])
+            gen.set_state(saved["generator"])
+            restore_rng(saved, device)
+            history = list(saved["history"])
         first = len(history) + 1
     t0 = time.time()
     for epoch in range(first, epochs + 1):
@@ -218,13 +221,14 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     history, first = [], 1
     saved = checkpoint.begin(fingerprint) if checkpoint is not None else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        score.load_state_dict(saved["score"])
-        opt.load_state_dict(saved["optimizer"])
-        gen.set_state(saved["generator"])
-        set_generator_state(rng, saved["numpy_generator"])
-        restore_rng(saved, device)
-        history = list(saved["history"])
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
+            score.load_state_dict(saved["score"])
+            opt.load_state_dict(saved["optimizer"])
+            gen.set_state(saved["generator"])
+            set_generator_state(rng, saved["numpy_generator"])
+            restore_rng(saved, device)
+            history = list(saved["history"])
         first = len(history) + 1
     t0 = time.time()
     for epoch in range(first, epochs + 1):

@@ -32,6 +32,7 @@ over. A file that cannot be read (truncated, not a checkpoint) is ignored the sa
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -215,6 +216,16 @@ class Checkpointer:
             _atomic_save(payload, self.path)
         if self.stop_after is not None and epoch >= self.stop_after and epoch < epochs:
             raise TrainingStopped(f"stopped after the checkpoint of epoch {epoch}/{epochs} ({self.path})")
+
+    @contextlib.contextmanager
+    def restoring(self):
+        """Wrap the loading of a saved state into the run's objects: a state that does not fit them (code
+        changed between the runs) stops with the file named and what to do."""
+        try:
+            yield
+        except Exception as e:
+            raise RuntimeError(f"the training state in {self.path} does not fit this run ({type(e).__name__}: "
+                               f"{str(e)[:300]}); delete that file to start the training over") from e
 
     def clear(self) -> None:
         """Delete the checkpoint (and any temporary file a killed write left)."""

@@ -183,12 +183,13 @@ def pretrain_video_ssl(
         step = 0
         first = 1
         if saved is not None:
-            model.load_state_dict(saved["model"])
-            head.load_state_dict(saved["head"])
-            opt.load_state_dict(saved["optimizer"])
-            set_generator_state(rng, saved["generator"])
-            restore_rng(saved, device)
-            step, history = int(saved["step"]), list(saved["history"])
+            with checkpoint.restoring():
+                model.load_state_dict(saved["model"])
+                head.load_state_dict(saved["head"])
+                opt.load_state_dict(saved["optimizer"])
+                set_generator_state(rng, saved["generator"])
+                restore_rng(saved, device)
+                step, history = int(saved["step"]), list(saved["history"])
             first = len(history) + 1
         t_start = time.perf_counter()
         for epoch in range(first, epochs + 1):

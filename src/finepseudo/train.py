@@ -138,7 +138,8 @@ def train_classifier(
     if checkpoint is not None:
         saved = checkpoint.begin(classifier_fingerprint(arguments, world))
     if saved is not None:  # before DDP, which broadcasts rank 0's weights
-        model.load_state_dict(saved["model"])
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
     part = slice(rank, None, world)  # this process's rows of every global batch
     net = model
     if world > 1:
@@ -160,11 +161,12 @@ def train_classifier(
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)) + rank)
         if saved is not None:
-            opt.load_state_dict(saved["optimizer"])
-            batches.load_state_dict(saved["batches"])
-            set_generator_state(rng, saved["generator"])
-            restore_rng(saved, device)
-            step, history = int(saved["step"]), list(saved["history"])
+            with checkpoint.restoring():
+                opt.load_state_dict(saved["optimizer"])
+                batches.load_state_dict(saved["batches"])
+                set_generator_state(rng, saved["generator"])
+                restore_rng(saved, device)
+                step, history = int(saved["step"]), list(saved["history"])
             first = len(history) + 1
         t_start = time.perf_counter()
         for epoch in range(first, epochs + 1):
