@@ -168,12 +168,12 @@ def test_step_budget_and_labeled_share_per_batch():
     rng = np.random.default_rng(0)
     mask = np.zeros(20, bool)
     mask[:3] = True  # 3 labeled, 17 pseudo-labeled
-    stream = tr._batch_stream(rng, 20, 8, mask, 0.5)
+    stream = tr._BatchStream(rng, 20, 8, mask, 0.5)
     batches = [next(stream) for _ in range(12)]
     assert all(len(b) == 8 and mask[b].sum() == 4 for b in batches)
     counts = np.bincount(np.concatenate(batches), minlength=20)
     assert counts[:3].min() >= 14 and counts[3:].max() <= 4  # each labeled video seen ~16x, each other ~2.8x
-    plain = tr._batch_stream(np.random.default_rng(0), 20, 8, None, 0.0)
+    plain = tr._BatchStream(np.random.default_rng(0), 20, 8, None, 0.0)
     first_pass = np.concatenate([next(plain) for _ in range(3)])
     assert sorted(first_pass.tolist()) == list(range(20))  # a pass is a permutation, the last batch short
 

@@ -11,14 +11,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
+def run_env() -> dict[str, str]:
+    """The environment of a Snakemake run: this checkout's src/ first on the path of every job, ahead of an
+    installed finepseudo (another checkout's editable install). The rule scripts put their own checkout's
+    src/ first too; this makes the tests independent of that."""
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
+
+
 def snakemake(workdir, *args, configfile=ROOT / "config/test.yaml", check=True, snakefile=ROOT / "Snakefile",
               timeout=1200):
     cmd = [str(SNAKEMAKE), "-s", str(snakefile), "--directory", str(workdir), *map(str, args),
            "--cores", "2", "--configfile", str(configfile)]
-    # the rule scripts must run this checkout's library, not whichever finepseudo the environment has installed
-    # (an editable install of another worktree): PYTHONPATH comes before the installed packages
-    path = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": path}
+    env = run_env()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")

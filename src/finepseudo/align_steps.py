@@ -15,6 +15,7 @@ from . import dtw
 from .alignability import FrameEncoder, ScoreHead, class_alignability, pairwise_distance
 from .alignability_train import embed_videos, eval_indices, pretrain_gitdl_ddp, train_avml
 from .frames import sample_indices
+from .resume import for_output
 from .runlog import environment
 from .steps import Log, _setup_torch, load_videos, read_classes, resolve_device
 
@@ -64,6 +65,9 @@ def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out
     frames, train = load_videos(shards, train, log, "train")
     g = cfg["gitdl"]
     log(f"GITDL pre-training of f_A on {len(train)} train videos (labels unused), device={dev}")
+    ckpt = for_output(out_model, step="pretrain_gitdl", log=log,
+                      settings={"cfg": cfg, "seed": seed, "device": dev, "threads": threads},
+                      inputs={"manifest": manifest, "shards": shards})
     if g["epochs"] == 0:
         torch.manual_seed(seed)
         model, history = FrameEncoder(**_arch(cfg)).eval(), []
@@ -72,11 +76,12 @@ def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out
         model, history = pretrain_gitdl_ddp(
             frames, world_size=int(cfg.get("gpus", 1)), num_frames=cfg["num_frames"], **_arch(cfg),
             epochs=g["epochs"], batch_size=g["batch_size"], lr=g["lr"], tau=g["tau"], sigma=g["sigma"], seed=seed,
-            device=dev, log=log)
+            device=dev, log=log, checkpoint=ckpt)
     pd.DataFrame(history, columns=["epoch", "loss", "items_per_s", "seconds", "eta_s"]).to_csv(
         out_history, sep="\t", index=False)
     save_fa(out_model, model.cpu(), None, {"arch": _arch(cfg), "stage": "gitdl", "seed": seed, "gitdl": g,
                                             "num_frames": cfg["num_frames"], "env": environment()})
+    ckpt.clear()
 
 
 def mine_pairs_step(*, model: str, labeled: str, shards: list[str], out_triplets: str, out_distances: str,
@@ -136,13 +141,18 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
     a = cfg["avml"]
     log(f"AVML ({loss}) on {len(table)} labeled videos: gamma={cfg['gamma']} margin={cfg['margin']} "
         f"omega={cfg['omega']}, device={dev}")
+    ckpt = for_output(out_model, step="train_alignability", log=log,
+                      settings={"cfg": cfg, "loss": loss, "seed": seed, "device": dev, "threads": threads},
+                      inputs={"model": model, "labeled": labeled, "triplets": triplets, "shards": shards})
     fa, score, history = train_avml(
         fa, frames, table["label"].to_numpy(), hard_neg, num_frames=cfg["num_frames"], epochs=a["epochs"],
         batch_size=a["batch_size"], lr=a["lr"], gamma=cfg["gamma"], margin=cfg["margin"], omega=cfg["omega"],
-        use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log)
+        use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log,
+        checkpoint=ckpt)
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     save_fa(out_model, fa.cpu(), score.cpu(), {**meta, "stage": "avml", "loss": loss, "avml": a, "seed": seed,
                                                "gamma": cfg["gamma"], "env": environment()})
+    ckpt.clear()
 
 
 def _embed(model: FrameEncoder, meta: dict, shards: list[str], table: pd.DataFrame, dev: str, log: Log, what: str):

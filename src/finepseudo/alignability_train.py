@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .alignability import FrameEncoder, ScoreHead, alignment_distance, avml_loss, gitdl_loss
 from .frames import sample_indices
+from .resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
 
 Log = Callable[[str], None]
 
@@ -51,8 +52,10 @@ def augment_view(frames: torch.Tensor, num_frames: int, gen: torch.Generator,
     return view, idx.float()
 
 
-def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int, t_epoch: float, t0: float) -> dict:
-    eta = (time.time() - t0) / epoch * (epochs - epoch)
+def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int, t_epoch: float, t0: float,
+              first: int = 1) -> dict:
+    """The history row of ``epoch`` (and its log line); ``first``: the first epoch this process trained."""
+    eta = (time.time() - t0) / (epoch - first + 1) * (epochs - epoch)
     row = {"epoch": epoch, **{k: round(v, 5) for k, v in stats.items()}, "items_per_s": round(n / t_epoch, 1),
            "seconds": round(time.time() - t0, 1), "eta_s": round(eta, 1)}
     log(f"[{what}] epoch {epoch}/{epochs} " + " ".join(f"{k}={v}" for k, v in row.items() if k != "epoch"))
@@ -61,34 +64,54 @@ def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int,
 
 def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int, pool: int, epochs: int,
                    batch_size: int, lr: float, tau: float, sigma: float, seed: int, device: str = "cpu",
-                   log: Log = print) -> tuple[FrameEncoder, list[dict]]:
+                   log: Log = print, checkpoint: Checkpointer | None = None) -> tuple[FrameEncoder, list[dict]]:
     """GITDL on unlabeled videos (no label reaches this function). ``sigma`` is in stored-frame units
     (the stored frames are the time axis). Returns f_A and the per-epoch history.
 
     Inside a DistributedDataParallel world (:func:`pretrain_gitdl_ddp`) every process draws the same
     batches and both views of the whole batch, encodes its rows (r, r + N, ...) and weights its loss by
     its share of the batch, so the averaged gradient is the single-process one (GITDL's loss is a mean of
-    per-video terms)."""
+    per-video terms).
+
+    ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
+    DDP every process loads, rank 0 writes); the result equals an uninterrupted run's."""
     from .distributed import rank_and_world
 
+    arguments = {k: v for k, v in locals().items() if k not in ("log", "checkpoint", "rank_and_world")}
     rank, world = rank_and_world()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = FrameEncoder(dim=dim, width=width, layers=layers, pool=pool).to(device)
     net = model
+    saved = checkpoint.begin(gitdl_fingerprint(arguments, world)) if checkpoint is not None else None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         cuda = torch.device(device).type == "cuda"
         if cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if saved is not None:  # before DDP, which broadcasts rank 0's weights
+            with checkpoint.restoring():
+                model.load_state_dict(saved["model"])
         net = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
+    elif saved is not None:
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     n = len(frames)
     steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    history, t0 = [], time.time()
-    for epoch in range(1, epochs + 1):
+    history, first = [], 1
+    if saved is not None:
+        with checkpoint.restoring():
+            opt.load_state_dict(saved["optimizer"])
+            sched.load_state_dict(saved["scheduler"])
+            gen.set_state(saved["generator"])
+            restore_rng(saved, device)
+            history = list(saved["history"])
+        first = len(history) + 1
+    t0 = time.time()
+    for epoch in range(first, epochs + 1):
         model.train()
         te, tot, cnt = time.time(), 0.0, 0
         for idx in torch.randperm(n, generator=gen).split(batch_size):
@@ -113,8 +136,22 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
             sums = torch.tensor([tot, float(cnt)], dtype=torch.float64)
             dist.all_reduce(sums)
             tot, cnt = sums[0].item(), int(sums[1].item())
-        history.append(_progress(log, "gitdl", epoch, epochs, {"loss": tot / max(cnt, 1)}, cnt, time.time() - te, t0))
+        history.append(_progress(log, "gitdl", epoch, epochs, {"loss": tot / max(cnt, 1)}, cnt, time.time() - te, t0,
+                                 first))
+        if checkpoint is not None:
+            checkpoint.save(epoch, epochs, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                            "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                                            "history": history}, device)
     return model.eval(), history
+
+
+def gitdl_fingerprint(a: dict, world: int) -> dict:
+    """What a :func:`pretrain_gitdl` run depends on, from its arguments ``a`` (name -> value) and the number
+    of processes: the resume checkpoint's loop fingerprint."""
+    return {"loop": "pretrain_gitdl", "n": len(a["frames"]), "t_store": int(a["frames"].shape[1]), "world": int(world),
+            "device": torch.device(a.get("device", "cpu")).type,
+            **{k: a[k] for k in ("num_frames", "dim", "width", "layers", "pool", "epochs", "batch_size", "lr", "tau",
+                                 "sigma", "seed")}}
 
 
 def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log = print,
@@ -125,6 +162,9 @@ def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log
         return pretrain_gitdl(frames, device=device, log=log, **kwargs)
     from .distributed import run_distributed
 
+    if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
+        kwargs["checkpoint"].begin(gitdl_fingerprint({"frames": frames, "device": device, **kwargs}, world_size))
+        kwargs["checkpoint"] = kwargs["checkpoint"].quiet()
     state, history = run_distributed(_gitdl_worker, world_size, device, frames, kwargs)
     model = FrameEncoder(**{k: kwargs[k] for k in ("dim", "width", "layers", "pool")})
     model.load_state_dict(state)
@@ -151,7 +191,8 @@ def embed_videos(model: FrameEncoder, frames: torch.Tensor, *, num_frames: int, 
 def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, hard_negative: np.ndarray, *,
                num_frames: int, epochs: int, batch_size: int, lr: float, gamma: float, margin: float,
                omega: float, use_triplet: bool, use_score: bool, seed: int, device: str = "cpu",
-               log: Log = print, score: ScoreHead | None = None) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
+               log: Log = print, score: ScoreHead | None = None,
+               checkpoint: Checkpointer | None = None) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
     """Alignability-verification metric learning of f_A and f_S on labeled videos.
 
     labels (N,) int; hard_negative (N,) index of each video's globally mined hardest negative (the
@@ -159,7 +200,14 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     random same-class positive (another augmented view of the anchor when its class has one video),
     the mined negative and the in-batch hardest negative (smallest D among different-class positives).
     ``score`` continues training an existing f_S (pseudo-label rounds); a new one is made otherwise.
+    ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`); the
+    result equals an uninterrupted run's.
     """
+    fingerprint = {"loop": "train_avml", "n": len(labels), "t_store": int(frames.shape[1]), "num_frames": num_frames,
+                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "gamma": gamma, "margin": margin,
+                   "omega": omega, "use_triplet": use_triplet, "use_score": use_score, "seed": seed,
+                   "device": torch.device(device).type, "new_score_head": score is None,
+                   "data": array_digest(np.asarray(labels, np.int64), np.asarray(hard_negative, np.int64))}
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -170,8 +218,20 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     labels = np.asarray(labels)
     by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
     n = len(labels)
-    history, t0 = [], time.time()
-    for epoch in range(1, epochs + 1):
+    history, first = [], 1
+    saved = checkpoint.begin(fingerprint) if checkpoint is not None else None
+    if saved is not None:
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
+            score.load_state_dict(saved["score"])
+            opt.load_state_dict(saved["optimizer"])
+            gen.set_state(saved["generator"])
+            set_generator_state(rng, saved["numpy_generator"])
+            restore_rng(saved, device)
+            history = list(saved["history"])
+        first = len(history) + 1
+    t0 = time.time()
+    for epoch in range(first, epochs + 1):
         model.train()
         te, sums, cnt = time.time(), {}, 0
         for idx in torch.randperm(n, generator=gen).split(batch_size):
@@ -203,5 +263,9 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
                 sums[k] = sums.get(k, 0.0) + v * len(a)
             cnt += len(a)
         history.append(_progress(log, "avml", epoch, epochs, {k: v / max(cnt, 1) for k, v in sums.items()},
-                                 cnt, time.time() - te, t0))
+                                 cnt, time.time() - te, t0, first))
+        if checkpoint is not None:
+            checkpoint.save(epoch, epochs, {"model": model.state_dict(), "score": score.state_dict(),
+                                            "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                                            "numpy_generator": generator_state(rng), "history": history}, device)
     return model.eval(), score.eval(), history

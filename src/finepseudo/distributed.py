@@ -10,6 +10,9 @@ is scaled so that DDP's gradient average equals the single-process gradient of t
 still differs from one process: batch-norm statistics (per process on a CPU; synchronised with
 SyncBatchNorm on GPUs), dropout masks and the order of floating-point sums; tests/test_ddp.py states the
 tolerance. Rank 0's weights and the epoch history (summed over ranks) come back to the caller.
+
+Resume checkpoints (:mod:`finepseudo.resume`): every process loads the checkpoint, rank 0 writes it (with
+every process's random states); the caller logs whether the run resumes.
 """
 
 from __future__ import annotations
@@ -49,11 +52,18 @@ def train_classifier_ddp(model: torch.nn.Module, clips, labels, *, world_size: i
     """Train ``model`` in place like :func:`finepseudo.train.train_classifier`, in ``world_size``
     processes (one GPU each when ``device`` is cuda). Returns the history; ``model`` gets rank 0's weights.
     With ``world_size`` 1 this is train_classifier itself."""
-    from .train import train_classifier
+    import inspect
+
+    from .train import classifier_fingerprint, train_classifier
 
     if world_size <= 1:
         return train_classifier(model, clips, labels, device=device, **kwargs)
     log = kwargs.pop("log", print)
+    if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
+        bound = inspect.signature(train_classifier).bind(model, clips, labels, device=device, **kwargs)
+        bound.apply_defaults()
+        kwargs["checkpoint"].begin(classifier_fingerprint(dict(bound.arguments), world_size))
+        kwargs["checkpoint"] = kwargs["checkpoint"].quiet()
     state, history = run_distributed(_classifier_worker, world_size, device, model.cpu(), clips, labels, kwargs)
     model.load_state_dict(state)  # SyncBatchNorm keeps BatchNorm's parameter and buffer names
     for h in history:  # the workers cannot write to the caller's log; replay the epochs there

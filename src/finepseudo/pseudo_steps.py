@@ -234,6 +234,7 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     weight is its pseudo-label confidence, a labeled video's is 1)."""
     from .steps import init_fe_model
     from .distributed import train_classifier_ddp
+    from .resume import for_output
     from .train import load_checkpoint, save_checkpoint
 
     _setup_torch(threads, seed)
@@ -260,6 +261,10 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     log(f"train f_E on {int(is_lab.sum())} labeled + {int((~is_lab).sum())} pseudo-labeled videos from {start}: "
         f"{recipe['steps']} steps, lr={recipe['lr']}, labeled share per batch {recipe.get('labeled_share', 0)}, "
         f"weight={recipe.get('weight', 'none')}")
+    ckpt = for_output(out_model, step="retrain_fe", log=log,
+                      settings={"recipe": recipe, "seed": seed, "init_seed": init_seed, "device": dev,
+                                "threads": threads},
+                      inputs={"fe": fe, "labeled": labeled, "pseudo": pseudo, "shards": shards, "init": init})
     t0 = time.time()
     history = train_classifier_ddp(net, frames, table["label"].to_numpy(np.int64).copy(),
                                    world_size=int(cfg.get("gpus", 1)), epochs=0,
@@ -267,12 +272,13 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
                                    weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], seed=seed,
                                    device=dev, augment=cfg.get("augment") or None, log=log, sample_weight=weight,
                                    labeled_mask=is_lab, labeled_share=float(recipe.get("labeled_share", 0.0)),
-                                   workers=workers)
+                                   workers=workers, checkpoint=ckpt)
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {**info["metadata"], "seed": seed, "n_train": len(table), "n_pseudo": int((~is_lab).sum()),
             "recipe": recipe, "seconds": round(time.time() - t0, 1), "env": environment()}
     save_checkpoint(out_model, net, arch=info["arch"], num_classes=info["num_classes"],
                     model_kwargs=info.get("model_kwargs"), metadata=meta)
+    ckpt.clear()
 
 
 def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], out_model: str, out_history: str,
@@ -292,10 +298,17 @@ def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], ou
     a = align["avml"]
     log(f"AVML ({loss}) round fine-tuning on {len(table)} videos ({int((table['source'] == 'pseudo').sum())} "
         f"pseudo-labeled) for {epochs} epochs")
+    from .resume import for_output
+
+    ckpt = for_output(out_model, step="retrain_fa", log=log,
+                      settings={"align": align, "loss": loss, "epochs": epochs, "seed": seed, "device": dev,
+                                "threads": threads},
+                      inputs={"fa": fa, "labeled": labeled, "pseudo": pseudo, "shards": shards})
     model, score, history = train_avml(
         model, frames, labels, hard_neg, num_frames=meta["num_frames"], epochs=epochs, batch_size=a["batch_size"],
         lr=a["lr"], gamma=align["gamma"], margin=align["margin"], omega=align["omega"],
         use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log,
-        score=score)
+        score=score, checkpoint=ckpt)
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     save_fa(out_model, model.cpu(), score.cpu(), {**meta, "stage": "round", "seed": seed, "env": environment()})
+    ckpt.clear()

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import DEFAULT_AUGMENT, train_indices, train_input
+from .resume import Checkpointer, for_output, generator_state, restore_rng, set_generator_state
 from .runlog import environment
 from .steps import Log, _setup_torch, load_videos, resolve_device
 from .train import _check_clips, _fmt_time, make_adamw, save_checkpoint, warmup_cosine
@@ -128,6 +129,7 @@ def pretrain_video_ssl(
     augment: dict | None = None,
     log: Callable[[str], Any] = print,
     warmup_epochs: float = 1.0,
+    checkpoint: Checkpointer | None = None,
 ) -> list[dict[str, float]]:
     """TCLR local-local contrastive pre-training of ``model``'s backbone, in place (no labels).
 
@@ -143,7 +145,8 @@ def pretrain_video_ssl(
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (mean InfoNCE),
     ``acc`` (share of clips whose positive is the most similar of the 2 K B - 1 candidates),
     ``clips_per_s`` (clips through the encoder per second), ``seconds`` and ``eta`` (seconds left).
-    Logs one line per epoch.
+    Logs one line per epoch. ``checkpoint``: resume from / write epoch checkpoints
+    (:class:`~finepseudo.resume.Checkpointer`); the result equals an uninterrupted run's.
     """
     _check_clips(clips, clip_frames)
     n, t_store = clips.shape[0], clips.shape[1]
@@ -161,6 +164,13 @@ def pretrain_video_ssl(
     if channels_last:
         model.to(memory_format=torch.channels_last_3d)
     history: list[dict[str, float]] = []
+    saved = None
+    if checkpoint is not None:
+        saved = checkpoint.begin({
+            "loop": "pretrain_video_ssl", "n": n, "t_store": t_store, "epochs": epochs, "batch_size": batch_size,
+            "lr": lr, "weight_decay": weight_decay, "clip_frames": clip_frames, "segments": segments,
+            "temperature": temperature, "proj_dim": proj_dim, "seed": seed, "augment": aug,
+            "warmup_epochs": warmup_epochs, "device": device.type})
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)))
@@ -171,8 +181,18 @@ def pretrain_video_ssl(
         lr_at = warmup_cosine(lr, max(1, round(warmup_epochs * steps_per_epoch)), total_steps)
 
         step = 0
+        first = 1
+        if saved is not None:
+            with checkpoint.restoring():
+                model.load_state_dict(saved["model"])
+                head.load_state_dict(saved["head"])
+                opt.load_state_dict(saved["optimizer"])
+                set_generator_state(rng, saved["generator"])
+                restore_rng(saved, device)
+                step, history = int(saved["step"]), list(saved["history"])
+            first = len(history) + 1
         t_start = time.perf_counter()
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first, epochs + 1):
             model.train()
             head.train()
             t0 = time.perf_counter()
@@ -199,12 +219,16 @@ def pretrain_video_ssl(
                 count += len(losses)
             sec = time.perf_counter() - t0
             elapsed = time.perf_counter() - t_start
-            eta = elapsed / epoch * (epochs - epoch)
+            eta = elapsed / (epoch - first + 1) * (epochs - epoch)
             rec = {"epoch": epoch, "loss": loss_sum / count, "acc": correct / count,
                    "clips_per_s": count / max(sec, 1e-9), "seconds": sec, "eta": eta}
             history.append(rec)
             log(f"[ssl] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
                 f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
+            if checkpoint is not None:
+                checkpoint.save(epoch, epochs, {
+                    "model": model.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
+                    "step": step, "history": history, "generator": generator_state(rng)}, device)
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return history
@@ -237,11 +261,15 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
     log(f"TCLR pre-training of f_E ({fe['arch']}) on {len(train)} train videos (labels unused), "
         f"{cfg['segments']} segments x 2 clips of {cfg['clip_frames']} frames, device={dev}, threads={threads}, "
         f"seed={seed}")
+    ckpt = for_output(out_model, step="pretrain_fe", log=log,
+                      settings={"fe": fe, "ssl": cfg, "seed": seed, "device": dev, "threads": threads},
+                      inputs={"manifest": manifest, "shards": shards})
     t0 = time.time()
     history = pretrain_video_ssl(
         model, frames, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], segments=cfg["segments"],
-        temperature=cfg["temperature"], proj_dim=cfg["proj_dim"], seed=seed, device=dev, augment=aug, log=log)
+        temperature=cfg["temperature"], proj_dim=cfg["proj_dim"], seed=seed, device=dev, augment=aug, log=log,
+        checkpoint=ckpt)
     pd.DataFrame(history, columns=["epoch", "loss", "acc", "clips_per_s", "seconds", "eta"]).to_csv(
         out_history, sep="\t", index=False)
     meta = {"stage": "ssl", "objective": "TCLR local-local InfoNCE", "arch": fe["arch"], "ssl": cfg,
@@ -253,4 +281,5 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
         save_checkpoint(out_model, model.cpu(), arch=fe["arch"], num_classes=num_classes, metadata=meta)
     finally:
         model.fc = head
+    ckpt.clear()
     log(f"saved {out_model} after {meta['seconds']} s")

@@ -76,8 +76,10 @@ def train_fe_step(
 ) -> None:
     """Supervised warm-up of f_E on the labeled split, from ``init`` (the self-supervised checkpoint,
     fe.init: ssl) or a seeded random initialisation (fe.init: scratch). ``workers``: frame-reading
-    processes (frames.workers; the result does not depend on it)."""
+    processes (frames.workers; the result does not depend on it). Resumable: epoch checkpoints in
+    ``<out_model>.resume.pt`` (:mod:`finepseudo.resume`), deleted once the outputs are written."""
     from .distributed import train_classifier_ddp
+    from .resume import for_output
     from .train import save_checkpoint
 
     _setup_torch(threads, seed)
@@ -91,17 +93,21 @@ def train_fe_step(
     epochs = effective_epochs(len(table), fe["epochs"], fe["batch_size"], fe.get("min_steps", 0))
     if epochs != fe["epochs"]:
         log(f"{len(table)} videos give few steps per epoch: training {epochs} epochs to reach fe.min_steps")
+    ckpt = for_output(out_model, step="train_fe", log=log,
+                      settings={"fe": fe, "seed": seed, "device": dev, "threads": threads},
+                      inputs={"labeled": labeled, "classes": classes, "shards": shards, "init": init})
     t0 = time.time()
     history = train_classifier_ddp(
         model, frames, _labels(table), world_size=int(fe.get("gpus", 1)), epochs=epochs,
         batch_size=fe["batch_size"], lr=fe["lr"], weight_decay=fe["weight_decay"], clip_frames=fe["clip_frames"],
         seed=seed, device=dev,
-        augment=fe.get("augment") or None, log=log, workers=workers,
+        augment=fe.get("augment") or None, log=log, workers=workers, checkpoint=ckpt,
     )
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe, "init": init,
             "n_train": len(table), "seconds": round(time.time() - t0, 1), "device": dev, "env": environment()}
     save_checkpoint(out_model, model, arch=fe["arch"], num_classes=len(names), metadata=meta)
+    ckpt.clear()
     log(f"saved {out_model} after {meta['seconds']} s")
 
 

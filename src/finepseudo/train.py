@@ -24,6 +24,7 @@ from torch import nn
 from .augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
 from .distributed import rank_and_world
 from .models import build_video_model
+from .resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
 
 __all__ = [
     "load_checkpoint",
@@ -72,6 +73,7 @@ def train_classifier(
     labeled_mask: np.ndarray | list[bool] | None = None,
     labeled_share: float = 0.0,
     workers: int = 0,
+    checkpoint: Checkpointer | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place with cross-entropy on ``(clips, labels)``.
 
@@ -98,7 +100,12 @@ def train_classifier(
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (weighted mean
     training loss), ``acc`` (training top-1 on the augmented clips), ``clips_per_s``,
     ``seconds`` (epoch wall time) and ``eta`` (estimated seconds left). Logs one line per epoch.
+
+    ``checkpoint``: a :class:`~finepseudo.resume.Checkpointer`; training continues from its saved epoch
+    when it matches these arguments and writes it after every epoch (see :mod:`finepseudo.resume`). The
+    result equals an uninterrupted run's.
     """
+    arguments = dict(locals())  # the arguments as given (the checkpoint's fingerprint)
     _check_clips(clips, clip_frames)
     n = clips.shape[0]
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
@@ -127,6 +134,12 @@ def train_classifier(
     model.to(memory_format=torch.channels_last_3d)
     cuda = device.type == "cuda"
     rank, world = rank_and_world()
+    saved = None
+    if checkpoint is not None:
+        saved = checkpoint.begin(classifier_fingerprint(arguments, world))
+    if saved is not None:  # before DDP, which broadcasts rank 0's weights
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
     part = slice(rank, None, world)  # this process's rows of every global batch
     net = model
     if world > 1:
@@ -137,17 +150,26 @@ def train_classifier(
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = int(steps) if steps else epochs * steps_per_epoch
     epochs = math.ceil(total_steps / steps_per_epoch)
-    batches = _batch_stream(rng, n, batch_size, mask, labeled_share)
+    batches = _BatchStream(rng, n, batch_size, mask, labeled_share)
     lr_at = warmup_cosine(lr, max(1, round(warmup_epochs * steps_per_epoch)), total_steps)
     t_store = clips.shape[1]
 
     history: list[dict[str, float]] = []
     step = 0
-    t_start = time.perf_counter()
+    first = 1
     rng_devices = [device.index or 0] if cuda else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)) + rank)
-        for epoch in range(1, epochs + 1):
+        if saved is not None:
+            with checkpoint.restoring():
+                opt.load_state_dict(saved["optimizer"])
+                batches.load_state_dict(saved["batches"])
+                set_generator_state(rng, saved["generator"])
+                restore_rng(saved, device)
+                step, history = int(saved["step"]), list(saved["history"])
+            first = len(history) + 1
+        t_start = time.perf_counter()
+        for epoch in range(first, epochs + 1):
             model.train()
             t0 = time.perf_counter()
             loss_sum = correct = weight_sum = 0.0
@@ -189,14 +211,33 @@ def train_classifier(
                 loss_sum, weight_sum, correct, seen = tot.tolist()
             sec = time.perf_counter() - t0
             elapsed = time.perf_counter() - t_start
-            eta = elapsed / epoch * (epochs - epoch)
+            eta = elapsed / (epoch - first + 1) * (epochs - epoch)
             rec = {"epoch": epoch, "loss": loss_sum / max(weight_sum, 1e-8), "acc": correct / max(seen, 1),
                    "clips_per_s": seen / max(sec, 1e-9), "seconds": sec, "eta": eta}
             history.append(rec)
             log(f"[train] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
                 f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
+            if checkpoint is not None:
+                checkpoint.save(epoch, epochs, {
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "history": history, "batches": batches.state_dict(), "generator": generator_state(rng)},
+                    device)
     model.to(memory_format=torch.contiguous_format)
     return history
+
+
+def classifier_fingerprint(a: dict, world: int) -> dict:
+    """What a :func:`train_classifier` run depends on, from its arguments ``a`` (name -> value, defaults
+    included) and the number of processes: the resume checkpoint's loop fingerprint."""
+    share = float(a["labeled_share"] or 0.0)
+    return {"loop": "train_classifier", "n": int(a["clips"].shape[0]), "t_store": int(a["clips"].shape[1]),
+            "world": int(world), "device": torch.device(a["device"]).type,
+            "augment": {**DEFAULT_AUGMENT, **(a["augment"] or {})},
+            "data": array_digest(np.asarray(a["labels"], np.int64),
+                                 None if a["sample_weight"] is None else np.asarray(a["sample_weight"], np.float32),
+                                 None if a["labeled_mask"] is None or share <= 0 else np.asarray(a["labeled_mask"], bool)),
+            **{k: a[k] for k in ("epochs", "steps", "batch_size", "lr", "weight_decay", "clip_frames", "seed",
+                                 "warmup_epochs", "label_smoothing", "labeled_share")}}
 
 
 class _TrainBatches(torch.utils.data.Dataset):
@@ -259,28 +300,50 @@ def warmup_cosine(lr: float, warm: int, total_steps: int) -> Callable[[int], flo
     return lr_at
 
 
-def _batch_stream(rng: np.random.Generator, n: int, batch_size: int, mask: np.ndarray | None,
-                  labeled_share: float):
+class _BatchStream:
     """Endless iterator of index batches. Without ``mask``: consecutive slices of a fresh permutation of
     all n per pass (the last slice of a pass may be short). With ``mask``: round(share * B) labeled and
-    B - that many other indices per batch, each group from its own stream of permutations."""
-    if mask is None:
-        while True:
-            perm = rng.permutation(n)
-            for b0 in range(0, n, batch_size):
-                yield perm[b0:b0 + batch_size]
-    groups = [np.flatnonzero(mask), np.flatnonzero(~mask)]
-    n_lab = min(batch_size - 1, max(1, round(labeled_share * batch_size)))
-    take = [n_lab, batch_size - n_lab]
-    queues: list[list[int]] = [[], []]
-    while True:
+    B - that many other indices per batch, each group from its own stream of permutations. Permutations
+    are drawn from ``rng`` when needed; :meth:`state_dict` (with ``rng``'s state) lets a resumed run go on
+    with the same batches."""
+
+    def __init__(self, rng: np.random.Generator, n: int, batch_size: int, mask: np.ndarray | None,
+                 labeled_share: float) -> None:
+        self.rng, self.n, self.batch_size, self.mask = rng, n, batch_size, mask
+        self.perm: np.ndarray | None = None
+        self.pos = 0
+        if mask is not None:
+            self.groups = [np.flatnonzero(mask), np.flatnonzero(~mask)]
+            n_lab = min(batch_size - 1, max(1, round(labeled_share * batch_size)))
+            self.take = [n_lab, batch_size - n_lab]
+        self.queues: list[list[int]] = [[], []]
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> np.ndarray:
+        if self.mask is None:
+            if self.perm is None or self.pos >= self.n:
+                self.perm, self.pos = self.rng.permutation(self.n), 0
+            batch = self.perm[self.pos:self.pos + self.batch_size]
+            self.pos += self.batch_size
+            return batch
         batch = []
         for g in (0, 1):
-            while len(queues[g]) < take[g]:
-                queues[g].extend(groups[g][rng.permutation(len(groups[g]))].tolist())
-            batch += queues[g][:take[g]]
-            del queues[g][:take[g]]
-        yield np.asarray(batch, dtype=np.int64)
+            while len(self.queues[g]) < self.take[g]:
+                self.queues[g].extend(self.groups[g][self.rng.permutation(len(self.groups[g]))].tolist())
+            batch += self.queues[g][:self.take[g]]
+            del self.queues[g][:self.take[g]]
+        return np.asarray(batch, dtype=np.int64)
+
+    def state_dict(self) -> dict:
+        perm = None if self.perm is None else torch.from_numpy(np.asarray(self.perm, np.int64))
+        return {"perm": perm, "pos": self.pos, "queues": [list(q) for q in self.queues]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.perm = None if state["perm"] is None else state["perm"].numpy()
+        self.pos = int(state["pos"])
+        self.queues = [[int(i) for i in q] for q in state["queues"]]
 
 
 @torch.no_grad()
