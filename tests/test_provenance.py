@@ -168,6 +168,8 @@ FLIPS = {
     "device": "cuda",
     "dataset.video_ext": ".mkv",
     "synthdive.frame_size": 48,
+    "synthdive.phase_scale": [0.8, 1.3],  # [min, max] pairs stay ordered
+    "synthdive.idle_frames": [0, 3],
     "fe.ssl.clip_frames": 3,  # segments x clip_frames must fit in frames.num_frames
     "frames.num_frames": 24,
     "synthdive.classes": [7, 8, 24, 44],
