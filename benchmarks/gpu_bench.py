@@ -24,7 +24,7 @@ import torch
 from cupyx.profiler import benchmark
 
 from finepseudo import dtw
-from finepseudo.dtw_cuda import get_module
+from finepseudo.dtw.cuda import get_module
 
 ROWS: list[dict] = []
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from finepseudo import dtw, dtw_cuda
+from finepseudo import dtw
+from finepseudo.dtw import cuda as dtw_cuda
 
 RNG = np.random.default_rng(20240917)
 

@@ -172,3 +172,33 @@ def test_builtin_vocab_is_the_official_table(tmp_path):
     assert sd.load_diving48_vocab(f) == vocab[:3]
     with pytest.raises(FileNotFoundError, match="missing.json"):
         sd.load_diving48_vocab(tmp_path / "missing.json")
+
+
+# Pinned renders, computed with render_video before it was split into drawing steps (commit 1bb2041).
+# (Diving48 label, config overrides of TINY, seed) -> (frames shape, phase initials, next draw of the video's
+# generator after rendering, sha256 of the uint8 frames). The next draw changes when render_video makes more
+# or fewer random draws; the hash changes when draws are reordered or the drawing arithmetic changes. A change
+# of numpy (pinned in pyproject.toml) could in principle move a pixel by rounding; the draw count cannot move.
+_PINNED_RENDERS = (
+    (8, {}, 11, (34, 32, 32, 3), "iaaaattfffffffffffffffffffeessssii", 1015952276000340935,
+     "97cddc8c1cb30c0dd439159e751f2ead2c209312d01dc31debf2db4f79ebef84"),
+    (21, {"noise_sigma": 0.0, "distractors": [3, 3], "shake_px": 1.5}, 12, (27, 32, 32, 3),
+     "aaaattfffffffffffffffeesssi", 1025847956025556872,
+     "fba7850c6bec828bcaa140c3de524435d85acd1bd267dc071fa36d4734ca80da"),
+    (38, {"frame_size": 48, "lighting": 0.3}, 13, (26, 48, 48, 3), "iiaaaattffffffffffffeesssi", 2404355632457424606,
+     "4a4f76c947951f1f463baa1c436919c9f00337987b0e47e9e01fda99d40440e3"),
+    (30, {}, 14, (20, 32, 32, 3), "iiaaaattffffffeesssi", 4565813522908946586,
+     "6eaf5e823bea7454cfda216a6e26fa18360744811f903c4bb4a571bcee4f7ded"),
+)
+
+
+@pytest.mark.parametrize("d48, over, seed, shape, phases, next_draw, sha", _PINNED_RENDERS)
+def test_render_video_is_pinned(d48, over, seed, shape, phases, next_draw, sha):
+    import hashlib
+
+    cfg = sd.resolve_config({**TINY, **over})
+    rng = np.random.default_rng(seed)
+    frames, names = sd.render_video(sd.parse_class(sd.load_diving48_vocab()[d48]), cfg, rng)
+    assert frames.shape == shape and "".join(n[0] for n in names) == phases
+    assert int(rng.integers(1 << 62)) == next_draw, "render_video makes a different number of random draws"
+    assert hashlib.sha256(frames.tobytes()).hexdigest() == sha, "rendered pixels changed (draw order or drawing)"

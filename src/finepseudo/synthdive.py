@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ffmpeg
 import numpy as np
@@ -515,15 +515,42 @@ def _over_(img: np.ndarray, alpha: np.ndarray, color: np.ndarray) -> None:
     img += a * (color - img)
 
 
-def render_video(spec: dict[str, Any], cfg: dict[str, Any],
-                 rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """Render one SynthDive video.
+# render_video, step by step: each drawing step is a small function, and those that take ``rng``
+# draw from the video's generator. The order of the calls is the order of the draws and so part of
+# the output (tests/test_synthdive.py pins rendered clips): a draw added, removed or moved changes
+# every draw after it, so only one added after the pixel noise leaves existing videos unchanged.
 
-    spec: output of :func:`parse_class`; cfg: a resolved config (:func:`resolve_config`);
-    rng: the video's generator (all randomness comes from it).
-    Returns ``(frames, phases)``: frames (T, S, S, 3) uint8 RGB, phases a list of T phase names.
-    """
-    size = int(cfg["frame_size"])
+
+class _Figure(NamedTuple):
+    scale: float  # body size factor
+    dims: dict[str, float]  # segment lengths in world units
+    position_pose: np.ndarray  # (8,) the dive position's joint angles, jittered
+
+
+class _Scene(NamedTuple):
+    tex: np.ndarray  # (Ht, Wt, 3) float32 static world texture: sky, distractors, tower and platform
+    water_tex: np.ndarray  # (Ht, 1, 3) water colour per texture row
+    water_cov: np.ndarray  # (Ht,) water coverage per texture row
+    iu: np.ndarray  # (T,) texel column of each frame's top-left pixel
+    iv: np.ndarray  # (T,) texel row of each frame's top-left pixel
+
+
+class _Diver(NamedTuple):
+    layers: list[tuple[np.ndarray, np.ndarray]]  # back to front: (coverage (T, B, B), colour (3,))
+    lo_px: np.ndarray  # (T, 2) frame pixel of the window's top-left corner
+    win: int  # window size B in pixels
+
+
+class _Splash(NamedTuple):
+    foam_u: dict[int, float]  # frame -> splash progress (1 at the end of the splash phase, > 1 after)
+    x_in: float  # world x where the diver enters the water
+    vx: np.ndarray  # (D,) droplet velocities and radii
+    vy: np.ndarray
+    rd: np.ndarray
+
+
+def _draw_figure(spec: dict[str, Any], cfg: dict[str, Any], rng: np.random.Generator) -> _Figure:
+    """Draws the body size, then each segment length, then the jitter of the position's joint angles."""
     bj, pj = float(cfg["body_jitter"]), float(cfg["pose_jitter"])
     scale = rng.uniform(1 - bj, 1 + bj)
 
@@ -536,11 +563,21 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
         "hip_w": limb(0.06), "shoulder_w": limb(0.1),
     }
     position_pose = _POSITIONS[spec["position"]] + np.repeat(rng.uniform(-pj, pj, 4), 2)
-    water_y = -rng.uniform(3.0, 3.6)
-    phases = _timeline(spec, cfg, rng)
-    mot = _motion(spec, phases, position_pose, rng)
+    return _Figure(scale, dims, position_pose)
+
+
+def _draw_water_level(rng: np.random.Generator) -> float:
+    """Draws the height of the water surface below the platform top (y = 0)."""
+    return -rng.uniform(3.0, 3.6)
+
+
+def _world_joints(spec: dict[str, Any], mot: dict[str, Any], phases: list[tuple[str, int]], fig: _Figure,
+                  water_y: float) -> tuple[np.ndarray, dict[str, int], float]:
+    """Joint positions in the world (no draws): the pose of each frame rotated into world axes and placed
+    on the platform (feet on its top), on a parabola in flight, then straight down through the surface.
+    Returns ``(world (T, J, 2), joint index by name, x of the entry point)``."""
     t_total = len(mot["names"])
-    xy = _joints(mot["pose"], mot["psi"], dims)
+    xy = _joints(mot["pose"], mot["psi"], fig.dims)
     names = list(xy)
     jidx = {n: i for i, n in enumerate(names)}
     pts = np.stack([xy[n] for n in names], axis=1)  # (T, J, 2) body frame
@@ -558,7 +595,7 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     last = f0 - 1
     c0 = pos[last] + centroid[last]
     half_len = 0.62 if mot["head_first"] else 0.5
-    y_end = water_y + half_len * scale
+    y_end = water_y + half_len * fig.scale
     d_fall = c0[1] - y_end
     hp = mot["peak"]
     a_par = 2.0 * (hp + math.sqrt(hp * hp + hp * d_fall))
@@ -572,38 +609,49 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     n_entry = sum(n for name, n in phases if name == "entry")
     e = np.clip((rest - (f0 + fn) + 1.0) / n_entry, 0, None)
     pos[rest, 0] = x_in + 0.05 * e
-    pos[rest, 1] = y_end - (half_len * scale + 0.9) * e
+    pos[rest, 1] = y_end - (half_len * fig.scale + 0.9) * e
     world = world_rel - anchor[:, None, :] + pos[:, None, :]  # (T, J, 2)
+    return world, jidx, x_in
 
-    # camera: follows the diver, never looks far below the surface
+
+def _camera(world: np.ndarray, visible: np.ndarray, water_y: float, px_per_unit: float, shake_px: float,
+            rng: np.random.Generator) -> np.ndarray:
+    """World position of the frame centre (T, 2): follows the diver, smoothed, never far below the
+    surface. Draws the camera shake (one normal per frame and axis), then snaps to whole pixels."""
+    t_total = len(world)
     body_c = world.mean(axis=1)
     cam = body_c.copy()
     cam[:, 1] = np.maximum(cam[:, 1], water_y + 0.6)
-    cam[~mot["visible"]] = cam[mot["visible"]][-1]
+    cam[~visible] = cam[visible][-1]
     for _ in range(2):  # zero-phase smoothing
         for order in (range(1, t_total), range(t_total - 2, -1, -1)):
             step = 1 if order.start < order.stop else -1
             for i in order:
                 cam[i] = 0.55 * cam[i] + 0.45 * cam[i - step]
-    px_per_unit = float(cfg["fig_scale"]) * size  # world unit = nominal standing height
-    cam = cam + rng.normal(0.0, float(cfg["shake_px"]) / px_per_unit, cam.shape)
-    cam = np.round(cam * px_per_unit) / px_per_unit  # whole-pixel camera moves
+    cam = cam + rng.normal(0.0, shake_px / px_per_unit, cam.shape)
+    return np.round(cam * px_per_unit) / px_per_unit  # whole-pixel camera moves
 
-    # the static scene as a world texture at one texel per pixel; each frame is a window of it
-    margin = size / 2 / px_per_unit + 2.0 / px_per_unit
-    tx0, tx1 = cam[:, 0].min() - margin, cam[:, 0].max() + margin
-    ty0, ty1 = cam[:, 1].min() - margin, cam[:, 1].max() + margin
-    tw_, th_ = math.ceil((tx1 - tx0) * px_per_unit) + 2, math.ceil((ty1 - ty0) * px_per_unit) + 2
-    wx = (tx0 + (np.arange(tw_, dtype=np.float32) + 0.5) / px_per_unit)[None, :]  # (1, Wt)
-    wy = (ty1 - (np.arange(th_, dtype=np.float32) + 0.5) / px_per_unit)[:, None]  # (Ht, 1)
+
+def _draw_lighting(cfg: dict[str, Any], rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """Draws the video's brightness gain, then its per-channel tint (applied by :func:`_expose`)."""
     lt = float(cfg["lighting"])
     gain = rng.uniform(1 - lt, 1 + lt)
     tint = 1.0 + rng.uniform(-lt, lt, 3) * 0.5
+    return gain, tint
+
+
+def _sky(wy: np.ndarray, water_y: float, shape: tuple[int, int]) -> np.ndarray:
+    """The sky gradient as a fresh (Ht, Wt, 3) float32 texture (no draws)."""
     sky_top = np.array([95, 150, 215.0], dtype=np.float32)
     sky_low = np.array([185, 210, 235.0], dtype=np.float32)
     wsky = np.clip((wy - water_y) / 5.0, 0, 1)[..., None]  # (Ht, 1, 1)
-    tex = np.broadcast_to(sky_low * (1 - wsky) + sky_top * wsky, (th_, tw_, 3)).copy()
-    # distractors (static in the world, class-independent)
+    return np.broadcast_to(sky_low * (1 - wsky) + sky_top * wsky, (*shape, 3)).copy()
+
+
+def _draw_distractors_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, px_per_unit: float,
+                       cfg: dict[str, Any], rng: np.random.Generator) -> None:
+    """In place: static, class-independent discs and boxes. Draws their number, then per shape its
+    centre, size, colour and kind."""
     n_dis = int(rng.integers(cfg["distractors"][0], cfg["distractors"][1] + 1))
     for _ in range(n_dis):
         cx_, cy_ = rng.uniform(-3.0, 3.5), rng.uniform(water_y + 0.4, 1.8)
@@ -615,11 +663,29 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
         else:
             cov = _box_cover(wx, wy, cx_ - rad, cx_ + rad, cy_ - 0.5 * rad, cy_ + 0.5 * rad, px_per_unit)
         _over_(tex, cov, col)
-    # tower and platform
+
+
+def _platform_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, px_per_unit: float) -> None:
+    """In place: the tower and the platform, whose top is y = 0 and edge x = 0 (no draws)."""
     for box, col in (((-1.25, -0.65, water_y - 1, -0.2), (120, 118, 112)),
                      ((-6.0, 0.0, -0.2, 0.0), (175, 172, 165)),
                      ((-6.0, 0.0, -0.04, 0.0), (225, 225, 215))):
         _over_(tex, _box_cover(wx, wy, *box, px_per_unit), np.array(col, dtype=np.float32))
+
+
+def _scene(cam: np.ndarray, size: int, px_per_unit: float, water_y: float, cfg: dict[str, Any],
+           rng: np.random.Generator) -> _Scene:
+    """The static scene as a world texture at one texel per pixel; each frame is a window of it. Sky,
+    distractors (the only draws), tower and platform; the water is composited per frame, over the diver."""
+    margin = size / 2 / px_per_unit + 2.0 / px_per_unit
+    tx0, tx1 = cam[:, 0].min() - margin, cam[:, 0].max() + margin
+    ty0, ty1 = cam[:, 1].min() - margin, cam[:, 1].max() + margin
+    tw_, th_ = math.ceil((tx1 - tx0) * px_per_unit) + 2, math.ceil((ty1 - ty0) * px_per_unit) + 2
+    wx = (tx0 + (np.arange(tw_, dtype=np.float32) + 0.5) / px_per_unit)[None, :]  # (1, Wt)
+    wy = (ty1 - (np.arange(th_, dtype=np.float32) + 0.5) / px_per_unit)[:, None]  # (Ht, 1)
+    tex = _sky(wy, water_y, (th_, tw_))
+    _draw_distractors_(tex, wx, wy, water_y, px_per_unit, cfg, rng)
+    _platform_(tex, wx, wy, water_y, px_per_unit)
     # water colour and coverage, composited over the diver later
     depth_w = np.clip((water_y - wy) / 2.0, 0, 1)  # (Ht, 1)
     water_tex = np.stack([40 - 15 * depth_w, 120 - 35 * depth_w, 175 - 35 * depth_w], axis=-1)  # (Ht, 1, 3)
@@ -628,8 +694,13 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     u = (cam[:, 0] - tx0) * px_per_unit - size / 2
     v = (ty1 - cam[:, 1]) * px_per_unit - size / 2
     iu, iv = np.rint(u).astype(int), np.rint(v).astype(int)
+    return _Scene(tex, water_tex, water_cov, iu, iv)
 
-    # the diver, rendered in a window of B x B pixels that follows it
+
+def _diver(world: np.ndarray, jidx: dict[str, int], cam: np.ndarray, size: int, px_per_unit: float,
+           scale: float, cfg: dict[str, Any], rng: np.random.Generator) -> _Diver:
+    """The diver's coverage per frame in a window of B x B pixels that follows it, as colour layers.
+    Draws the skin colour (3 uniforms), then the swimsuit, then the cap."""
     r_px = np.array([r for *_, r, _c in _SEGMENTS]) * scale * px_per_unit * float(cfg["limb_width"])
     r_px = np.maximum(r_px, 0.75)
     a_w = world[:, [jidx[a] for a, *_ in _SEGMENTS]]
@@ -656,66 +727,116 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     for slot, col in (("skin", skin), ("suit", suit), ("cap", cap)):
         ks = [k for k, seg in enumerate(_SEGMENTS) if seg[3] == slot]
         layers.append((cover[:, ks].max(axis=1), col.astype(np.float32)))  # (T, B, B)
-    # splash: a foam mound and droplets thrown from the entry point
-    names_arr = np.array(mot["names"])
+    return _Diver(layers, lo_px, win)
+
+
+def _draw_splash(names: list[str], x_in: float, rng: np.random.Generator) -> _Splash:
+    """A foam mound and droplets thrown from the entry point: draws the number of droplets, then their
+    horizontal velocities, vertical velocities and radii."""
+    names_arr = np.array(names)
     splash_idx = np.flatnonzero(names_arr == "splash")
-    post_idx = np.flatnonzero((names_arr == "idle") & (np.arange(t_total) > splash_idx[0]))
+    post_idx = np.flatnonzero((names_arr == "idle") & (np.arange(len(names)) > splash_idx[0]))
     ns = len(splash_idx)
     n_drops = int(rng.integers(8, 14))
     vx = rng.normal(0, 0.35, n_drops)
     vy = rng.uniform(0.7, 1.5, n_drops)
     rd = rng.uniform(0.035, 0.07, n_drops)
-    foam_col = np.array([235, 242, 250.0], dtype=np.float32)
     foam_u = {int(fi): (j + 1.0) / ns for j, fi in enumerate(np.concatenate([splash_idx, post_idx]))}
+    return _Splash(foam_u, x_in, vx, vy, rd)
 
-    img = np.empty((t_total, size, size, 3), dtype=np.float32)
-    gridf = np.arange(size, dtype=np.float32) + 0.5
-    for i in range(t_total):
-        # background: the texture window under the camera
-        y0_, x0_ = iv[i], iu[i]
-        frame = img[i]
-        frame[:] = tex[y0_:y0_ + size, x0_:x0_ + size]
-        # the diver
-        if mot["visible"][i]:
-            x0, y0 = lo_px[i]
-            sx0, sy0 = max(x0, 0), max(y0, 0)
-            sx1, sy1 = min(x0 + win, size), min(y0 + win, size)
-            if sx0 < sx1 and sy0 < sy1:
-                for cov_l, col_l in layers:
-                    _over_(frame[sy0:sy1, sx0:sx1], cov_l[i, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], col_l)
-        # water rows, with moving ripples
-        rows_cov = water_cov[y0_:y0_ + size]
-        wet = np.flatnonzero(rows_cov > 0)
-        if len(wet):
-            r0 = wet[0]
-            fwx = cam[i, 0] + (gridf - size / 2) / px_per_unit  # (S,)
-            fwy = cam[i, 1] - (gridf[r0:] - size / 2) / px_per_unit  # (R,)
-            ripple = 8.0 * np.sin(fwx[None, :] * 9.0 + 0.7 * i) * np.sin(fwy[:, None] * 5.0)
-            wcol = water_tex[y0_ + r0:y0_ + size] + ripple[..., None]
-            _over_(frame[r0:], np.broadcast_to(rows_cov[r0:, None], (size - r0, size)), wcol)
-        # foam and droplets
-        if i in foam_u:
-            uu = foam_u[i]
-            fade = max(0.0, 1.0 - max(0.0, uu - 1.0) * 0.5)
-            width = 0.25 + 0.35 * min(uu, 1.0)
-            hgt = 0.35 * math.sin(_PI * min(uu, 1.0)) + 0.05
-            fwx = (cam[i, 0] + (gridf - size / 2) / px_per_unit)[None, :]
-            fwy = (cam[i, 1] - (gridf - size / 2) / px_per_unit)[:, None]
-            d = np.sqrt(((fwx - x_in) / width) ** 2 + ((fwy - water_y) / hgt) ** 2) - 1.0
-            cov = np.clip(0.5 - d * px_per_unit * min(width, hgt), 0, 1) * 0.9 * fade
-            if uu <= 1.0:
-                dxp = x_in + vx * uu
-                dyp = water_y + vy * uu - 1.6 * uu * uu
-                for q in np.flatnonzero(dyp >= water_y):
-                    d = np.sqrt((fwx - dxp[q]) ** 2 + (fwy - dyp[q]) ** 2) - rd[q]
-                    cov = np.maximum(cov, np.clip(0.5 - d * px_per_unit, 0, 1))
-            _over_(frame, cov, foam_col)
 
+def _paint_diver_(frame: np.ndarray, i: int, diver: _Diver, size: int) -> None:
+    """In place: the diver's layers over frame ``i``, clipped to the frame."""
+    x0, y0 = diver.lo_px[i]
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + diver.win, size), min(y0 + diver.win, size)
+    if sx0 < sx1 and sy0 < sy1:
+        for cov_l, col_l in diver.layers:
+            _over_(frame[sy0:sy1, sx0:sx1], cov_l[i, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], col_l)
+
+
+def _paint_water_(frame: np.ndarray, i: int, scene: _Scene, cam_i: np.ndarray, gridf: np.ndarray,
+                  size: int, px_per_unit: float) -> None:
+    """In place: the water rows of frame ``i``, with ripples moving over time."""
+    y0_ = scene.iv[i]
+    rows_cov = scene.water_cov[y0_:y0_ + size]
+    wet = np.flatnonzero(rows_cov > 0)
+    if len(wet):
+        r0 = wet[0]
+        fwx = cam_i[0] + (gridf - size / 2) / px_per_unit  # (S,)
+        fwy = cam_i[1] - (gridf[r0:] - size / 2) / px_per_unit  # (R,)
+        ripple = 8.0 * np.sin(fwx[None, :] * 9.0 + 0.7 * i) * np.sin(fwy[:, None] * 5.0)
+        wcol = scene.water_tex[y0_ + r0:y0_ + size] + ripple[..., None]
+        _over_(frame[r0:], np.broadcast_to(rows_cov[r0:, None], (size - r0, size)), wcol)
+
+
+_FOAM_COLOUR = np.array([235, 242, 250.0], dtype=np.float32)
+
+
+def _paint_splash_(frame: np.ndarray, uu: float, splash: _Splash, water_y: float, cam_i: np.ndarray,
+                   gridf: np.ndarray, size: int, px_per_unit: float) -> None:
+    """In place: the foam mound (growing, then fading after the splash phase) and, during the splash,
+    the droplets above the surface; ``uu`` is the splash progress of the frame."""
+    fade = max(0.0, 1.0 - max(0.0, uu - 1.0) * 0.5)
+    width = 0.25 + 0.35 * min(uu, 1.0)
+    hgt = 0.35 * math.sin(_PI * min(uu, 1.0)) + 0.05
+    fwx = (cam_i[0] + (gridf - size / 2) / px_per_unit)[None, :]
+    fwy = (cam_i[1] - (gridf - size / 2) / px_per_unit)[:, None]
+    d = np.sqrt(((fwx - splash.x_in) / width) ** 2 + ((fwy - water_y) / hgt) ** 2) - 1.0
+    cov = np.clip(0.5 - d * px_per_unit * min(width, hgt), 0, 1) * 0.9 * fade
+    if uu <= 1.0:
+        dxp = splash.x_in + splash.vx * uu
+        dyp = water_y + splash.vy * uu - 1.6 * uu * uu
+        for q in np.flatnonzero(dyp >= water_y):
+            d = np.sqrt((fwx - dxp[q]) ** 2 + (fwy - dyp[q]) ** 2) - splash.rd[q]
+            cov = np.maximum(cov, np.clip(0.5 - d * px_per_unit, 0, 1))
+    _over_(frame, cov, _FOAM_COLOUR)
+
+
+def _expose(img: np.ndarray, gain: float, tint: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Lighting, then pixel noise (draws one standard normal per value, when ``sigma > 0``), then
+    rounding to uint8. Scales ``img`` in place."""
     img *= (gain * tint).astype(np.float32)
-    sigma = float(cfg["noise_sigma"])
     if sigma > 0:
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
-    frames = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def render_video(spec: dict[str, Any], cfg: dict[str, Any],
+                 rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """Render one SynthDive video.
+
+    spec: output of :func:`parse_class`; cfg: a resolved config (:func:`resolve_config`);
+    rng: the video's generator (all randomness comes from it).
+    Returns ``(frames, phases)``: frames (T, S, S, 3) uint8 RGB, phases a list of T phase names.
+
+    The steps run in this order, which is also the order of the random draws: figure, water level,
+    timeline, motion, camera, lighting, scene (distractors), diver colours, splash, pixel noise.
+    """
+    size = int(cfg["frame_size"])
+    fig = _draw_figure(spec, cfg, rng)
+    water_y = _draw_water_level(rng)
+    phases = _timeline(spec, cfg, rng)
+    mot = _motion(spec, phases, fig.position_pose, rng)
+    world, jidx, x_in = _world_joints(spec, mot, phases, fig, water_y)
+    px_per_unit = float(cfg["fig_scale"]) * size  # world unit = nominal standing height
+    cam = _camera(world, mot["visible"], water_y, px_per_unit, float(cfg["shake_px"]), rng)
+    gain, tint = _draw_lighting(cfg, rng)
+    scene = _scene(cam, size, px_per_unit, water_y, cfg, rng)
+    diver = _diver(world, jidx, cam, size, px_per_unit, fig.scale, cfg, rng)
+    splash = _draw_splash(mot["names"], x_in, rng)
+
+    img = np.empty((len(mot["names"]), size, size, 3), dtype=np.float32)
+    gridf = np.arange(size, dtype=np.float32) + 0.5
+    for i, frame in enumerate(img):
+        # background: the texture window under the camera
+        frame[:] = scene.tex[scene.iv[i]:scene.iv[i] + size, scene.iu[i]:scene.iu[i] + size]
+        if mot["visible"][i]:
+            _paint_diver_(frame, i, diver, size)
+        _paint_water_(frame, i, scene, cam[i], gridf, size, px_per_unit)
+        if i in splash.foam_u:
+            _paint_splash_(frame, splash.foam_u[i], splash, water_y, cam[i], gridf, size, px_per_unit)
+    frames = _expose(img, gain, tint, float(cfg["noise_sigma"]), rng)
     return frames, mot["names"]
 
 

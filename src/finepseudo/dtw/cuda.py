@@ -1,4 +1,7 @@
-"""CUDA kernels (CuPy RawModule) for :mod:`finepseudo.dtw`.
+"""CuPy backend of :mod:`finepseudo.dtw`: the CUDA kernels (a CuPy RawModule) and the code that
+launches them, for all-pairs mining (forward only) and for the soft-DTW training op of
+:mod:`finepseudo.dtw.autograd`. CuPy is imported inside the functions that launch kernels, so this
+module imports (and its CUDA source can be compiled with nvcc) on a machine without CuPy or a GPU.
 
 The CUDA C++ source lives in :data:`CUDA_SOURCE` so that it ships inside the Python package and
 so that the test suite can write it to a file and compile it with ``nvcc -arch=sm_90 -cubin``
@@ -23,7 +26,7 @@ Kernels
     soft-min weights of every cell (skewed layout
     ``W[b, k, p, i]`` with ``p = i + j``), the backward is the linear recursion
     ``E[i,j] = E[i+1,j+1] w0 + E[i+1,j] w1 + E[i,j+1] w2`` with no exp at all
-    (the stored-weight backward described in finepseudo.dtw). Per-pair lengths and a Sakoe-Chiba band are supported;
+    (the stored-weight backward described in finepseudo.dtw.autograd). Per-pair lengths and a Sakoe-Chiba band are supported;
     unreachable cells get ``R = +inf`` and weight 0, never NaN.
 
 All kernels use float32 and the band convention of tslearn (radius ``r`` widened by ``|m - n|``):
@@ -36,6 +39,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
+import torch
+
+from .common import _EPS, _NO_BAND, band_limits
+
 #: register-row sizes compiled for the thread-per-pair kernel
 REG_SIZES: tuple[int, ...] = (8, 16, 32, 64)
 
@@ -43,7 +51,7 @@ REG_SIZES: tuple[int, ...] = (8, 16, 32, 64)
 NVRTC_OPTIONS: tuple[str, ...] = ("--std=c++17", "--use_fast_math")
 
 CUDA_SOURCE = r"""
-// finepseudo DTW kernels. float32, tslearn band semantics. See finepseudo/dtw_cuda.py.
+// finepseudo DTW kernels. float32, tslearn band semantics. See finepseudo/dtw/cuda.py.
 #define FP_INF __int_as_float(0x7f800000)
 #define FP_LOG2E 1.4426950408889634f
 #define FP_LN2 0.6931471805599453f
@@ -342,3 +350,223 @@ def get_module() -> Any:
     import cupy
 
     return cupy.RawModule(code=CUDA_SOURCE, options=NVRTC_OPTIONS, name_expressions=name_expressions())
+
+
+# ----------------------------------------------------------------------------------------------
+# all-pairs mining (forward only, float32)
+
+
+def _reg_size(n: int) -> int | None:
+    for s in REG_SIZES:
+        if n <= s:
+            return s
+    return None
+
+
+def _launch_allpairs(
+    S: Any, nu: int, nl: int, m: int, n: int, gamma: float, lo: int, hi: int, cost: int
+) -> Any:
+    """Run the mining kernel on ``S`` (``(m, nu, n, nl)`` float32, C-contiguous) -> cupy ``(nu, nl)``."""
+    import cupy
+
+    assert S.dtype == cupy.float32 and S.flags.c_contiguous
+    mod = get_module()
+    soft = "true" if gamma > 0 else "false"
+    out = cupy.empty((nu, nl), dtype=cupy.float32)
+    P = nu * nl
+    threads = 128
+    grid = (P + threads - 1) // threads
+    g = np.float32(gamma if gamma > 0 else 1.0)
+    maxn = _reg_size(n)
+    if maxn is not None:
+        k = mod.get_function(f"dtw_allpairs_reg<{maxn}, {soft}, {cost}>")
+        k(
+            (grid,),
+            (threads,),
+            (
+                S,
+                out,
+                np.int32(nu),
+                np.int32(nl),
+                np.int32(m),
+                np.int32(n),
+                np.int32(min(lo, _NO_BAND)),
+                np.int32(min(hi, _NO_BAND)),
+                g,
+            ),
+        )
+    else:
+        row = cupy.empty((n, P), dtype=cupy.float32)
+        k = mod.get_function(f"dtw_allpairs_gmem<{soft}, {cost}>")
+        k(
+            (grid,),
+            (threads,),
+            (
+                S,
+                out,
+                row,
+                np.int32(nu),
+                np.int32(nl),
+                np.int32(m),
+                np.int32(n),
+                np.int32(min(lo, _NO_BAND)),
+                np.int32(min(hi, _NO_BAND)),
+                g,
+            ),
+        )
+    return out
+
+
+def _as_cupy(a: Any) -> Any:
+    import cupy
+
+    if isinstance(a, torch.Tensor):
+        t = a.detach()
+        if not t.is_cuda:
+            return cupy.asarray(t.numpy())
+        return cupy.from_dlpack(t.contiguous())
+    return cupy.asarray(a)
+
+
+def _pairwise_cupy(
+    X: Any, Y: Any, gamma: float, metric: str, band: int | None, chunk_pairs: int | None
+) -> np.ndarray:
+    import cupy
+
+    X = _as_cupy(X).astype(cupy.float32, copy=False)
+    Y = _as_cupy(Y).astype(cupy.float32, copy=False)
+    if not (bool(cupy.isfinite(X).all()) and bool(cupy.isfinite(Y).all())):
+        raise ValueError("X and Y must be finite (no NaN or inf)")
+    transposed = Y.shape[1] > X.shape[1]
+    if transposed:  # keep the register row (columns) on the shorter side; DTW and band are symmetric
+        X, Y = Y, X
+    N, m, F = X.shape
+    M, n, _ = Y.shape
+    lo, hi = band_limits(m, n, band)
+    if metric == "cosine":
+        X = X / cupy.maximum(cupy.linalg.norm(X, axis=-1, keepdims=True), np.float32(_EPS))
+        Y = Y / cupy.maximum(cupy.linalg.norm(Y, axis=-1, keepdims=True), np.float32(_EPS))
+    Xr = cupy.ascontiguousarray(X.transpose(1, 0, 2))
+    Yr = cupy.ascontiguousarray(Y.transpose(1, 0, 2))
+    if metric == "sqeuclidean":
+        xx = (Xr * Xr).sum(-1)
+        yy = (Yr * Yr).sum(-1)
+    if chunk_pairs is None:
+        chunk_pairs = int(min(1 << 22, max(4096, (1 << 30) // (m * n * 4))))  # ~1 GiB of costs
+    nl = min(M, max(1, min(chunk_pairs, 8192)))
+    nu = min(N, max(1, chunk_pairs // nl))
+    out = cupy.empty((N, M), dtype=cupy.float32)
+    for u0 in range(0, N, nu):
+        u1 = min(N, u0 + nu)
+        a = Xr[:, u0:u1].reshape(m * (u1 - u0), F)
+        for l0 in range(0, M, nl):
+            l1 = min(M, l0 + nl)
+            b = Yr[:, l0:l1].reshape(n * (l1 - l0), F)
+            S = cupy.matmul(a, b.T)
+            if metric == "sqeuclidean":
+                C = S.reshape(m, u1 - u0, n, l1 - l0)
+                C *= np.float32(-2.0)
+                C += xx[:, u0:u1, None, None]
+                C += yy[None, None, :, l0:l1]
+                cupy.maximum(S, np.float32(0.0), out=S)
+                cost = 0
+            else:
+                cost = 1
+            out[u0:u1, l0:l1] = _launch_allpairs(S, u1 - u0, l1 - l0, m, n, gamma, lo, hi, cost)
+    res = out.get()
+    return res.T.copy() if transposed else res
+
+
+# ----------------------------------------------------------------------------------------------
+# training op (soft-DTW forward and backward kernels of finepseudo.dtw.autograd)
+
+
+def _torch_stream(device: torch.device) -> Any:
+    """A CuPy stream object for torch's current stream on ``device`` (use as a context manager)."""
+    import warnings
+
+    import cupy
+
+    ts = torch.cuda.current_stream(device)
+    from_external = getattr(cupy.cuda.Stream, "from_external", None)
+    if from_external is not None and hasattr(ts, "__cuda_stream__"):
+        try:
+            return from_external(ts)
+        except Exception:  # noqa: BLE001, S110 - fall back to the older API below
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(ts.cuda_stream, device.index)
+
+
+def _prepare_smem(k: Any, nbytes: int) -> None:
+    """Opt in to more than 48 KiB of dynamic shared memory when a long sequence needs it."""
+    if nbytes > 48 * 1024:
+        k.max_dynamic_shared_size_bytes = nbytes
+
+
+def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Tensor, band: int | None):
+    import cupy
+
+    B, M, N = C.shape
+    Cf = C.detach().to(torch.float32).contiguous()
+    lx32 = lx.to(torch.int32).contiguous()
+    ly32 = ly.to(torch.int32).contiguous()
+    W = torch.empty((B, 3, M + N + 1, M + 1), dtype=torch.float32, device=C.device)
+    out = torch.empty((B,), dtype=torch.float32, device=C.device)
+    threads = int(min(1024, ((M + 31) // 32) * 32))
+    k = get_module().get_function("sdtw_fwd_wave")
+    smem = 3 * (M + 1) * 8
+    _prepare_smem(k, smem)
+    with (
+        cupy.cuda.Device(C.device.index),
+        _torch_stream(C.device),
+    ):
+        k(
+            (B,),
+            (threads,),
+            (
+                cupy.from_dlpack(Cf),
+                cupy.from_dlpack(lx32),
+                cupy.from_dlpack(ly32),
+                np.int32(M),
+                np.int32(N),
+                np.float32(gamma),
+                np.int32(-1 if band is None else band),
+                np.int32(1),
+                cupy.from_dlpack(W),
+                cupy.from_dlpack(out),
+            ),
+            shared_mem=smem,
+        )
+    return out.to(C.dtype), (W, lx32, ly32)
+
+
+def _sdtw_bwd_cupy(saved: tuple[torch.Tensor, torch.Tensor, torch.Tensor], M: int, N: int) -> torch.Tensor:
+    import cupy
+
+    W, lx32, ly32 = saved
+    B = W.shape[0]
+    E = torch.zeros((B, M, N), dtype=torch.float32, device=W.device)
+    threads = int(min(1024, ((M + 31) // 32) * 32))
+    k = get_module().get_function("sdtw_bwd_wave")
+    smem = 3 * (M + 2) * 4
+    _prepare_smem(k, smem)
+    with (
+        cupy.cuda.Device(W.device.index),
+        _torch_stream(W.device),
+    ):
+        k(
+            (B,),
+            (threads,),
+            (
+                cupy.from_dlpack(W),
+                cupy.from_dlpack(lx32),
+                cupy.from_dlpack(ly32),
+                np.int32(M),
+                np.int32(N),
+                cupy.from_dlpack(E),
+            ),
+            shared_mem=smem,
+        )
+    return E
