@@ -1,4 +1,4 @@
-"""CPU benchmark of finepseudo.dtw against tslearn and dtaidistance (all-pairs, cost included).
+"""CPU benchmark of finepseudo.align.dtw against tslearn and dtaidistance (all-pairs, cost included).
 
 Every implementation gets the same random L2-normalised embedding sets and the same number of
 threads (``--threads``, default 2): ours through ``pairwise(threads=...)`` with BLAS limited by
@@ -50,7 +50,7 @@ def _best(fn, repeat: int) -> tuple[float, object]:
 def memcheck(args: argparse.Namespace) -> None:
     import torch
 
-    from finepseudo import dtw
+    from finepseudo.align import dtw
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -76,7 +76,7 @@ def bench_one(args: argparse.Namespace, T: int, rng: np.random.Generator, rows: 
     import tslearn.metrics as tsm
     from dtaidistance import dtw_ndim
 
-    from finepseudo import dtw
+    from finepseudo.align import dtw
 
     N = M = args.n
     g = args.gamma

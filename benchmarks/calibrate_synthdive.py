@@ -44,9 +44,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from finepseudo import synthdive
-from finepseudo.models import build_video_model
-from finepseudo.train import predict_proba, train_classifier
+from finepseudo.data import synthdive
+from finepseudo.models.video import build_video_model
+from finepseudo.models.train import predict_proba, train_classifier
 
 
 def decode_video(path: Path, t_store: int, size: int) -> np.ndarray:

@@ -53,9 +53,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from finepseudo.alignability import FrameEncoder, gitdl_loss, pairwise_distance, to_float_frames
-from finepseudo.alignability_train import augment_view, embed_videos, train_avml
-from finepseudo.steps import load_videos
+from finepseudo.align.alignability import FrameEncoder, gitdl_loss, pairwise_distance, to_float_frames
+from finepseudo.align.train import augment_view, embed_videos, train_avml
+from finepseudo.models.steps import load_videos
 
 
 class PositionalEncoder(FrameEncoder):

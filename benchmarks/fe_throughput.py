@@ -2,7 +2,7 @@
 
 Builds a frame store of ``--videos`` generated videos (32 x 112 x 112, like the real presets), then
 trains ``--arch`` (default R(2+1)D-18, 16-frame clips at 112 px) for ``--steps`` optimiser steps through
-:func:`finepseudo.train.train_classifier` (FrameStore -> DataLoader with ``--workers`` processes ->
+:func:`finepseudo.models.train.train_classifier` (FrameStore -> DataLoader with ``--workers`` processes ->
 augmentation -> bf16 autocast and channels-last 3D on CUDA). Prints clips per second (after
 ``--warmup`` steps), the forward + backward FLOPs per clip counted by ``torch.utils.flop_counter``, the
 achieved FLOP/s and, with ``--peak-tflops``, the share of the device's peak (model FLOP utilisation).
@@ -32,7 +32,7 @@ def flops_per_clip(arch: str, frames: int, size: int, classes: int = 48) -> floa
     """Forward + backward FLOPs of one clip (counted on the CPU in float32, which counts the same ops)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from finepseudo.models import build_video_model
+    from finepseudo.models.video import build_video_model
 
     model = build_video_model(arch, classes)
     x = torch.randn(1, 3, frames, size, size)
@@ -57,9 +57,9 @@ def main() -> None:
 
     from scale_store import write_store
 
-    from finepseudo.frames import FrameStore
-    from finepseudo.models import build_video_model
-    from finepseudo.train import train_classifier
+    from finepseudo.data.frames import FrameStore
+    from finepseudo.models.video import build_video_model
+    from finepseudo.models.train import train_classifier
 
     size = 112
     per_clip = flops_per_clip(args.arch, args.clip_frames, size)

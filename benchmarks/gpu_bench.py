@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from cupyx.profiler import benchmark
 
-from finepseudo import dtw
-from finepseudo.dtw.cuda import get_module
+from finepseudo.align import dtw
+from finepseudo.align.dtw.cuda import get_module
 
 ROWS: list[dict] = []
 

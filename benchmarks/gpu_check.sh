@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-shot GPU check for finepseudo.dtw, meant for the lent GPU machine (no network there):
+# One-shot GPU check for finepseudo.align.dtw, meant for the lent GPU machine (no network there):
 # the DTW tests (CPU + GPU) and the GPU benchmark, logs and CSV under $OUT.
 #   bash benchmarks/gpu_check.sh            (OUT defaults to benchmarks/out/gpu)
 # Optional: pysdtw 0.0.5 as a wheel in .whl/dtw_pysdtw/ (carried along), installed to /tmp only.

@@ -1,7 +1,7 @@
 """Write tests/data/dtw_golden.npz: float64 CPU oracle values for the GPU tests.
 
 The GPU machine has CuPy and torch but no tslearn, so the oracles are computed here, on the CPU:
-the float64 CPU backend of :mod:`finepseudo.dtw` (itself tested against the plain-loop reference
+the float64 CPU backend of :mod:`finepseudo.align.dtw` (itself tested against the plain-loop reference
 and tslearn), cross-checked at generation time against ``dtw._reference`` on sampled pairs and
 against tslearn 0.10 on every pair (``0.5 * soft_dtw(xhat, yhat, 2 gamma)`` / ``0.5 * dtw**2``
 for cosine). Inputs are stored as float32, and the oracle is evaluated on exactly those float32
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tslearn.metrics as tsm
 
-from finepseudo import dtw
+from finepseudo.align import dtw
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "dtw_golden.npz"
 

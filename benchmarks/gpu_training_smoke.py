@@ -16,11 +16,11 @@ import torch
 
 
 def run(device: str) -> dict:
-    from finepseudo import dtw
-    from finepseudo.alignability import class_alignability, pairwise_distance
-    from finepseudo.alignability_train import embed_videos, pretrain_gitdl, train_avml
-    from finepseudo.models import build_video_model
-    from finepseudo.train import predict_proba, train_classifier
+    from finepseudo.align import dtw
+    from finepseudo.align.alignability import class_alignability, pairwise_distance
+    from finepseudo.align.train import embed_videos, pretrain_gitdl, train_avml
+    from finepseudo.models.video import build_video_model
+    from finepseudo.models.train import predict_proba, train_classifier
 
     g = torch.Generator().manual_seed(0)
     clips = torch.randint(0, 255, (24, 16, 32, 32, 3), dtype=torch.uint8, generator=g)

@@ -46,7 +46,7 @@ def _one(arch: str, size: int, frames: int, batch: int) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     if arch == "frame_encoder":
-        from finepseudo.alignability import FrameEncoder
+        from finepseudo.align.alignability import FrameEncoder
 
         model = FrameEncoder()
 
@@ -56,7 +56,7 @@ def _one(arch: str, size: int, frames: int, batch: int) -> dict:
         def loss_of(x):
             return model(x).pow(2).mean()
     else:
-        from finepseudo.models import build_video_model
+        from finepseudo.models.video import build_video_model
 
         model = build_video_model(arch, 10)
 

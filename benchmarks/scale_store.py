@@ -4,13 +4,13 @@ Writes a frame store of ``--videos`` generated videos (default 18,000, Diving48'
 112 x 112 x 3 in ``--shards`` shard arrays with their index files (21.7 GB at the defaults) under
 ``--root``, then, each in a fresh process so that peaks do not mix:
 
-* ``train_fe``: one epoch of :func:`finepseudo.train.train_classifier` (the f_E warm-up's and rounds'
+* ``train_fe``: one epoch of :func:`finepseudo.models.train.train_classifier` (the f_E warm-up's and rounds'
   data path: batch requests, reads of 16-frame clips, augmentation, ``--workers`` loader processes)
   with a minimal model, since what is measured is the data path;
-* ``gitdl``: one epoch of :func:`finepseudo.alignability_train.pretrain_gitdl` (reads whole stored
+* ``gitdl``: one epoch of :func:`finepseudo.align.train.pretrain_gitdl` (reads whole stored
   videos, two augmented 16-frame views each) with the smallest frame encoder, on ``--gitdl-videos``
   videos (its per-frame CNN at 112 px is slow on a 2-core CPU; the data path is the same per video);
-* ``eval``: one pass of :func:`finepseudo.train.predict_proba` over all videos (evaluation's path).
+* ``eval``: one pass of :func:`finepseudo.models.train.predict_proba` over all videos (evaluation's path).
 
 For each it prints clips per second, peak RSS and peak anonymous memory (``RssAnon`` of the process
 and its loader workers, sampled every 50 ms: memory the kernel cannot drop, unlike the file pages of
@@ -43,7 +43,7 @@ T, S = 32, 112
 
 def write_store(root: Path, videos: int, shards: int) -> list[str]:
     """Generated frames: a smooth moving pattern per video (cheap to make, not constant, so reads are real)."""
-    from finepseudo.frames import index_path, write_index
+    from finepseudo.data.frames import index_path, write_index
 
     root.mkdir(parents=True, exist_ok=True)
     yy, xx = np.mgrid[0:S, 0:S]
@@ -125,7 +125,7 @@ class _Linear(torch.nn.Module):
 
 
 def run_case(case: str, shards: list[str], workers: int, gitdl_videos: int) -> dict:
-    from finepseudo.frames import FrameStore
+    from finepseudo.data.frames import FrameStore
 
     torch.set_num_threads(1)
     store = FrameStore(shards)
@@ -133,21 +133,21 @@ def run_case(case: str, shards: list[str], workers: int, gitdl_videos: int) -> d
     with MemoryPeak() as mem:
         t0 = time.perf_counter()
         if case == "train_fe":
-            from finepseudo.train import train_classifier
+            from finepseudo.models.train import train_classifier
 
             n = len(store)
             labels = np.arange(n) % 48
             train_classifier(_Linear(), store, labels, epochs=1, batch_size=16, lr=1e-3, weight_decay=0.0,
                              clip_frames=16, seed=0, log=quiet, workers=workers)
         elif case == "gitdl":
-            from finepseudo.alignability_train import pretrain_gitdl
+            from finepseudo.align.train import pretrain_gitdl
 
             n = min(gitdl_videos, len(store))
             sub = FrameStore(shards, store.ids[:n])
             pretrain_gitdl(sub, num_frames=16, dim=8, width=2, layers=0, pool=1, epochs=1, batch_size=16,
                            lr=1e-3, tau=0.1, sigma=2.0, seed=0, log=quiet)
         elif case == "eval":
-            from finepseudo.train import predict_proba
+            from finepseudo.models.train import predict_proba
 
             n = len(store)
             predict_proba(_Linear().eval(), store, clip_frames=16, clips_per_video=2, batch_size=32, workers=workers)

@@ -2,7 +2,7 @@
 
 Generates test videos of ``--minutes`` minutes (25 fps, 320 x 180, H.264 with a key frame every 2 s
 like YouTube's), then cuts a 2-second element near the end of each with
-:func:`finepseudo.frames.decode_video` (input seeking, what extraction does) and, for comparison, by
+:func:`finepseudo.data.frames.decode_video` (input seeking, what extraction does) and, for comparison, by
 decoding from the start and dropping the frames before the element (what decoding the whole file did).
 Prints the median of 3 cuts per video. The seeking cut should not grow with the video's length.
 
@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from finepseudo.frames import decode_video
+from finepseudo.data.frames import decode_video
 
 
 def make_video(path: Path, minutes: float) -> None:

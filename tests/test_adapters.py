@@ -13,9 +13,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from finepseudo import safe_pickle
-from finepseudo.datasets import AnnotationError, build_manifest_for
-from finepseudo.frames import FrameStore, extract_shard, index_path, write_index
+from finepseudo.data import safe_pickle
+from finepseudo.data.datasets import AnnotationError, build_manifest_for
+from finepseudo.data.frames import FrameStore, extract_shard, index_path, write_index
 
 FPS = 10
 

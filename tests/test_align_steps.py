@@ -1,4 +1,4 @@
-"""mine_pairs_step and train_alignability_step (finepseudo.align_steps) called directly on a tiny frame store.
+"""mine_pairs_step and train_alignability_step (finepseudo.align.steps) called directly on a tiny frame store.
 
 The expected triplets are computed here by hand: the f_A embeddings of the stored frames, hard DTW over the
 cosine cost written as a plain double loop, the hardest (farthest) same-class positive and the hardest
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from finepseudo.align_steps import load_fa, mine_pairs_step, save_fa, train_alignability_step
-from finepseudo.alignability import FrameEncoder, ScoreHead
-from finepseudo.frames import write_shard
+from finepseudo.align.steps import load_fa, mine_pairs_step, save_fa, train_alignability_step
+from finepseudo.align.alignability import FrameEncoder, ScoreHead
+from finepseudo.data.frames import write_shard
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from finepseudo.align_steps import average_precision
-from finepseudo.alignability import (
+from finepseudo.align.steps import average_precision
+from finepseudo.align.alignability import (
     FrameEncoder,
     ScoreHead,
     alignment_distance,
@@ -12,7 +12,7 @@ from finepseudo.alignability import (
     class_alignability,
     gitdl_loss,
 )
-from finepseudo.alignability_train import augment_view, pretrain_gitdl
+from finepseudo.align.train import augment_view, pretrain_gitdl
 
 
 def test_frame_encoder_shapes_and_unit_norm():
@@ -81,7 +81,7 @@ def test_gitdl_pretraining_is_deterministic():
 
 
 def test_dtw_path_matches_dtw_cost_and_is_a_valid_path():
-    from finepseudo import dtw
+    from finepseudo.align import dtw
 
     rng = np.random.default_rng(0)
     for m, n in ((5, 7), (6, 6), (1, 4)):

@@ -59,7 +59,7 @@ def test_bad_values_name_the_key_and_allowed_values(patch, key, words):
 
 
 def test_synthdive_section_lists_every_generator_key():
-    from finepseudo.synthdive import DEFAULT_CONFIG
+    from finepseudo.data.synthdive import DEFAULT_CONFIG
 
     cfg = load_config(ROOT / "config/config.yaml", SCHEMA)
     assert set(cfg["synthdive"]) - {"seed"} == set(DEFAULT_CONFIG)
@@ -68,7 +68,7 @@ def test_synthdive_section_lists_every_generator_key():
 
 
 def test_effective_epochs_gives_small_labeled_sets_enough_steps():
-    from finepseudo.steps import effective_epochs
+    from finepseudo.models.steps import effective_epochs
 
     assert effective_epochs(420, 30, 16, 600) == 30  # 27 steps per epoch: 810 steps already
     assert effective_epochs(42, 30, 16, 600) == 200  # 3 steps per epoch
@@ -130,7 +130,7 @@ def test_cross_key_checks_pass_where_the_combination_is_fine():
 
 
 def test_fe_augment_is_checked_against_the_augmentation_keys():
-    from finepseudo.augment import DEFAULT_AUGMENT
+    from finepseudo.models.augment import DEFAULT_AUGMENT
 
     schema = yaml.safe_load(SCHEMA.read_text())["properties"]["fe"]["properties"]["augment"]
     assert set(schema["properties"]) == set(DEFAULT_AUGMENT) and schema["additionalProperties"] is False
@@ -147,7 +147,7 @@ def test_fe_augment_is_checked_against_the_augmentation_keys():
 
 
 def test_config_knows_the_synthdive_defaults():
-    from finepseudo.synthdive import DEFAULT_CLASSES, DEFAULT_CONFIG
+    from finepseudo.data.synthdive import DEFAULT_CLASSES, DEFAULT_CONFIG
 
     assert tuple(SYNTHDIVE_DEFAULTS["classes"]) == tuple(DEFAULT_CLASSES)
     for k, v in SYNTHDIVE_DEFAULTS.items():

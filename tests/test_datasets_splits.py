@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from finepseudo.datasets import AnnotationError, build_manifest
-from finepseudo.splits import make_splits
+from finepseudo.data.datasets import AnnotationError, build_manifest
+from finepseudo.data.splits import make_splits
 
 VOCAB = [["Back", "15som", "NoTwis", "PIKE"], ["Back", "25som", "NoTwis", "PIKE"], ["Inward", "Dive", "NoTwis", "TUCK"]]
 

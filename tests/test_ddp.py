@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-from finepseudo.distributed import train_classifier_ddp
-from finepseudo.models import build_video_model
-from finepseudo.train import train_classifier
+from finepseudo.models.distributed import train_classifier_ddp
+from finepseudo.models.video import build_video_model
+from finepseudo.models.train import train_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -92,7 +92,7 @@ def test_gitdl_in_two_processes_matches_one():
     f_A's frame CNN has batch norm over a handful of frames, per process on a CPU (PyTorch's SyncBatchNorm
     needs a GPU), so even the first step's loss differs: the curve must stay within 10 % of one process
     (measured: up to 6 % for batches of 8 to 12 videos), decrease, and move the weights."""
-    from finepseudo.alignability_train import pretrain_gitdl, pretrain_gitdl_ddp
+    from finepseudo.align.train import pretrain_gitdl, pretrain_gitdl_ddp
 
     clips, _ = _data()
     kw = dict(num_frames=4, dim=8, width=4, layers=0, pool=1, epochs=2, batch_size=8, lr=1e-2, tau=0.1, sigma=1.0,
@@ -105,7 +105,7 @@ def test_gitdl_in_two_processes_matches_one():
     w1, w2 = m1.state_dict(), m2.state_dict()
     assert set(w1) == set(w2)
     torch.manual_seed(3)
-    from finepseudo.alignability import FrameEncoder
+    from finepseudo.align.alignability import FrameEncoder
 
     init = FrameEncoder(dim=8, width=4, layers=0, pool=1).state_dict()
     assert any(not torch.equal(w2[k], init[k]) for k in init if init[k].is_floating_point())

@@ -1,4 +1,4 @@
-"""Tests of finepseudo.dtw on the CPU.
+"""Tests of finepseudo.align.dtw on the CPU.
 
 Oracles: a float64 plain-loop reference (``dtw._reference``, cross-checked here against brute
 force over all paths and against tslearn 0.10), tslearn itself, dtaidistance for hard DTW, the
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from finepseudo import dtw
-from finepseudo.dtw import cuda as dtw_cuda
+from finepseudo.align import dtw
+from finepseudo.align.dtw import cuda as dtw_cuda
 
 RNG = np.random.default_rng(20240917)
 

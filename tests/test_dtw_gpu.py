@@ -1,10 +1,10 @@
-"""GPU tests of finepseudo.dtw (CuPy backend). Skipped unless CuPy has a usable CUDA GPU.
+"""GPU tests of finepseudo.align.dtw (CuPy backend). Skipped unless CuPy has a usable CUDA GPU.
 
 Oracles: tests/data/dtw_golden.npz (float64 values made on the CPU with the reference and checked
 against tslearn by benchmarks/gpu_make_golden.py; the GPU machine has no tslearn) and the CPU
 backend on the same inputs. Tolerance for float32 kernels vs float64 oracles: rtol 1e-5 on values
 (plus atol 1e-5 x the largest |value| of the matrix, for soft-DTW values that cross zero) and atol
-1e-5 on the expected alignment E (stored-weight backward, see finepseudo.dtw).
+1e-5 on the expected alignment E (stored-weight backward, see finepseudo.align.dtw).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from finepseudo import dtw
+from finepseudo.align import dtw
 
 pytestmark = pytest.mark.gpu
 

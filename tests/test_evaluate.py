@@ -1,6 +1,6 @@
 import numpy as np
 
-from finepseudo.evaluate import classification_metrics
+from finepseudo.models.evaluate import classification_metrics
 
 
 def test_metrics_and_confusion():

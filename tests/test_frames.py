@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from finepseudo.frames import (FrameExtractionError, FrameRangeError, FrameStore, decode_video, extract_shard,
+from finepseudo.data.frames import (FrameExtractionError, FrameRangeError, FrameStore, decode_video, extract_shard,
                                index_path, read_index, sample_indices, write_index, write_shard)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from finepseudo import models
-from finepseudo.models import build_video_model, list_video_models
+from finepseudo.models.video import video as models
+from finepseudo.models.video import build_video_model, list_video_models
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,7 +106,8 @@ def test_mismatched_weights_are_an_error(tmp_path):
 def test_registry_names_every_video_model_and_method_branch():
     """The names the schema and the workflow read (finepseudo.registry) match the model constructors and the
     pseudo-labeling sources the steps implement."""
-    from finepseudo import models, registry
+    from finepseudo import registry
+    from finepseudo.models.video import video as models
 
     assert sorted(registry.VIDEO_ARCHS) == models.list_video_models()
     assert {m.source for m in registry.PSEUDO_METHODS.values()} == {"fe", "fa", "both"}

@@ -96,9 +96,11 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
     assert _params_changed(tiny_run.parent, [test_yaml], code / "Snakefile") == {"test.yaml": set()}
     # the modules each rule's script imports, directly or not, as the import graph stands today
     expected = {
-        "pseudolabel.py": {"select_hparams", "pseudo_label", "retrain_fe", "retrain_fa", "pseudo_quality"},
-        "synthdive.py": {"generate_synthdive"},
-        "report.py": {"report"},
+        "pseudo/pseudolabel.py": {"select_hparams", "pseudo_label", "retrain_fe", "retrain_fa", "pseudo_quality"},
+        "data/synthdive.py": {"generate_synthdive"},
+        "report/html.py": {"report"},
+        "align/dtw/cpu.py": {"mine_pairs", "train_alignability", "predict_alignability", "pair_verification",
+                             "pretrain_gitdl", "select_hparams", "pseudo_label", "retrain_fe", "retrain_fa"},
     }
     for module, rules in expected.items():
         path = code / "src/finepseudo" / module
@@ -110,7 +112,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
             path.write_text(text)
         assert got == rules, module
     # and the dry run plans them (with everything downstream of them)
-    path = code / "src/finepseudo/synthdive.py"
+    path = code / "src/finepseudo/data/synthdive.py"
     path.write_text(path.read_text() + "\n# an edit\n")
     r = snakemake(tiny_run.parent, "results/report.html", "-n", "--quiet", "rules", snakefile=code / "Snakefile")
     assert {"generate_synthdive", "build_manifest", "extract_frames", "report"} <= planned_rules(r), r.stdout

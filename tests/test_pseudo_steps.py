@@ -1,4 +1,4 @@
-"""select_hparams_step and pseudo_label_step (finepseudo.pseudo_steps) called directly on a tiny frame store.
+"""select_hparams_step and pseudo_label_step (finepseudo.pseudo.steps) called directly on a tiny frame store.
 
 p_E comes from the f_E checkpoint through train.predict_proba_and_logits (tested in test_train.py); p_A is
 computed here by hand: f_A's embeddings, soft-DTW of the cosine cost as a plain double loop, f_S's formula
@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 import torch
 
-from finepseudo.align_steps import save_fa
-from finepseudo.alignability import FrameEncoder, ScoreHead
-from finepseudo.frames import write_shard
-from finepseudo.models import build_video_model
-from finepseudo.pseudo_steps import pseudo_label_step, select_hparams_step
-from finepseudo.train import load_checkpoint, predict_proba_and_logits, save_checkpoint
+from finepseudo.align.steps import save_fa
+from finepseudo.align.alignability import FrameEncoder, ScoreHead
+from finepseudo.data.frames import write_shard
+from finepseudo.models.video import build_video_model
+from finepseudo.pseudo.steps import pseudo_label_step, select_hparams_step
+from finepseudo.models.train import load_checkpoint, predict_proba_and_logits, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -254,7 +254,7 @@ def test_select_hparams_never_reads_the_test_split_or_the_truth(data, tmp_path, 
 
 def test_select_hparams_calibrates_pe_on_validation(data, val_by_hand):
     """calibrate: T_E is the grid temperature with the lowest validation NLL of softmax(logits / T_E)."""
-    from finepseudo.hparams import TEMPERATURE_GRID
+    from finepseudo.pseudo.hparams import TEMPERATURE_GRID
 
     y = data["tables"]["val"]["label"].to_numpy()
     nll = np.array([_nll(_softmax(val_by_hand["logits"] / t), y) for t in TEMPERATURE_GRID])

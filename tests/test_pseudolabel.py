@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finepseudo.pseudolabel import combine, pseudo_label_table, quality
+from finepseudo.pseudo.pseudolabel import combine, pseudo_label_table, quality
 
 
 def test_combine_sources():
@@ -32,7 +32,7 @@ def test_threshold_open_world_and_quality():
 
 
 def test_select_tau_theta_delta_round():
-    from finepseudo import hparams as hp
+    from finepseudo.pseudo import hparams as hp
 
     sbar = np.array([[0.9, 0.1], [0.8, 0.3], [0.2, 0.7], [0.6, 0.5]])
     y = np.array([0, 0, 1, 1])
@@ -54,7 +54,7 @@ def test_select_round_reads_validation_not_test(tmp_path):
     """The chosen round follows validation accuracy; the rounds' test files are only copied."""
     import json
 
-    from finepseudo.hparams import select_round_step
+    from finepseudo.pseudo.hparams import select_round_step
 
     hp_file = tmp_path / "hparams.json"
     hp_file.write_text(json.dumps({"chosen_on": {"rounds": "validation"}}))
@@ -82,7 +82,7 @@ def test_select_round_reads_validation_not_test(tmp_path):
 
 
 def test_accept_rules_and_min_accept():
-    from finepseudo.pseudolabel import accept_mask
+    from finepseudo.pseudo.pseudolabel import accept_mask
 
     conf = np.array([0.95, 0.9, 0.85, 0.8, 0.6, 0.55, 0.5, 0.3])
     label = np.array([0, 0, 0, 0, 1, 1, 2, 2])
@@ -110,7 +110,7 @@ def test_temperature_scaling_hand_case():
     0.5 * (log(1 + e^{-2/T}) + log(1 + e^{2/T})), which falls as T grows (the model is right half the time with a
     big margin), so the fit goes to the top of the grid; a model that is always right with that margin prefers
     the smallest T."""
-    from finepseudo import hparams as hp
+    from finepseudo.pseudo import hparams as hp
 
     logits = np.array([[2.0, 0.0], [2.0, 0.0]])
     t, tab = hp.select_temperature(logits, np.array([0, 1]), grid=[0.5, 1.0, 2.0, 4.0])

@@ -1,4 +1,4 @@
-"""finepseudo.report: the confidence-interval, paired-comparison, calibration and hyper-parameter sections,
+"""finepseudo.report.html: the confidence-interval, paired-comparison, calibration and hyper-parameter sections,
 on small synthetic run folders laid out like the workflow's."""
 import json
 import re
@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finepseudo import report, stats
+from finepseudo import stats
+
+from finepseudo.report.html import html as report
 
 N_VIDEOS = 60
 SEEDS = (0, 1, 2)

@@ -15,17 +15,17 @@ import pytest
 import torch
 
 from finepseudo import resume
-from finepseudo.align_steps import load_fa, pretrain_gitdl_step, save_fa, train_alignability_step
-from finepseudo.alignability import FrameEncoder
-from finepseudo.alignability_train import pretrain_gitdl, train_avml
-from finepseudo.distributed import train_classifier_ddp
-from finepseudo.frames import write_shard
-from finepseudo.models import build_video_model
-from finepseudo.pseudo_steps import retrain_fa_step, retrain_fe_step
+from finepseudo.align.steps import load_fa, pretrain_gitdl_step, save_fa, train_alignability_step
+from finepseudo.align.alignability import FrameEncoder
+from finepseudo.align.train import pretrain_gitdl, train_avml
+from finepseudo.models.distributed import train_classifier_ddp
+from finepseudo.data.frames import write_shard
+from finepseudo.models.video import build_video_model
+from finepseudo.pseudo.steps import retrain_fa_step, retrain_fe_step
 from finepseudo.resume import Checkpointer, TrainingStopped, resume_path
-from finepseudo.ssl import pretrain_fe_step, pretrain_video_ssl
-from finepseudo.steps import train_fe_step
-from finepseudo.train import save_checkpoint, train_classifier
+from finepseudo.models.ssl import pretrain_fe_step, pretrain_video_ssl
+from finepseudo.models.steps import train_fe_step
+from finepseudo.models.train import save_checkpoint, train_classifier
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -209,7 +209,7 @@ def test_ddp_every_rank_resumes_bit_identically(tmp_path):
 
 
 def test_ddp_gitdl_resumes_bit_identically(tmp_path):
-    from finepseudo.alignability_train import pretrain_gitdl_ddp
+    from finepseudo.align.train import pretrain_gitdl_ddp
 
     frames = torch.randint(0, 255, (8, 8, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     g = dict(num_frames=4, dim=8, width=4, layers=1, pool=2, epochs=3, batch_size=4, lr=1e-3, tau=0.1, sigma=1.0,

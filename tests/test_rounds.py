@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from finepseudo.frames import write_shard
-from finepseudo.pseudo_steps import retrain_fe_step, training_set
-from finepseudo.steps import init_fe_model
-from finepseudo.train import save_checkpoint
+from finepseudo.data.frames import write_shard
+from finepseudo.pseudo.steps import retrain_fe_step, training_set
+from finepseudo.models.steps import init_fe_model
+from finepseudo.models.train import save_checkpoint
 
 FE = {"arch": "r2plus1d_tiny", "clip_frames": 4, "batch_size": 4, "lr": 0.01, "weight_decay": 0.0, "augment": {},
       "weights": None}
@@ -38,7 +38,7 @@ def data(tmp_path):
 def _prev(path, seed):
     """A 'previous round' f_E checkpoint: the same architecture, weights drawn from ``seed``."""
     torch.manual_seed(seed)
-    from finepseudo.models import build_video_model
+    from finepseudo.models.video import build_video_model
 
     net = build_video_model("r2plus1d_tiny", 2, **KW)
     save_checkpoint(path, net, arch="r2plus1d_tiny", num_classes=2, model_kwargs=KW,

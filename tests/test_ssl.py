@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from finepseudo.augment import DEFAULT_AUGMENT
-from finepseudo.frames import write_shard
-from finepseudo.models import build_video_model
-from finepseudo.ssl import info_nce, pretrain_fe_step, pretrain_video_ssl, segment_indices
+from finepseudo.models.augment import DEFAULT_AUGMENT
+from finepseudo.data.frames import write_shard
+from finepseudo.models.video import build_video_model
+from finepseudo.models.ssl import info_nce, pretrain_fe_step, pretrain_video_ssl, segment_indices
 
 KW = {"widths": (8, 16), "s_strides": (2, 2), "t_strides": (1, 2), "stem_width": 8}
 SSL = {"epochs": 2, "batch_size": 4, "lr": 3e-3, "clip_frames": 4, "segments": 2, "temperature": 0.1,

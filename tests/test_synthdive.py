@@ -9,7 +9,7 @@ import ffmpeg
 import numpy as np
 import pytest
 
-from finepseudo import synthdive as sd
+from finepseudo.data import synthdive as sd
 
 TINY = sd.TINY_CONFIG
 

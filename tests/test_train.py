@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from finepseudo.augment import (
+from finepseudo.models.augment import (
     DEFAULT_AUGMENT,
     augment_clips,
     eval_indices,
@@ -14,8 +14,8 @@ from finepseudo.augment import (
     train_indices,
     train_input,
 )
-from finepseudo.models import build_video_model
-from finepseudo.train import load_checkpoint, predict_proba, save_checkpoint, train_classifier
+from finepseudo.models.video import build_video_model
+from finepseudo.models.train import load_checkpoint, predict_proba, save_checkpoint, train_classifier
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -163,7 +163,7 @@ def test_fused_train_input_matches_reference(aug):
 def test_step_budget_and_labeled_share_per_batch():
     """``steps`` fixes the number of optimiser steps; ``labeled_share`` puts that share of labeled videos in every
     batch (oversampling the few labeled ones)."""
-    import finepseudo.train as tr
+    import finepseudo.models.train as tr
 
     rng = np.random.default_rng(0)
     mask = np.zeros(20, bool)
@@ -249,7 +249,7 @@ def test_a_zero_weight_video_is_the_same_as_leaving_it_out():
 def test_frame_store_and_loader_workers_do_not_change_results(tmp_path):
     """Training and prediction read through a FrameStore with 0 or 2 loader processes give exactly the
     weights and probabilities of the in-memory tensor (frames.workers is not a result-changing setting)."""
-    from finepseudo.frames import FrameStore, write_shard
+    from finepseudo.data.frames import FrameStore, write_shard
 
     clips, labels = toy_data()
     write_shard(tmp_path / "a.npy", [f"v{i}" for i in range(7)], clips[:7])

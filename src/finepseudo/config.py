@@ -111,7 +111,7 @@ def cross_key_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], st
     return out
 
 
-#: the SynthDive generator defaults these checks need (finepseudo.synthdive.DEFAULT_CONFIG and DEFAULT_CLASSES,
+#: the SynthDive generator defaults these checks need (finepseudo.data.synthdive.DEFAULT_CONFIG and DEFAULT_CLASSES,
 #: copied so that validating a config at DAG time does not import the generator and ffmpeg-python;
 #: tests/test_config.py checks they agree)
 SYNTHDIVE_DEFAULTS: dict[str, Any] = {"classes": (3, 7, 8, 5, 19, 24, 21, 20, 29, 32, 34, 41, 43, 44),
@@ -145,7 +145,7 @@ def _synthdive_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], s
     if hp["val_per_class"] > 0 and uses_val:
         per_class = sd["train_per_class"]
         for p in config["splits"]["label_percents"]:
-            n = min(per_class, max(1, int(round(p / 100.0 * per_class))))  # as finepseudo.splits draws them
+            n = min(per_class, max(1, int(round(p / 100.0 * per_class))))  # as finepseudo.data.splits draws them
             if n < 2:
                 out.append((("splits.label_percents", "hparams.val_per_class", "synthdive.train_per_class"),
                             f"at {p:g} % labels each class gets {n} labeled video (synthdive.train_per_class "

@@ -4,7 +4,7 @@ This module imports nothing heavy (no torch), so Snakemake reads it while it pla
 schema's lists of allowed ``methods`` and ``fe.arch`` values are filled in from here
 (:func:`finepseudo.config.validate_config`), the workflow's rules read :data:`PSEUDO_METHODS`, and
 ``tests/test_models.py`` checks :data:`VIDEO_ARCHS` against the model constructors registered in
-:mod:`finepseudo.models`. Add a method here (and its branch in the workflow) and everything else follows.
+:mod:`finepseudo.models.video`. Add a method here (and its branch in the workflow) and everything else follows.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ PSEUDO_METHODS: dict[str, PseudoMethod] = {
 #: Methods a config may list under ``methods`` (``finepseudo_no_filter`` is added by the workflow itself).
 METHODS: tuple[str, ...] = tuple(SUPERVISED_METHODS) + tuple(m for m in PSEUDO_METHODS if m != "finepseudo_no_filter")
 
-#: Video architectures of f_E (constructors in :mod:`finepseudo.models`).
+#: Video architectures of f_E (constructors in :mod:`finepseudo.models.video`).
 VIDEO_ARCHS: tuple[str, ...] = ("r2plus1d_tiny", "r2plus1d_18", "r3d_18")
 
 

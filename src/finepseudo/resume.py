@@ -1,9 +1,9 @@
 """Resumable training: one epoch checkpoint per training step, next to the step's output.
 
 A training job killed at epoch 90 of 100 (SLURM time limit, preemption, ``kill -9``) restarts at epoch 91
-instead of 0. Every training loop (:func:`finepseudo.train.train_classifier`,
-:func:`finepseudo.ssl.pretrain_video_ssl`, :func:`finepseudo.alignability_train.pretrain_gitdl`,
-:func:`finepseudo.alignability_train.train_avml`, and the multi-process variants) takes an optional
+instead of 0. Every training loop (:func:`finepseudo.models.train.train_classifier`,
+:func:`finepseudo.models.ssl.pretrain_video_ssl`, :func:`finepseudo.align.train.pretrain_gitdl`,
+:func:`finepseudo.align.train.train_avml`, and the multi-process variants) takes an optional
 :class:`Checkpointer` and, after every epoch, writes everything the rest of the training depends on:
 model(s), optimiser, scheduler, the epoch reached, the history so far and every random state (the torch
 CPU generator, the CUDA generator of the device, numpy's and Python's global generators, and the loop's
@@ -137,7 +137,7 @@ def set_generator_state(gen: np.random.Generator, state: str) -> None:
 
 
 def _rank_world() -> tuple[int, int]:
-    from .distributed import rank_and_world
+    from finepseudo.models.distributed import rank_and_world
 
     return rank_and_world()
 

@@ -1,10 +1,10 @@
 """Rule build_manifest: a dataset's official annotation files (SynthDive's are Diving48-V2 format) -> one
-row per video, through the adapter of the dataset's format (finepseudo.datasets.read_dataset)."""
+row per video, through the adapter of the dataset's format (finepseudo.data.datasets.read_dataset)."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.datasets import build_manifest_for  # noqa: E402
+from finepseudo.data.datasets import build_manifest_for  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 import pandas as pd  # noqa: E402

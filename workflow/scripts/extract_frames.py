@@ -3,8 +3,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.datasets import read_manifest  # noqa: E402
-from finepseudo.frames import extract_shard, write_index  # noqa: E402
+from finepseudo.data.datasets import read_manifest  # noqa: E402
+from finepseudo.data.frames import extract_shard, write_index  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])

@@ -3,9 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.datasets import read_manifest  # noqa: E402
+from finepseudo.data.datasets import read_manifest  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
-from finepseudo.splits import make_splits  # noqa: E402
+from finepseudo.data.splits import make_splits  # noqa: E402
 
 log = log_to(snakemake.log[0])
 reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule

@@ -3,8 +3,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.frames import ffmpeg_version  # noqa: E402
-from finepseudo.report import build_report  # noqa: E402
+from finepseudo.data.frames import ffmpeg_version  # noqa: E402
+from finepseudo.report.html import build_report  # noqa: E402
 from finepseudo.runlog import ReadAudit, environment, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])

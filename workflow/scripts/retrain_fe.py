@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.pseudo_steps import retrain_fe_step  # noqa: E402
+from finepseudo.pseudo.steps import retrain_fe_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
-from finepseudo.steps import train_fe_step  # noqa: E402
+from finepseudo.models.steps import train_fe_step  # noqa: E402
 
 log = log_to(snakemake.log[0])
 reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import dtw
-from .hparams import softmax
+from finepseudo.align import dtw
+from finepseudo.pseudo.hparams import softmax
 
 __all__ = [
     "FrameEncoder",
@@ -118,7 +118,7 @@ def pairwise_distance(
     a: np.ndarray, b: np.ndarray, *, gamma: float = 0.0, backend: str = "auto", band: int | None = None
 ) -> np.ndarray:
     """All-pairs D between embedding sets a (N, T, F) and b (M, T2, F): DTW (gamma 0) or soft-DTW,
-    cosine cost, normalised by T + T2. Chunked by :func:`finepseudo.dtw.pairwise`. -> (N, M)."""
+    cosine cost, normalised by T + T2. Chunked by :func:`finepseudo.align.dtw.pairwise`. -> (N, M)."""
     d = dtw.pairwise(a, b, gamma=gamma, metric="cosine", band=band, backend=backend)
     return np.asarray(d, dtype=np.float64) / (a.shape[1] + b.shape[1])
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .runlog import environment
+from finepseudo.runlog import environment
 
 Log = Callable[[str], None]
 
@@ -44,8 +44,8 @@ def read_classes(path: str) -> list[str]:
 
 def load_videos(shards: list[str], table: pd.DataFrame, log: Log, what: str):
     """The frames of the videos listed in ``table`` (column ``video``) as a lazily read
-    :class:`~finepseudo.frames.FrameStore`, dropping failed extractions, and the table of those kept."""
-    from .frames import FrameStore
+    :class:`~finepseudo.data.frames.FrameStore`, dropping failed extractions, and the table of those kept."""
+    from finepseudo.data.frames import FrameStore
 
     frames = FrameStore(shards, table["video"].astype(str).tolist())
     kept = frames.ids
@@ -64,7 +64,7 @@ def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None
     seed, so they start from identical weights."""
     import torch
 
-    from .models import build_video_model
+    from finepseudo.models.video import build_video_model
 
     torch.manual_seed(seed)
     return build_video_model(fe["arch"], num_classes, weights=init or fe.get("weights"), **model_kwargs)
@@ -78,9 +78,9 @@ def train_fe_step(
     fe.init: ssl) or a seeded random initialisation (fe.init: scratch). ``workers``: frame-reading
     processes (frames.workers; the result does not depend on it). Resumable: epoch checkpoints in
     ``<out_model>.resume.pt`` (:mod:`finepseudo.resume`), deleted once the outputs are written."""
-    from .distributed import train_classifier_ddp
-    from .resume import for_output
-    from .train import save_checkpoint
+    from finepseudo.models.distributed import train_classifier_ddp
+    from finepseudo.resume import for_output
+    from finepseudo.models.train import save_checkpoint
 
     _setup_torch(threads, seed)
     dev = resolve_device(device)
@@ -130,8 +130,8 @@ def evaluate_fe_step(
 ) -> None:
     """Test metrics of an f_E checkpoint; with ``val``, also its validation top-1 to out["val_metrics"]
     (the only number hyper-parameter choices read)."""
-    from .evaluate import classification_metrics
-    from .train import load_checkpoint, predict_proba
+    from finepseudo.models.evaluate import classification_metrics
+    from finepseudo.models.train import load_checkpoint, predict_proba
 
     _setup_torch(threads, 0)
     dev = resolve_device(device)

@@ -1,7 +1,7 @@
 """FineDiving adapter: the official annotation pickles and split files -> manifest rows.
 
 Official files (https://github.com/xujinglin/FineDiving, ``Annotations/``), all pickles, read with
-:mod:`finepseudo.safe_pickle` (plain data only; a file naming anything else is refused):
+:mod:`finepseudo.data.safe_pickle` (plain data only; a file naming anything else is refused):
 
 * ``FineDiving_coarse_annotation.pkl``: ``{(competition, clip index): {"action_type": str (the dive
   number, e.g. "107B"), "dive_score", "difficulty", "judge_scores", "start_frame", "end_frame", ...}}``;
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import safe_pickle
-from .datasets import AnnotationError
+from finepseudo.data import safe_pickle
+from finepseudo.data.datasets import AnnotationError
 
 __all__ = ["read_finediving"]
 

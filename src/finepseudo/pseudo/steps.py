@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .align_steps import _embed, load_fa, save_fa
-from .alignability import class_alignability, pairwise_distance
-from .alignability_train import embed_videos, train_avml
-from . import hparams as hp
-from .pseudolabel import combine, pseudo_label_table
-from .runlog import environment
-from .steps import Log, _setup_torch, load_videos, read_classes, resolve_device
+from finepseudo.align.steps import _embed, load_fa, save_fa
+from finepseudo.align.alignability import class_alignability, pairwise_distance
+from finepseudo.align.train import embed_videos, train_avml
+from finepseudo.pseudo import hparams as hp
+from finepseudo.pseudo.pseudolabel import combine, pseudo_label_table
+from finepseudo.runlog import environment
+from finepseudo.models.steps import Log, _setup_torch, load_videos, read_classes, resolve_device
 
 __all__ = ["select_hparams_step", "read_hparams", "pseudo_label_step", "retrain_fe_step", "retrain_fa_step",
            "training_set"]
@@ -32,7 +32,7 @@ def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shar
     """f_E's logits and phi_A's Sbar (mean alignability per class, None without f_A) of the videos in
     ``table``, from frozen encoders; the gallery is the labeled training videos. -> (p_E, logits, Sbar, table):
     p_E is the softmax averaged over the test clips (the paper's p_E), logits their average."""
-    from .train import load_checkpoint, predict_proba_and_logits
+    from finepseudo.models.train import load_checkpoint, predict_proba_and_logits
 
     frames, table = load_videos(shards, table, log, what)
     net, info = load_checkpoint(fe, dev)
@@ -152,7 +152,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
 
 def _write_calibration(dists: dict, labels: np.ndarray, temps: dict, out: str, out_reliability: str | None) -> None:
     """calibration.tsv (one row per distribution: temperature, n, top1, ece, nll) and reliability.tsv."""
-    from .stats import expected_calibration_error, nll, reliability_table
+    from finepseudo.stats import expected_calibration_error, nll, reliability_table
 
     rows, rel = [], []
     for name, q in dists.items():
@@ -178,7 +178,7 @@ def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, 
     """Pseudo-labels for the whole unlabeled pool from the frozen previous-round encoders, with the
     theta, tau and delta of ``hparams`` (chosen on validation or taken from config). With ``calibrate``,
     p_E's temperature is fitted on ``val`` for this round's f_E before combining. ``accept``: the
-    acceptance rule (see :func:`finepseudo.pseudolabel.accept_mask`). ``out_info`` (JSON): what was used."""
+    acceptance rule (see :func:`finepseudo.pseudo.pseudolabel.accept_mask`). ``out_info`` (JSON): what was used."""
     _setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
@@ -232,10 +232,10 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     ``steps`` optimiser steps; ``lr`` peak learning rate; ``labeled_share`` share of labeled videos in
     every batch (0: uniform over all); ``weight`` ``none`` or ``confidence`` (a pseudo-labeled video's loss
     weight is its pseudo-label confidence, a labeled video's is 1)."""
-    from .steps import init_fe_model
-    from .distributed import train_classifier_ddp
-    from .resume import for_output
-    from .train import load_checkpoint, save_checkpoint
+    from finepseudo.models.steps import init_fe_model
+    from finepseudo.models.distributed import train_classifier_ddp
+    from finepseudo.resume import for_output
+    from finepseudo.models.train import load_checkpoint, save_checkpoint
 
     _setup_torch(threads, seed)
     dev = resolve_device(device)
@@ -298,7 +298,7 @@ def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], ou
     a = align["avml"]
     log(f"AVML ({loss}) round fine-tuning on {len(table)} videos ({int((table['source'] == 'pseudo').sum())} "
         f"pseudo-labeled) for {epochs} epochs")
-    from .resume import for_output
+    from finepseudo.resume import for_output
 
     ckpt = for_output(out_model, step="retrain_fa", log=log,
                       settings={"align": align, "loss": loss, "epochs": epochs, "seed": seed, "device": dev,

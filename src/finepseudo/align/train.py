@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .alignability import FrameEncoder, ScoreHead, alignment_distance, avml_loss, gitdl_loss
-from .frames import sample_indices
-from .resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
+from finepseudo.align.alignability import FrameEncoder, ScoreHead, alignment_distance, avml_loss, gitdl_loss
+from finepseudo.data.frames import sample_indices
+from finepseudo.resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
 
 Log = Callable[[str], None]
 
@@ -75,7 +75,7 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
 
     ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
     DDP every process loads, rank 0 writes); the result equals an uninterrupted run's."""
-    from .distributed import rank_and_world
+    from finepseudo.models.distributed import rank_and_world
 
     arguments = {k: v for k, v in locals().items() if k not in ("log", "checkpoint", "rank_and_world")}
     rank, world = rank_and_world()
@@ -160,7 +160,7 @@ def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log
     with 1, pretrain_gitdl itself."""
     if world_size <= 1:
         return pretrain_gitdl(frames, device=device, log=log, **kwargs)
-    from .distributed import run_distributed
+    from finepseudo.models.distributed import run_distributed
 
     if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
         kwargs["checkpoint"].begin(gitdl_fingerprint({"frames": frames, "device": device, **kwargs}, world_size))

@@ -1,8 +1,8 @@
 """Training one model with several processes (DistributedDataParallel): ``fe.gpus: N`` and
-``alignability.gpus: N`` (GITDL, :func:`finepseudo.alignability_train.pretrain_gitdl_ddp`).
+``alignability.gpus: N`` (GITDL, :func:`finepseudo.align.train.pretrain_gitdl_ddp`).
 See docs/architecture.md (several GPUs).
 
-:func:`train_classifier_ddp` runs :func:`finepseudo.train.train_classifier` in N processes started with
+:func:`train_classifier_ddp` runs :func:`finepseudo.models.train.train_classifier` in N processes started with
 ``torch.multiprocessing`` (one per GPU, ``nccl``; or N CPU processes with ``gloo``, which is how CI
 tests it). Every process draws the same global batches from the seed; rank r reads and augments rows
 r, r + N, r + 2N, ... of each (with the augmentation parameters the whole batch would get), and the loss
@@ -40,7 +40,7 @@ def _quiet(message: str) -> None:
 
 
 def _classifier_worker(device: str, model, clips, labels, kwargs: dict):
-    from .train import train_classifier
+    from finepseudo.models.train import train_classifier
 
     if device.startswith("cuda"):
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -49,12 +49,12 @@ def _classifier_worker(device: str, model, clips, labels, kwargs: dict):
 
 def train_classifier_ddp(model: torch.nn.Module, clips, labels, *, world_size: int, device: str = "cpu",
                          **kwargs) -> list[dict]:
-    """Train ``model`` in place like :func:`finepseudo.train.train_classifier`, in ``world_size``
+    """Train ``model`` in place like :func:`finepseudo.models.train.train_classifier`, in ``world_size``
     processes (one GPU each when ``device`` is cuda). Returns the history; ``model`` gets rank 0's weights.
     With ``world_size`` 1 this is train_classifier itself."""
     import inspect
 
-    from .train import classifier_fingerprint, train_classifier
+    from finepseudo.models.train import classifier_fingerprint, train_classifier
 
     if world_size <= 1:
         return train_classifier(model, clips, labels, device=device, **kwargs)

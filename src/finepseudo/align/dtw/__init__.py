@@ -35,10 +35,10 @@ Shapes and entry points
     ``s(x, y) - s(x, x)/2 - s(y, y)/2`` on batches of sequences (torch, differentiable).
 
 Backends: ``"cpu"`` (NumPy / PyTorch on the CPU, float64 when the inputs are float64, else
-float32), ``"cupy"`` (CuPy RawKernels from :mod:`finepseudo.dtw.cuda`, float32) and ``"auto"``
+float32), ``"cupy"`` (CuPy RawKernels from :mod:`finepseudo.align.dtw.cuda`, float32) and ``"auto"``
 (CuPy only when it imports, ``cupy.cuda.is_available()`` and a device operation succeeds).
 
-Modules (one per backend; import the names above from ``finepseudo.dtw`` itself)
+Modules (one per backend; import the names above from ``finepseudo.align.dtw`` itself)
 --------------------------------------------------------------------------------
 ``common``     constants, argument checks, the band, backend selection, array conversion, ``cost_matrix``
 ``dispatch``   ``pairwise`` and ``dtw_batch``: checks, backend choice, then ``cpu`` or ``cuda``
@@ -50,7 +50,7 @@ Modules (one per backend; import the names above from ``finepseudo.dtw`` itself)
 Example
 -------
 >>> import numpy as np
->>> from finepseudo import dtw
+>>> from finepseudo.align import dtw
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(5, 16, 32)).astype(np.float32)
 >>> Y = rng.normal(size=(7, 12, 32)).astype(np.float32)
@@ -64,7 +64,7 @@ Example
 
 from __future__ import annotations
 
-from .autograd import (  # noqa: F401 - private helpers re-exported, see below
+from finepseudo.align.dtw.autograd import (  # noqa: F401 - private helpers re-exported, see below
     _cupy_training_ok,
     _lengths,
     _sdtw_bwd_torch,
@@ -75,7 +75,7 @@ from .autograd import (  # noqa: F401 - private helpers re-exported, see below
     soft_dtw,
     soft_dtw_divergence,
 )
-from .common import (  # noqa: F401 - private helpers re-exported, see below
+from finepseudo.align.dtw.common import (  # noqa: F401 - private helpers re-exported, see below
     _EPS,
     _NO_BAND,
     BACKENDS,
@@ -93,7 +93,7 @@ from .common import (  # noqa: F401 - private helpers re-exported, see below
     cupy_available,
     resolve_backend,
 )
-from .cpu import (  # noqa: F401 - private helpers re-exported, see below
+from finepseudo.align.dtw.cpu import (  # noqa: F401 - private helpers re-exported, see below
     _blas_single_thread,
     _chunk_shape,
     _default_threads,
@@ -103,7 +103,7 @@ from .cpu import (  # noqa: F401 - private helpers re-exported, see below
     _lae_into,
     _pairwise_cpu,
 )
-from .cuda import (  # noqa: F401 - private helpers re-exported, see below
+from finepseudo.align.dtw.cuda import (  # noqa: F401 - private helpers re-exported, see below
     _as_cupy,
     _launch_allpairs,
     _pairwise_cupy,
@@ -113,10 +113,10 @@ from .cuda import (  # noqa: F401 - private helpers re-exported, see below
     _sdtw_fwd_cupy,
     _torch_stream,
 )
-from .dispatch import dtw_batch, pairwise
-from .reference import _reference, dtw_path  # noqa: F401 - _reference: see below
+from finepseudo.align.dtw.dispatch import dtw_batch, pairwise
+from finepseudo.align.dtw.reference import _reference, dtw_path  # noqa: F401 - _reference: see below
 
-# The private helpers above stay importable from finepseudo.dtw as before the split into modules (tests
+# The private helpers above stay importable from finepseudo.align.dtw as before the split into modules (tests
 # and benchmarks use some, e.g. dtw._reference); only the names below are the public API.
 __all__ = [
     "BACKENDS",

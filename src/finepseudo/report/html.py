@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import stats
+from finepseudo import stats
 
 __all__ = ["build_report", "benchmark_table", "accuracy_table", "accuracy_ci_table", "paired_comparisons",
            "calibration_table", "pooled_reliability", "COMPARISONS"]
@@ -463,7 +463,7 @@ def _section_curves(histories: list[tuple[str, str]]) -> str:
 
 
 def _section_samples(inp: dict, n_frames: int = 8) -> str:
-    from .frames import FrameStore
+    from finepseudo.data.frames import FrameStore
 
     plt = _plt()
     man = pd.read_csv(inp["manifest"], sep="\t", dtype={"video": str})

@@ -1,7 +1,7 @@
 """Shared by every DTW backend: constants, argument checks, the Sakoe-Chiba band, backend selection,
 array conversion and cost matrices (NumPy or torch). No recursion lives here.
 
-Part of :mod:`finepseudo.dtw`, whose docstring (and docs/dtw.md) describes the whole package.
+Part of :mod:`finepseudo.align.dtw`, whose docstring (and docs/dtw.md) describes the whole package.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""CuPy backend of :mod:`finepseudo.dtw`: the CUDA kernels (a CuPy RawModule) and the code that
+"""CuPy backend of :mod:`finepseudo.align.dtw`: the CUDA kernels (a CuPy RawModule) and the code that
 launches them, for all-pairs mining (forward only) and for the soft-DTW training op of
-:mod:`finepseudo.dtw.autograd`. CuPy is imported inside the functions that launch kernels, so this
+:mod:`finepseudo.align.dtw.autograd`. CuPy is imported inside the functions that launch kernels, so this
 module imports (and its CUDA source can be compiled with nvcc) on a machine without CuPy or a GPU.
 
 The CUDA C++ source lives in :data:`CUDA_SOURCE` so that it ships inside the Python package and
@@ -26,7 +26,8 @@ Kernels
     soft-min weights of every cell (skewed layout
     ``W[b, k, p, i]`` with ``p = i + j``), the backward is the linear recursion
     ``E[i,j] = E[i+1,j+1] w0 + E[i+1,j] w1 + E[i,j+1] w2`` with no exp at all
-    (the stored-weight backward described in finepseudo.dtw.autograd). Per-pair lengths and a Sakoe-Chiba band are supported;
+    (the stored-weight backward described in finepseudo.align.dtw.autograd). Per-pair lengths and a
+    Sakoe-Chiba band are supported;
     unreachable cells get ``R = +inf`` and weight 0, never NaN.
 
 All kernels use float32 and the band convention of tslearn (radius ``r`` widened by ``|m - n|``):
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import _EPS, _NO_BAND, band_limits
+from finepseudo.align.dtw.common import _EPS, _NO_BAND, band_limits
 
 #: register-row sizes compiled for the thread-per-pair kernel
 REG_SIZES: tuple[int, ...] = (8, 16, 32, 64)
@@ -51,7 +52,7 @@ REG_SIZES: tuple[int, ...] = (8, 16, 32, 64)
 NVRTC_OPTIONS: tuple[str, ...] = ("--std=c++17", "--use_fast_math")
 
 CUDA_SOURCE = r"""
-// finepseudo DTW kernels. float32, tslearn band semantics. See finepseudo/dtw/cuda.py.
+// finepseudo DTW kernels. float32, tslearn band semantics. See finepseudo/align/dtw/cuda.py.
 #define FP_INF __int_as_float(0x7f800000)
 #define FP_LOG2E 1.4426950408889634f
 #define FP_LN2 0.6931471805599453f
@@ -478,7 +479,7 @@ def _pairwise_cupy(
 
 
 # ----------------------------------------------------------------------------------------------
-# training op (soft-DTW forward and backward kernels of finepseudo.dtw.autograd)
+# training op (soft-DTW forward and backward kernels of finepseudo.align.dtw.autograd)
 
 
 def _torch_stream(device: torch.device) -> Any:

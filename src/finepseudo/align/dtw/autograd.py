@@ -4,7 +4,7 @@ The forward stores the three soft-min weights of every cell; the backward is the
 ``E[i,j] = E[i+1,j+1] w + E[i+1,j] w' + E[i,j+1] w''`` over them, with no exponential (see docs/dtw.md).
 Two implementations of the pair: a torch path vectorised across the batch over anti-diagonals (any
 device, accumulated in float64) and, for CUDA float32/16 tensors, the CuPy kernels of
-:mod:`finepseudo.dtw.cuda`.
+:mod:`finepseudo.align.dtw.cuda`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .common import BACKENDS, _check_band, _check_gamma, cost_matrix, cupy_available, resolve_backend
-from .cuda import _sdtw_bwd_cupy, _sdtw_fwd_cupy
+from finepseudo.align.dtw.common import BACKENDS, _check_band, _check_gamma, cost_matrix, cupy_available, resolve_backend
+from finepseudo.align.dtw.cuda import _sdtw_bwd_cupy, _sdtw_fwd_cupy
 
 def _lengths(
     lengths: Sequence[Any] | None, B: int, M: int, N: int, device: torch.device

@@ -1,6 +1,6 @@
-"""The forward-only entry points of :mod:`finepseudo.dtw` (no gradient): check the arguments, choose a
-backend (:func:`finepseudo.dtw.common.resolve_backend`) and run :mod:`finepseudo.dtw.cpu` or
-:mod:`finepseudo.dtw.cuda`.
+"""The forward-only entry points of :mod:`finepseudo.align.dtw` (no gradient): check the arguments, choose a
+backend (:func:`finepseudo.align.dtw.common.resolve_backend`) and run :mod:`finepseudo.align.dtw.cpu` or
+:mod:`finepseudo.align.dtw.cuda`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,18 @@ from typing import Any
 
 import numpy as np
 
-from .common import _check_band, _check_gamma, _check_metric, _check_sets, _is_cupy, _to_numpy, band_limits, resolve_backend
-from .cpu import _dp_cpu, _pairwise_cpu
-from .cuda import _as_cupy, _launch_allpairs, _pairwise_cupy
+from finepseudo.align.dtw.common import (
+    _check_band,
+    _check_gamma,
+    _check_metric,
+    _check_sets,
+    _is_cupy,
+    _to_numpy,
+    band_limits,
+    resolve_backend,
+)
+from finepseudo.align.dtw.cpu import _dp_cpu, _pairwise_cpu
+from finepseudo.align.dtw.cuda import _as_cupy, _launch_allpairs, _pairwise_cupy
 
 def pairwise(
     X: Any,

@@ -2,8 +2,8 @@
 See docs/architecture.md (dataset adapters).
 
 One interface, :func:`read_dataset` (format, files, videos folder) -> (rows, class names), with one
-module per format: this one for Diving48 V2 (also written by SynthDive), :mod:`finepseudo.finegym`
-(Gym99 / Gym288 element lists cut from long videos by seeking) and :mod:`finepseudo.finediving` (annotation
+module per format: this one for Diving48 V2 (also written by SynthDive), :mod:`finepseudo.data.finegym`
+(Gym99 / Gym288 element lists cut from long videos by seeking) and :mod:`finepseudo.data.finediving` (annotation
 pickles read without running code, frame folders). :func:`build_manifest_for` then checks every video
 file exists inside the dataset folder and assigns extraction shards.
 
@@ -144,11 +144,11 @@ def read_dataset(fmt: str, files: dict, videos_dir: str | Path, *, video_ext: st
         df["path"] = [str(Path(videos_dir) / f"{v}{video_ext}") for v in df["video"]]
         return df, names
     if fmt == "finegym":
-        from .finegym import read_finegym
+        from finepseudo.data.finegym import read_finegym
 
         return read_finegym(files["train_annotations"], files["test_annotations"], files["vocab"], files["timestamps"],
                             videos_dir, video_ext=video_ext, source=source)
-    from .finediving import read_finediving
+    from finepseudo.data.finediving import read_finediving
 
     return read_finediving(files["train_annotations"], files["test_annotations"], files["coarse_annotations"],
                            files["fine_annotations"], videos_dir)

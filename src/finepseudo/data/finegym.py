@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .datasets import AnnotationError
+from finepseudo.data.datasets import AnnotationError
 
 __all__ = ["read_categories", "read_element_list", "read_finegym"]
 

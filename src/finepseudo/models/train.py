@@ -3,7 +3,7 @@
 Data: ``clips`` is a uint8 tensor ``(N, T_store, H, W, 3)``, the stored frames of each video
 (``T_store`` frames sampled uniformly over the video). A training step takes one
 ``clip_frames``-frame clip per video (seeded temporal jitter and spatial augmentation, see
-:mod:`finepseudo.augment`), normalises it and feeds ``(B, 3, clip_frames, H, W)`` to the model.
+:mod:`finepseudo.models.augment`), normalises it and feeds ``(B, 3, clip_frames, H, W)`` to the model.
 Everything random comes from ``seed``: on a CPU the same seed gives the same weights.
 """
 
@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
-from .distributed import rank_and_world
-from .models import build_video_model
-from .resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
+from finepseudo.models.augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
+from finepseudo.models.distributed import rank_and_world
+from finepseudo.models.video import build_video_model
+from finepseudo.resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
 
 __all__ = [
     "load_checkpoint",
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _check_clips(clips, clip_frames: int) -> None:
-    from .frames import FrameStore
+    from finepseudo.data.frames import FrameStore
 
     tensor_ok = (isinstance(clips, torch.Tensor) and clips.dtype == torch.uint8 and clips.ndim == 5
                  and clips.shape[-1] == 3)
@@ -80,7 +80,7 @@ def train_classifier(
     clips: uint8 (N, T_store, H, W, 3); labels: (N,) ints in [0, C); sample_weight: optional (N,)
     non-negative per-video loss weights (e.g. pseudo-label confidence; the loss is the weighted
     mean). Optimiser AdamW, one linear warm-up epoch then cosine decay to 0, per step.
-    augment: overrides of :data:`finepseudo.augment.DEFAULT_AUGMENT` (None = defaults,
+    augment: overrides of :data:`finepseudo.models.augment.DEFAULT_AUGMENT` (None = defaults,
     ``{"enabled": False}`` = none). Deterministic on a CPU for a given ``seed`` (shuffling,
     augmentation and dropout all draw from it).
 
@@ -91,7 +91,7 @@ def train_classifier(
     the others, each group reshuffled whenever it is used up (labeled videos are oversampled when they
     are few). ``labeled_share`` 0, or a group without videos, keeps plain shuffling of all N.
 
-    Data path: ``clips`` may be a :class:`~finepseudo.frames.FrameStore`. Each epoch's batches (videos,
+    Data path: ``clips`` may be a :class:`~finepseudo.data.frames.FrameStore`. Each epoch's batches (videos,
     frame indices and an augmentation seed per batch) are drawn up front from ``seed``; the batches are
     then read and augmented by a ``torch.utils.data.DataLoader`` with ``workers`` worker processes (0:
     in this process), so the result does not depend on ``workers``. On CUDA the loader pins memory and
@@ -362,7 +362,7 @@ def predict_proba(model: nn.Module, clips, *, clip_frames: int, clips_per_video:
 
     clips: uint8 (N, T_store, H, W, 3) or a FrameStore, read in batches by ``workers`` loader processes;
     clip k of a video takes ``clip_frames`` frames evenly spaced over all stored frames, offset by
-    k / clips_per_video of the spacing (see :func:`finepseudo.augment.eval_indices`). Returns float32
+    k / clips_per_video of the spacing (see :func:`finepseudo.models.augment.eval_indices`). Returns float32
     (N, C), rows summing to 1.
     """
     probs, _ = _predict(model, clips, clip_frames, clips_per_video, batch_size, device, workers)

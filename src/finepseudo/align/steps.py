@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import dtw
-from .alignability import FrameEncoder, ScoreHead, class_alignability, pairwise_distance
-from .alignability_train import embed_videos, eval_indices, pretrain_gitdl_ddp, train_avml
-from .frames import sample_indices
-from .resume import for_output
-from .runlog import environment
-from .steps import Log, _setup_torch, load_videos, read_classes, resolve_device
+from finepseudo.align import dtw
+from finepseudo.align.alignability import FrameEncoder, ScoreHead, class_alignability, pairwise_distance
+from finepseudo.align.train import embed_videos, eval_indices, pretrain_gitdl_ddp, train_avml
+from finepseudo.data.frames import sample_indices
+from finepseudo.resume import for_output
+from finepseudo.runlog import environment
+from finepseudo.models.steps import Log, _setup_torch, load_videos, read_classes, resolve_device
 
 __all__ = ["pretrain_gitdl_step", "mine_pairs_step", "train_alignability_step", "predict_alignability_step",
            "pair_verification_step", "average_precision", "save_fa", "load_fa"]

@@ -1,6 +1,6 @@
-"""CPU backend of :mod:`finepseudo.dtw`: hard DTW and soft-DTW vectorised across pairs (NumPy,
+"""CPU backend of :mod:`finepseudo.align.dtw`: hard DTW and soft-DTW vectorised across pairs (NumPy,
 float64 when the inputs are, else float32), and all-pairs mining in tiles, one GEMM per tile, on a pool
-of threads. Forward only; the differentiable op is :mod:`finepseudo.dtw.autograd`.
+of threads. Forward only; the differentiable op is :mod:`finepseudo.align.dtw.autograd`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .common import _EPS, band_limits
+from finepseudo.align.dtw.common import _EPS, band_limits
 
 # CPU recursion, vectorised across pairs.
 # C has layout (m, A, n, B): row i of the DP reads C[i] (A, n, B); the pair index is (a, b) and

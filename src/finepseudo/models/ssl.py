@@ -4,8 +4,8 @@ Objective: the local-local temporal contrastive loss of TCLR (Dave, Rizve, Chen,
 Temporal Contrastive Learning for Video Representation", CVIU 2022). Each video of a batch is cut
 into ``segments`` (K) non-overlapping temporal segments of its stored frames; from each segment two
 clips of ``clip_frames`` frames are drawn independently (temporal jitter inside the segment as in
-:func:`finepseudo.augment.train_indices`, then spatial / photometric augmentation by
-:func:`finepseudo.augment.train_input`). Every clip is embedded by ``model.features`` and a
+:func:`finepseudo.models.augment.train_indices`, then spatial / photometric augmentation by
+:func:`finepseudo.models.augment.train_input`). Every clip is embedded by ``model.features`` and a
 two-layer projection MLP, L2-normalised, and one InfoNCE loss runs over all 2 K B clip embeddings
 of the batch: the positive of a clip is the other view of the same (video, segment); every other
 clip is a negative, the other segments of the *same* video included. Static per-video cues
@@ -14,7 +14,7 @@ tell a segment from its neighbours: the encoder has to describe what happens at 
 
 The classifier head ``fc`` is neither used nor changed; :func:`pretrain_fe_step` saves the
 checkpoint without ``fc.*`` keys, so ``build_video_model(arch, C, weights=path)`` loads the
-backbone and keeps a fresh head of any size (see :func:`finepseudo.models.load_weights`).
+backbone and keeps a fresh head of any size (see :func:`finepseudo.models.video.load_weights`).
 Everything random draws from ``seed``: on a CPU the same seed gives the same weights.
 """
 
@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import DEFAULT_AUGMENT, train_indices, train_input
-from .resume import Checkpointer, for_output, generator_state, restore_rng, set_generator_state
-from .runlog import environment
-from .steps import Log, _setup_torch, load_videos, resolve_device
-from .train import _check_clips, _fmt_time, make_adamw, save_checkpoint, warmup_cosine
+from finepseudo.models.augment import DEFAULT_AUGMENT, train_indices, train_input
+from finepseudo.resume import Checkpointer, for_output, generator_state, restore_rng, set_generator_state
+from finepseudo.runlog import environment
+from finepseudo.models.steps import Log, _setup_torch, load_videos, resolve_device
+from finepseudo.models.train import _check_clips, _fmt_time, make_adamw, save_checkpoint, warmup_cosine
 
 __all__ = [
     "DEFAULT_SSL",
@@ -80,7 +80,7 @@ def segment_indices(t_store: int, clip_frames: int, segments: int, batch: int, r
     """Frame indices of two clips per segment per video: int64 (batch, segments, 2, clip_frames).
 
     Segment k covers stored frames [floor(k t_store / K), floor((k + 1) t_store / K)); each clip is
-    drawn inside its segment by :func:`finepseudo.augment.train_indices` (a window of ``span`` of
+    drawn inside its segment by :func:`finepseudo.models.augment.train_indices` (a window of ``span`` of
     the segment at a random start and phase; frames repeat when the segment is shorter than the
     clip). The two views of a segment are drawn independently.
     """
@@ -133,13 +133,13 @@ def pretrain_video_ssl(
 ) -> list[dict[str, float]]:
     """TCLR local-local contrastive pre-training of ``model``'s backbone, in place (no labels).
 
-    model: a :func:`finepseudo.models.build_video_model` classifier (``features(x) -> (B, D)``,
+    model: a :func:`finepseudo.models.video.build_video_model` classifier (``features(x) -> (B, D)``,
     ``feature_dim``); its ``fc`` is not used. clips: uint8 (N, T_store, H, W, 3). Each step takes
     ``batch_size`` videos, ``segments`` (K) segments each and two augmented ``clip_frames``-frame
     clips per segment, i.e. a (2 K B, 3, clip_frames, H, W) input (see the module docstring).
     A fresh projection head (D -> D -> ``proj_dim``) is trained alongside and discarded.
     Optimiser AdamW (no decay on biases / norms), linear warm-up for ``warmup_epochs`` then cosine
-    decay to 0, per step. augment: overrides of :data:`finepseudo.augment.DEFAULT_AUGMENT`.
+    decay to 0, per step. augment: overrides of :data:`finepseudo.models.augment.DEFAULT_AUGMENT`.
     Deterministic on a CPU for a given ``seed`` (order, segments, augmentation, head init).
 
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (mean InfoNCE),
@@ -241,10 +241,10 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
 
     fe: the config's ``fe`` dict (arch, weights, weight_decay, augment are used); ssl: keys of
     :data:`DEFAULT_SSL` (missing keys take those defaults; ``weight_decay`` defaults to
-    fe's). Writes the checkpoint (:func:`finepseudo.train.save_checkpoint` format, without the
+    fe's). Writes the checkpoint (:func:`finepseudo.models.train.save_checkpoint` format, without the
     classifier head's ``fc.*`` keys, metadata ``stage: ssl``) and the history TSV.
     """
-    from .models import build_video_model
+    from finepseudo.models.video import build_video_model
 
     cfg = {**DEFAULT_SSL, **(ssl or {})}
     cfg.setdefault("weight_decay", fe.get("weight_decay", 0.05))

@@ -1,4 +1,4 @@
-"""Float64 plain-loop implementations of :mod:`finepseudo.dtw`: the oracle of the tests and golden
+"""Float64 plain-loop implementations of :mod:`finepseudo.align.dtw`: the oracle of the tests and golden
 files (:func:`_reference`, value and expected alignment of one cost matrix) and the hard-DTW optimal path
 of one pair (:func:`dtw_path`, for analysis and pictures). Slow on purpose: one cell at a time.
 """
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import _check_band, _to_numpy, band_mask
+from finepseudo.align.dtw.common import _check_band, _to_numpy, band_mask
 
 def _reference(C: np.ndarray, gamma: float, band: int | None = None) -> tuple[float, np.ndarray | None]:
     """Float64 reference for one cost matrix ``(m, n)``: ``(value, E)``.

@@ -1,0 +1,2 @@
+"""Report stage (workflow/rules/report.smk): the self-contained HTML benchmark report.
+"""
