@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from finepseudo.models.video import video as models
+from finepseudo.models import video as models
 from finepseudo.models.video import build_video_model, list_video_models
 
 
@@ -107,7 +107,7 @@ def test_registry_names_every_video_model_and_method_branch():
     """The names the schema and the workflow read (finepseudo.registry) match the model constructors and the
     pseudo-labeling sources the steps implement."""
     from finepseudo import registry
-    from finepseudo.models.video import video as models
+    from finepseudo.models import video as models
 
     assert sorted(registry.VIDEO_ARCHS) == models.list_video_models()
     assert {m.source for m in registry.PSEUDO_METHODS.values()} == {"fe", "fa", "both"}

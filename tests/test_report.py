@@ -10,7 +10,7 @@ import pytest
 
 from finepseudo import stats
 
-from finepseudo.report.html import html as report
+from finepseudo.report import html as report
 
 N_VIDEOS = 60
 SEEDS = (0, 1, 2)
