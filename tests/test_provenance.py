@@ -249,7 +249,11 @@ def test_flipping_each_config_key_reruns_only_the_rules_that_read_it(tiny_run, t
             continue
         cfg = copy.deepcopy(full)
         new = _flip(key, value, _schema_enum(schema, key))
-        if key == "fe.augment":  # an empty mapping in the test config (the defaults): flip one of its keys instead
+        if key == "fe.weights":  # an input file: it must exist for the jobs that read it to be planned
+            new = str(tmp_path / "weights.pt")
+            Path(new).write_bytes(b"a state dict")
+            _set(cfg, key, new)
+        elif key == "fe.augment":  # an empty mapping in the test config (the defaults): flip one of its keys instead
             key, new = "fe.augment.hflip", not full["fe"]["augment"].get("hflip", True)
             cfg["fe"]["augment"]["hflip"] = new
         else:

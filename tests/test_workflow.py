@@ -5,7 +5,6 @@ or two on 2 cores.
 """
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -278,7 +277,10 @@ def test_corrupt_video_fails_with_its_path_or_is_skipped(run, tmp_path, on_error
             assert f"{video}.mp4" in st.loc[video, "reason"] and CORRUPT[kind] in st.loc[video, "reason"]
         assert (st["status"] == "ok").sum() == len(st) - len(CORRUPT)
         # a real dataset's video files are inputs of their shard's job: replacing one re-extracts that shard only
-        os.utime(tmp_path / "data/videos" / f"{past_end}.mp4")
+        # (Snakemake compares a small file's checksum too, so the content must change, not only the mtime)
+        videos = tmp_path / "data/videos"
+        donor = manifest.loc[(manifest["shard"] == other) & (manifest["video"] != past_end), "video"].iloc[0]
+        shutil.copy(videos / f"{donor}.mp4", videos / f"{past_end}.mp4")
         r = snakemake(wd, *shards, "-n", "--quiet", "rules", configfile=cfg)
         assert re.search(r"^extract_frames\s+1$", r.stdout, re.M), r.stdout
 
