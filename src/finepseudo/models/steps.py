@@ -120,7 +120,7 @@ def effective_epochs(n: int, epochs: int, batch_size: int, min_steps: int) -> in
 def _labels(table: pd.DataFrame):
     import torch
 
-    return torch.as_tensor(table["label"].to_numpy(np.int64))
+    return torch.as_tensor(table["label"].to_numpy(np.int64, copy=True))  # a writable copy (pandas may share a read-only buffer)
 
 
 def evaluate_fe_step(
