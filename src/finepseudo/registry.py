@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["PseudoMethod", "SUPERVISED_METHODS", "PSEUDO_METHODS", "METHODS", "VIDEO_ARCHS", "is_pseudo"]
+__all__ = ["PseudoMethod", "SUPERVISED_METHODS", "PSEUDO_METHODS", "METHODS", "VIDEO_ARCHS"]
 
 
 class PseudoMethod(NamedTuple):
@@ -23,7 +23,7 @@ class PseudoMethod(NamedTuple):
         gitdl | scratch), or None when f_A is not used.
     calibrate: whether p_E is temperature-scaled on validation before use (when ``pseudo.calibrate``).
     filtered: whether the open-world novelty filter applies (when ``open_world.novel_classes`` > 0).
-    description: one line for the docs and the report.
+    description: what the method is, in one line (for readers of this table).
     """
 
     source: str
@@ -62,7 +62,3 @@ METHODS: tuple[str, ...] = tuple(SUPERVISED_METHODS) + tuple(m for m in PSEUDO_M
 
 #: Video architectures of f_E (constructors in :mod:`finepseudo.models.video`).
 VIDEO_ARCHS: tuple[str, ...] = ("r2plus1d_tiny", "r2plus1d_18", "r3d_18")
-
-
-def is_pseudo(method: str) -> bool:
-    return method in PSEUDO_METHODS

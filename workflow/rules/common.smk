@@ -280,7 +280,7 @@ def open_world_delta(method):
 
 
 def run_dir(wc):
-    return f"results/{DATASET}/methods/{wc.method}/frac{wc.frac}_seed{wc.seed}"
+    return run_dir_of(wc.method, wc.frac, wc.seed)
 
 
 def previous_fe(wc):
@@ -504,7 +504,7 @@ def get_benchmark_files():
     b, d = "results/benchmarks", DATASET
     out = []
     splits = [(p, s) for p in PERCENTS for s in SEEDS]
-    sup = {(p, s) for p, s in splits}
+    sup = set(splits)
     if "supervised_full" in methods():
         sup |= {(FULL, s) for s in SEEDS}
     if config["fe"]["init"] == "ssl":

@@ -10,10 +10,11 @@ from finepseudo.runlog import ReadAudit, environment, log_to  # noqa: E402
 log = log_to(snakemake.log[0])
 reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
 inp = {k: v for k, v in snakemake.input.items()}
-# list-valued inputs; the later ones (test predictions, validation calibration) only when the rule has them
+# list-valued inputs; the later ones (test predictions, validation calibration) only when the rule has them.
+# The rule's other inputs (confusion, histories, alignability_extra, test_splits) are declared so that Snakemake
+# tracks them; build_report finds them next to the metrics and alignability files it is given.
 for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams",
-            "predictions", "calibration", "reliability", "confusion", "histories", "benchmark_files", "alignability_extra",
-            "test_splits"):
+            "predictions", "calibration", "reliability", "benchmark_files"):
     if key in snakemake.input.keys():
         inp[key] = list(snakemake.input[key])
 inp["benchmarks"] = snakemake.params.settings["benchmarks"]
