@@ -134,13 +134,12 @@ def test_mine_pairs_writes_the_all_pairs_distances(store):
 # ----------------------------------------------------------------------------------- train_alignability
 
 
-def _train(store, name: str, loss: str = "av", triplets: str | None = None, cfg: dict = CFG):
+def _train(store, name: str, loss: str = "av", triplets: str | None = None, cfg: dict = CFG, log=lambda s: None):
     d = store["dir"]
     out, hist = d / f"{name}.pt", d / f"{name}.history.tsv"
     train_alignability_step(model=str(d / "gitdl_fa.pt"), labeled=str(d / "labeled.tsv"),
                             triplets=triplets or str(d / "triplets.tsv"), shards=store["shards"], out_model=str(out),
-                            out_history=str(hist), cfg=cfg, loss=loss, seed=0, device="cpu", threads=1,
-                            log=lambda s: None)
+                            out_history=str(hist), cfg=cfg, loss=loss, seed=0, device="cpu", threads=1, log=log)
     return load_fa(str(out)), pd.read_csv(hist, sep="\t")
 
 
@@ -216,6 +215,19 @@ def test_train_alignability_loss_ablations(store, trained):
     # the reported loss is the trained objective: L_AT alone, L_Score alone
     np.testing.assert_allclose(hist_at["loss"], hist_at["l_at"], rtol=1e-4)
     np.testing.assert_allclose(hist_s["loss"], CFG["omega"] * hist_s["l_score"], rtol=1e-4)
+
+
+def test_train_alignability_in_two_processes(store, trained):
+    """``alignability.gpus: 2`` (the rule's cfg) trains AVML in two DDP processes (gloo on the CPU): the log
+    says so, and the result is a loadable f_A + f_S that trained (tests/test_ddp.py compares the loss curves
+    with one process's)."""
+    cfg = {**CFG, "gpus": 2, "avml": {**CFG["avml"], "epochs": 2}}
+    logs: list[str] = []
+    (fa, score, meta), hist = _train(store, "ddp", cfg=cfg, log=logs.append)
+    assert any(line.startswith("[avml, 2 processes] epoch 2/2") for line in logs), logs
+    assert score is not None and meta["stage"] == "avml"
+    assert hist["loss"].iloc[1] < hist["loss"].iloc[0]
+    assert not torch.equal(score.shift, ScoreHead().shift)
 
 
 def test_train_alignability_refuses_triplets_that_do_not_match_the_labeled_videos(store):

@@ -148,6 +148,7 @@ READERS = {
     "alignability.omega": {"train_alignability", "retrain_fa"},
     "alignability.avml.*": {"train_alignability", "retrain_fa"},
     "alignability.tau": {"predict_alignability", "select_hparams"},
+    "alignability.gpus": {"pretrain_gitdl", "train_alignability", "retrain_fa"},
     "alignability.dtw_backend": DTW,
     "alignability.*": {"pretrain_gitdl"},
     "pseudo.rounds": set(),

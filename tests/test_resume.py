@@ -231,6 +231,36 @@ def test_ddp_gitdl_resumes_bit_identically(tmp_path):
     assert any("resuming from epoch 2/3" in s for s in logs), logs
 
 
+def test_ddp_avml_resumes_bit_identically(tmp_path):
+    """AVML in 2 gloo processes (alignability.gpus), with an existing f_S as in the rounds: killed after
+    epoch 1, the rerun continues to the uninterrupted run's f_A, f_S and history."""
+    from finepseudo.align.alignability import ScoreHead
+    from finepseudo.align.train import train_avml_ddp
+
+    frames = torch.randint(0, 255, (8, 8, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    a = dict(num_frames=4, epochs=3, batch_size=4, lr=1e-3, gamma=0.1, margin=0.1, omega=1.0, use_triplet=True,
+             use_score=True, seed=4)
+
+    def run(ckpt, log=lambda s: None):
+        torch.manual_seed(1)
+        enc, head = FrameEncoder(dim=8, width=4, layers=1, pool=2), ScoreHead()
+        m, s, h = train_avml_ddp(enc, frames, labels, np.array([4, 5, 6, 7, 0, 1, 2, 3]), world_size=2, log=log,
+                                 score=head, checkpoint=ckpt, **a)
+        return {**m.state_dict(), **{"score." + k: v for k, v in s.state_dict().items()}}, h
+
+    ref_state, ref_hist = run(None)
+    logs: list[str] = []
+    ckpt = Checkpointer(tmp_path / "avml.resume.pt", {}, logs.append)
+    ckpt.stop_after = 1
+    with pytest.raises(Exception, match="TrainingStopped"):
+        run(ckpt)
+    ckpt.stop_after = None
+    state, hist = run(ckpt, logs.append)
+    assert same_state(ref_state, state) and strip(hist) == strip(ref_hist) and len(hist) == 3
+    assert any("resuming from epoch 1/3" in s for s in logs), logs
+
+
 def test_rng_states_round_trip_through_weights_only_load(tmp_path):
     import random
 

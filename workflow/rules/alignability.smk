@@ -84,10 +84,12 @@ rule train_alignability:
     resources:
         mem_mb=job_mem_mb("fa"),
         runtime=lambda wc, attempt: 120 * attempt,
-        gpu=GPU,
+        gpu=GPU * config["alignability"]["gpus"],
     params:
         settings=lambda wc: {
-            "cfg": align_params("num_frames", "gamma", "margin", "omega", "avml"),
+            "cfg": align_params(
+                "num_frames", "gamma", "margin", "omega", "avml", "gpus"
+            ),
             "loss": wc.loss,
             "seed": config["seed"] + 1000 * int(wc.seed) + 2,
             "device": config["device"],

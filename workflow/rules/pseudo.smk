@@ -135,10 +135,12 @@ rule retrain_fa:
     resources:
         mem_mb=job_mem_mb("fa"),
         runtime=lambda wc, attempt: 60 * attempt,
-        gpu=GPU,
+        gpu=GPU * config["alignability"]["gpus"],
     params:
         settings=lambda wc: {
-            "align": align_params("gamma", "margin", "omega", "dtw_backend", "avml"),
+            "align": align_params(
+                "gamma", "margin", "omega", "dtw_backend", "avml", "gpus"
+            ),
             "loss": avml_variant(wc.method)[0],
             "epochs": config["pseudo"]["fa_epochs"],
             "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 4,

@@ -13,7 +13,7 @@ import torch
 
 from finepseudo.align import dtw
 from finepseudo.align.alignability import FrameEncoder, ScoreHead, class_alignability, pairwise_distance
-from finepseudo.align.train import embed_videos, eval_indices, pretrain_gitdl_ddp, train_avml
+from finepseudo.align.train import embed_videos, eval_indices, pretrain_gitdl_ddp, train_avml_ddp
 from finepseudo.data.frames import sample_indices
 from finepseudo.resume import for_output
 from finepseudo.runlog import environment
@@ -144,8 +144,9 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
     ckpt = for_output(out_model, step="train_alignability", log=log,
                       settings={"cfg": cfg, "loss": loss, "seed": seed, "device": dev, "threads": threads},
                       inputs={"model": model, "labeled": labeled, "triplets": triplets, "shards": shards})
-    fa, score, history = train_avml(
-        fa, frames, table["label"].to_numpy(), hard_neg, num_frames=cfg["num_frames"], epochs=a["epochs"],
+    fa, score, history = train_avml_ddp(
+        fa, frames, table["label"].to_numpy(), hard_neg, world_size=int(cfg.get("gpus", 1)),
+        num_frames=cfg["num_frames"], epochs=a["epochs"],
         batch_size=a["batch_size"], lr=a["lr"], gamma=cfg["gamma"], margin=cfg["margin"], omega=cfg["omega"],
         use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log,
         checkpoint=ckpt)

@@ -19,7 +19,8 @@ from finepseudo.resume import Checkpointer, array_digest, generator_state, resto
 
 Log = Callable[[str], None]
 
-__all__ = ["augment_view", "pretrain_gitdl", "train_avml", "embed_videos", "eval_indices"]
+__all__ = ["augment_view", "pretrain_gitdl", "pretrain_gitdl_ddp", "train_avml", "train_avml_ddp", "embed_videos",
+           "eval_indices"]
 
 
 def eval_indices(t_store: int, num_frames: int) -> np.ndarray:
@@ -188,6 +189,17 @@ def embed_videos(model: FrameEncoder, frames: torch.Tensor, *, num_frames: int, 
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, num_frames, model.dim), np.float32)
 
 
+def avml_fingerprint(a: dict, world: int) -> dict:
+    """What a :func:`train_avml` run depends on, from its arguments ``a`` (name -> value) and the number of
+    processes: the resume checkpoint's loop fingerprint."""
+    return {"loop": "train_avml", "n": len(a["labels"]), "t_store": int(a["frames"].shape[1]),
+            **{k: a[k] for k in ("num_frames", "epochs", "batch_size", "lr", "gamma", "margin", "omega", "use_triplet",
+                                 "use_score", "seed")},
+            "device": torch.device(a.get("device", "cpu")).type, "new_score_head": a.get("score") is None,
+            "world": int(world),
+            "data": array_digest(np.asarray(a["labels"], np.int64), np.asarray(a["hard_negative"], np.int64))}
+
+
 def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, hard_negative: np.ndarray, *,
                num_frames: int, epochs: int, batch_size: int, lr: float, gamma: float, margin: float,
                omega: float, use_triplet: bool, use_score: bool, seed: int, device: str = "cpu",
@@ -200,30 +212,46 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     random same-class positive (another augmented view of the anchor when its class has one video),
     the mined negative and the in-batch hardest negative (smallest D among different-class positives).
     ``score`` continues training an existing f_S (pseudo-label rounds); a new one is made otherwise.
-    ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`); the
-    result equals an uninterrupted run's.
+
+    Inside a DistributedDataParallel world (:func:`train_avml_ddp`) every process draws the same batch,
+    positives and views, encodes its rows of the views (r, r + N, ...) and gathers every row's embedding
+    (:func:`~finepseudo.models.distributed.gather_rows`), so the in-batch hardest negatives are chosen
+    over the whole batch and every process computes the whole batch's loss; the gradient is the
+    single-process one (f_S's gradients, identical on every process, are averaged too).
+
+    ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
+    DDP every process loads, rank 0 writes); the result equals an uninterrupted run's.
     """
-    fingerprint = {"loop": "train_avml", "n": len(labels), "t_store": int(frames.shape[1]), "num_frames": num_frames,
-                   "epochs": epochs, "batch_size": batch_size, "lr": lr, "gamma": gamma, "margin": margin,
-                   "omega": omega, "use_triplet": use_triplet, "use_score": use_score, "seed": seed,
-                   "device": torch.device(device).type, "new_score_head": score is None,
-                   "data": array_digest(np.asarray(labels, np.int64), np.asarray(hard_negative, np.int64))}
+    from finepseudo.models.distributed import average_gradients, encode_rows, rank_and_world
+
+    rank, world = rank_and_world()
+    fingerprint = avml_fingerprint({k: v for k, v in locals().items() if k != "checkpoint"}, world)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = model.to(device)
     score = (ScoreHead() if score is None else score).to(device)
+    saved = checkpoint.begin(fingerprint) if checkpoint is not None else None
+    net = model
+    cuda = torch.device(device).type == "cuda"
+    if world > 1 and cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if saved is not None:  # before DDP, which broadcasts rank 0's weights
+        with checkpoint.restoring():
+            model.load_state_dict(saved["model"])
+            score.load_state_dict(saved["score"])
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
     opt = torch.optim.AdamW([{"params": model.parameters()}, {"params": score.parameters(), "lr": lr * 10}],
                             lr=lr, weight_decay=1e-4)
     labels = np.asarray(labels)
     by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
     n = len(labels)
     history, first = [], 1
-    saved = checkpoint.begin(fingerprint) if checkpoint is not None else None
     if saved is not None:
         with checkpoint.restoring():
-            model.load_state_dict(saved["model"])
-            score.load_state_dict(saved["score"])
             opt.load_state_dict(saved["optimizer"])
             gen.set_state(saved["generator"])
             set_generator_state(rng, saved["numpy_generator"])
@@ -236,13 +264,13 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
         te, sums, cnt = time.time(), {}, 0
         for idx in torch.randperm(n, generator=gen).split(batch_size):
             a = idx.numpy()
-            if len(a) < 2:
+            if len(a) < 2 or 3 * len(a) < world:  # the same decision on every process
                 continue
             p = np.array([rng.choice(by_class[labels[i]][by_class[labels[i]] != i])
                           if len(by_class[labels[i]]) > 1 else i for i in a])
             g = hard_negative[a]
             views, _ = augment_view(frames[np.concatenate([a, p, g])], num_frames, gen)
-            z = model(views.to(device))
+            z = encode_rows(net, views, device)
             za, zp, zg = z[: len(a)], z[len(a): 2 * len(a)], z[2 * len(a):]
             with torch.no_grad():  # in-batch hardest negative among the other anchors' positives
                 d_all = alignment_distance(za.repeat_interleave(len(a), 0), zp.repeat(len(a), 1, 1), gamma)
@@ -257,6 +285,7 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
                                     use_triplet=use_triplet, use_score=use_score)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(score.parameters())
             opt.step()
             stats["loss"] = loss.item()
             for k, v in stats.items():
@@ -269,3 +298,35 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
                                             "optimizer": opt.state_dict(), "generator": gen.get_state(),
                                             "numpy_generator": generator_state(rng), "history": history}, device)
     return model.eval(), score.eval(), history
+
+
+def train_avml_ddp(model: FrameEncoder, frames, labels: np.ndarray, hard_negative: np.ndarray, *, world_size: int,
+                   device: str = "cpu", log: Log = print, score: ScoreHead | None = None,
+                   **kwargs) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
+    """:func:`train_avml` in ``world_size`` DistributedDataParallel processes (alignability.gpus); with 1,
+    train_avml itself. ``model`` and ``score`` (a new f_S when None) get rank 0's weights."""
+    if world_size <= 1:
+        return train_avml(model, frames, labels, hard_negative, device=device, log=log, score=score, **kwargs)
+    from finepseudo.models.distributed import run_distributed
+
+    if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
+        kwargs["checkpoint"].begin(avml_fingerprint({"frames": frames, "labels": labels, "hard_negative": hard_negative,
+                                                     "device": device, "score": score, **kwargs}, world_size))
+        kwargs["checkpoint"] = kwargs["checkpoint"].quiet()
+    new_head = score is None
+    if new_head:  # made here so that rank 0's trained weights can be loaded into it
+        torch.manual_seed(kwargs["seed"])
+        score = ScoreHead()
+    both = torch.nn.ModuleDict({"fa": model.cpu(), "fs": score.cpu()})
+    state, history = run_distributed(_avml_worker, world_size, device, both, frames, labels, hard_negative,
+                                     new_head, kwargs)
+    both.load_state_dict(state)  # SyncBatchNorm keeps BatchNorm's parameter and buffer names
+    for h in history:
+        log(f"[avml, {world_size} processes] epoch {h['epoch']}/{len(history)} loss={h['loss']}")
+    return model.eval(), score.eval(), history
+
+
+def _avml_worker(device: str, both, frames, labels, hard_negative, new_head: bool, kwargs: dict):
+    fa, fs, history = train_avml(both["fa"], frames, labels, hard_negative, device=device, log=lambda m: None,
+                                 score=None if new_head else both["fs"], **kwargs)
+    return torch.nn.ModuleDict({"fa": fa, "fs": fs}), history

@@ -1,6 +1,6 @@
 """Training one model with several processes (DistributedDataParallel): ``fe.gpus: N`` and
-``alignability.gpus: N`` (GITDL, :func:`finepseudo.align.train.pretrain_gitdl_ddp`).
-See docs/architecture.md (several GPUs).
+``alignability.gpus: N`` (GITDL and AVML: :func:`finepseudo.align.train.pretrain_gitdl_ddp`,
+:func:`finepseudo.align.train.train_avml_ddp`). See docs/architecture.md (several GPUs).
 
 :func:`train_classifier_ddp` runs :func:`finepseudo.models.train.train_classifier` in N processes started with
 ``torch.multiprocessing`` (one per GPU, ``nccl``; or N CPU processes with ``gloo``, which is how CI
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["train_classifier_ddp", "rank_and_world", "run_distributed"]
+__all__ = ["train_classifier_ddp", "rank_and_world", "run_distributed", "encode_rows", "gather_rows",
+           "average_gradients"]
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -33,6 +34,65 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+class _GatherRows(torch.autograd.Function):
+    """All-gather of equal-sized tensors whose backward hands each process the gradient of its own part,
+    summed over the processes (all-reduce, which gloo and nccl both have; PyTorch's differentiable
+    all_gather needs all-to-all on gloo)."""
+
+    @staticmethod
+    def forward(ctx, local):
+        import torch.distributed as dist
+
+        parts = [torch.empty_like(local) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, local.contiguous())
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[dist.get_rank()]
+
+
+def gather_rows(local: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` rows of a batch of which this process holds rows rank, rank + N, rank + 2N, ... (``local``),
+    back in their order on every process; gradients flow to each process's own rows. Every process must
+    compute the same loss from the result: the backward then gives each process N times the gradient of
+    its rows, and DDP's average over the N processes turns that into the single-process gradient."""
+    _, world = rank_and_world()
+    m = -(-n // world)  # rows of the first processes; later ones may hold one fewer: pad to m
+    pad = m - len(local)
+    if pad:
+        local = torch.cat([local, local.new_zeros((pad, *local.shape[1:]))])
+    parts = _GatherRows.apply(local)  # (world, m, ...): parts[r][k] is row k * world + r
+    return parts.transpose(0, 1).reshape(m * world, *local.shape[1:])[:n]
+
+
+def encode_rows(net: torch.nn.Module, x: torch.Tensor, device) -> torch.Tensor:
+    """``net(x)`` for a batch shared by the processes of a DDP world: each encodes its rows (r, r + N, ...)
+    and gets every row back (:func:`gather_rows`). In one process, ``net(x)``."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return net(x.to(device))
+    return gather_rows(net(x[rank::world].to(device)), len(x))
+
+
+def average_gradients(params) -> None:
+    """Average the gradients of parameters outside DDP (a head every process trains on the same loss) over
+    the processes, so their weights cannot drift apart; a no-op in one process."""
+    _, world = rank_and_world()
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
 
 
 def _quiet(message: str) -> None:

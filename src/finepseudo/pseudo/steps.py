@@ -17,7 +17,7 @@ import pandas as pd
 
 from finepseudo.align.steps import _embed, load_fa, save_fa
 from finepseudo.align.alignability import class_alignability, pairwise_distance
-from finepseudo.align.train import embed_videos, train_avml
+from finepseudo.align.train import embed_videos, train_avml_ddp
 from finepseudo.pseudo import hparams as hp
 from finepseudo.pseudo.pseudolabel import combine, pseudo_label_table
 from finepseudo.runlog import environment
@@ -304,8 +304,9 @@ def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], ou
                       settings={"align": align, "loss": loss, "epochs": epochs, "seed": seed, "device": dev,
                                 "threads": threads},
                       inputs={"fa": fa, "labeled": labeled, "pseudo": pseudo, "shards": shards})
-    model, score, history = train_avml(
-        model, frames, labels, hard_neg, num_frames=meta["num_frames"], epochs=epochs, batch_size=a["batch_size"],
+    model, score, history = train_avml_ddp(
+        model, frames, labels, hard_neg, world_size=int(align.get("gpus", 1)), num_frames=meta["num_frames"],
+        epochs=epochs, batch_size=a["batch_size"],
         lr=a["lr"], gamma=align["gamma"], margin=align["margin"], omega=align["omega"],
         use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log,
         score=score, checkpoint=ckpt)
