@@ -208,6 +208,21 @@ def test_ddp_every_rank_resumes_bit_identically(tmp_path):
     assert any("resuming from epoch 1/3" in s for s in logs), logs
 
 
+def _check_ddp_resume(run, path, after: int, epochs: int = 3) -> None:
+    """``run(checkpoint, log) -> (state, history)`` in DDP workers, stopped after epoch ``after`` and rerun:
+    the result equals an uninterrupted run's, and the caller's log says it resumed."""
+    ref_state, ref_hist = run(None)
+    logs: list[str] = []
+    ckpt = Checkpointer(path, {}, logs.append)
+    ckpt.stop_after = after
+    with pytest.raises(Exception, match="TrainingStopped"):  # raised in the workers
+        run(ckpt)
+    ckpt.stop_after = None
+    state, hist = run(ckpt, logs.append)
+    assert same_state(ref_state, state) and strip(hist) == strip(ref_hist) and len(hist) == epochs
+    assert any(f"resuming from epoch {after}/{epochs}" in s for s in logs), logs
+
+
 def test_ddp_gitdl_resumes_bit_identically(tmp_path):
     from finepseudo.align.train import pretrain_gitdl_ddp
 
@@ -219,16 +234,7 @@ def test_ddp_gitdl_resumes_bit_identically(tmp_path):
         m, h = pretrain_gitdl_ddp(frames, world_size=2, log=log, checkpoint=ckpt, **g)
         return m.state_dict(), h
 
-    ref_state, ref_hist = run(None)
-    logs: list[str] = []
-    ckpt = Checkpointer(tmp_path / "gitdl.resume.pt", {}, logs.append)
-    ckpt.stop_after = 2
-    with pytest.raises(Exception, match="TrainingStopped"):
-        run(ckpt)
-    ckpt.stop_after = None
-    state, hist = run(ckpt, logs.append)
-    assert same_state(ref_state, state) and strip(hist) == strip(ref_hist) and len(hist) == 3
-    assert any("resuming from epoch 2/3" in s for s in logs), logs
+    _check_ddp_resume(run, tmp_path / "gitdl.resume.pt", after=2)
 
 
 def test_ddp_avml_resumes_bit_identically(tmp_path):
@@ -249,16 +255,7 @@ def test_ddp_avml_resumes_bit_identically(tmp_path):
                                  score=head, checkpoint=ckpt, **a)
         return {**m.state_dict(), **{"score." + k: v for k, v in s.state_dict().items()}}, h
 
-    ref_state, ref_hist = run(None)
-    logs: list[str] = []
-    ckpt = Checkpointer(tmp_path / "avml.resume.pt", {}, logs.append)
-    ckpt.stop_after = 1
-    with pytest.raises(Exception, match="TrainingStopped"):
-        run(ckpt)
-    ckpt.stop_after = None
-    state, hist = run(ckpt, logs.append)
-    assert same_state(ref_state, state) and strip(hist) == strip(ref_hist) and len(hist) == 3
-    assert any("resuming from epoch 1/3" in s for s in logs), logs
+    _check_ddp_resume(run, tmp_path / "avml.resume.pt", after=1)
 
 
 def test_rng_states_round_trip_through_weights_only_load(tmp_path):
