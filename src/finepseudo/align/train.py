@@ -232,7 +232,6 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     model = model.to(device)
     score = (ScoreHead() if score is None else score).to(device)
     saved = checkpoint.begin(fingerprint) if checkpoint is not None else None
-    net = model
     cuda = torch.device(device).type == "cuda"
     if world > 1 and cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -240,6 +239,7 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
         with checkpoint.restoring():
             model.load_state_dict(saved["model"])
             score.load_state_dict(saved["score"])
+    net = model  # what encodes the views: the model itself, or its DDP wrapper
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 

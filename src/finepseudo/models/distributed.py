@@ -53,7 +53,7 @@ class _GatherRows(torch.autograd.Function):
     def backward(ctx, grad):
         import torch.distributed as dist
 
-        grad = grad.contiguous()
+        grad = grad.clone(memory_format=torch.contiguous_format)  # autograd's tensor is not ours to change
         dist.all_reduce(grad)
         return grad[dist.get_rank()]
 
