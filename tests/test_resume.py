@@ -426,3 +426,52 @@ def test_fa_checkpoint_metadata_still_loads(tmp_path, data):
     STEPS["retrain_fa"](data, out, lambda s: None)
     model, score, meta = load_fa(out)
     assert score is not None and meta["stage"] == "round"
+
+
+def test_a_code_edit_starts_the_training_over(tmp_path):
+    """The fingerprint of a step's checkpoint holds the digest of its library code: the same code in another
+    folder resumes, an edited module starts over and the log says the code changed."""
+    from pathlib import Path
+
+    from finepseudo import provenance
+
+    def step_module(folder: str, body: str) -> Path:
+        path = tmp_path / folder / "steps.py"
+        path.parent.mkdir()
+        path.write_text(f"import finepseudo.stats\n{body}\n")
+        return path
+
+    same, moved, edited = (step_module("a", "X = 1"), step_module("b", "X = 1"), step_module("c", "X = 2"))
+    out = tmp_path / "model.pt"
+    logs: list[str] = []
+
+    def begin(code):
+        c = resume.for_output(out, step="s", settings={"lr": 1}, inputs={}, log=logs.append, code=code)
+        return c, c.begin({"loop": "l"})
+
+    ckpt, saved = begin(same)
+    assert saved is None
+    ckpt.save(1, 2, {"model": {"w": torch.ones(1)}})
+    assert begin(moved)[1] is not None  # the digest depends on the files' content, not on where they are
+    assert begin(edited)[1] is None
+    assert "other library code" in logs[-1] and provenance.code_digest(edited, Path(resume.__file__).parents[1]) in logs[-1]
+
+
+def test_the_code_digest_is_not_an_undeclared_read(monkeypatch):
+    """Run from the checkout (the README's command), the working directory holds the library's source: the
+    resume fingerprint reads it, and the read audit must not count those reads as undeclared inputs."""
+    from pathlib import Path
+
+    from finepseudo import provenance
+    from finepseudo.models import steps
+    from finepseudo.runlog import ReadAudit
+
+    src = Path(resume.__file__).resolve().parents[1]
+    monkeypatch.chdir(src)
+    provenance._digest.cache_clear()  # read the modules again, under the audit
+    audit = ReadAudit([], roots=["."])
+    try:
+        resume.for_output("out.pt", step="s", settings={}, inputs={}, log=None, code=steps.__file__)
+    finally:
+        audit.stop()
+    audit.check()

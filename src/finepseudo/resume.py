@@ -25,7 +25,8 @@ strings, lists and dicts only::
 
 The fingerprint is what the training depends on: the step's name and settings (its arguments, except
 the log, output paths and the number of frame-reading workers), each input file's path, size and mtime,
-and the loop's own arguments (sizes, learning rate, seed, a hash of the labels, the number of processes).
+the digest of the step's library code (its module and every module it imports, as in the rules'
+params), and the loop's own arguments (sizes, learning rate, seed, a hash of the labels, the number of processes).
 A checkpoint whose fingerprint differs is not used: the log says which part differs and training starts
 over. A file that cannot be read (truncated, not a checkpoint) is ignored the same way, with a log line.
 """
@@ -255,7 +256,9 @@ def _difference(old: str, new: str) -> str:
         x, y = a.get(group), b.get(group)
         if x == y:
             continue
-        if isinstance(x, dict) and isinstance(y, dict):
+        if group == "code":
+            parts.append(f"other library code (digest {x}, now {y})")
+        elif isinstance(x, dict) and isinstance(y, dict):
             keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
             what = "input" if group == "inputs" else "setting" if group in ("settings", "loop") else group
             parts.append(f"other {what}s ({', '.join(keys)})" if group != "inputs" else
@@ -280,10 +283,13 @@ def _atomic_save(obj: dict, path: Path) -> None:
 
 
 def for_output(out: str | os.PathLike, *, step: str, settings: dict, inputs: dict[str, Any],
-               log: Callable[[str], Any]) -> Checkpointer:
+               log: Callable[[str], Any], code: str | os.PathLike | None = None) -> Checkpointer:
     """The checkpointer of a workflow step whose main output is ``out``: the file :func:`resume_path`
-    (out), the fingerprint the step's name, its ``settings`` (JSON-safe after conversion) and, for every
-    file in ``inputs`` (name -> path or list of paths, None skipped), its path, size and mtime."""
+    (out), the fingerprint the step's name, its ``settings`` (JSON-safe after conversion), for every
+    file in ``inputs`` (name -> path or list of paths, None skipped) its path, size and mtime, and, with
+    ``code`` (the step's module file: pass ``__file__``), the digest of that module and of every library
+    module it imports (:func:`finepseudo.provenance.code_digest`), so that a job rerun after a code edit
+    starts over instead of continuing a state the old code made."""
     files: dict[str, Any] = {}
     for name, value in inputs.items():
         if value is None:
@@ -292,4 +298,9 @@ def for_output(out: str | os.PathLike, *, step: str, settings: dict, inputs: dic
         for i, p in enumerate(paths):
             key = name if isinstance(value, (str, os.PathLike)) else f"{name}[{i}]"
             files[key] = {"path": os.fspath(p), **_file_facts(os.fspath(p))}
-    return Checkpointer(resume_path(out), {"step": step, "settings": settings, "inputs": files}, log)
+    fingerprint = {"step": step, "settings": settings, "inputs": files}
+    if code is not None:
+        from finepseudo.provenance import code_digest
+
+        fingerprint["code"] = code_digest(code, Path(__file__).resolve().parents[1])
+    return Checkpointer(resume_path(out), fingerprint, log)

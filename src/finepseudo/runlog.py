@@ -53,7 +53,8 @@ class ReadAudit:
     """Records every file a step opens for reading (``open``, ``io.open``: pandas, numpy, torch, pathlib all go
     through them) and, on :meth:`check`, fails naming the files that are none of the rule's declared inputs,
     outputs (or their ``<output>.*`` companions: resume checkpoints), logs or benchmark files. Only files under
-    ``roots`` count (the working directory and the dataset's folders), not Python's own packages. Files read by
+    ``roots`` count (the working directory and the dataset's folders), not Python's own packages nor this
+    library's modules (the code digest tracks those). Files read by
     subprocesses (ffmpeg) or by loader worker processes are not seen. Every rule script starts one, so a step
     that reads a file its rule does not declare fails in the tiny whole-workflow test instead of silently going
     stale (Snakemake re-runs a job only when a declared input changes)."""
@@ -69,7 +70,9 @@ class ReadAudit:
                 self._files.add(rp)
         self._outputs = [os.path.realpath(o) for o in outputs]
         self._roots = [os.path.realpath(r) + os.sep for r in roots]
-        self._skip = [os.path.realpath(".snakemake") + os.sep]
+        # Snakemake's own folder, and the library's source, which the code digest covers (resume fingerprints
+        # read it) instead of the rule's inputs
+        self._skip = [os.path.realpath(".snakemake") + os.sep, os.path.realpath(os.path.dirname(__file__)) + os.sep]
         self.undeclared: list[str] = []
         self._orig = (builtins.open, io.open)
         orig_open = builtins.open

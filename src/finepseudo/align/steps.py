@@ -65,7 +65,7 @@ def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out
     frames, train = load_videos(shards, train, log, "train")
     g = cfg["gitdl"]
     log(f"GITDL pre-training of f_A on {len(train)} train videos (labels unused), device={dev}")
-    ckpt = for_output(out_model, step="pretrain_gitdl", log=log,
+    ckpt = for_output(out_model, step="pretrain_gitdl", log=log, code=__file__,
                       settings={"cfg": cfg, "seed": seed, "device": dev, "threads": threads},
                       inputs={"manifest": manifest, "shards": shards})
     if g["epochs"] == 0:
@@ -141,7 +141,7 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
     a = cfg["avml"]
     log(f"AVML ({loss}) on {len(table)} labeled videos: gamma={cfg['gamma']} margin={cfg['margin']} "
         f"omega={cfg['omega']}, device={dev}")
-    ckpt = for_output(out_model, step="train_alignability", log=log,
+    ckpt = for_output(out_model, step="train_alignability", log=log, code=__file__,
                       settings={"cfg": cfg, "loss": loss, "seed": seed, "device": dev, "threads": threads},
                       inputs={"model": model, "labeled": labeled, "triplets": triplets, "shards": shards})
     fa, score, history = train_avml_ddp(

@@ -261,7 +261,7 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
     log(f"TCLR pre-training of f_E ({fe['arch']}) on {len(train)} train videos (labels unused), "
         f"{cfg['segments']} segments x 2 clips of {cfg['clip_frames']} frames, device={dev}, threads={threads}, "
         f"seed={seed}")
-    ckpt = for_output(out_model, step="pretrain_fe", log=log,
+    ckpt = for_output(out_model, step="pretrain_fe", log=log, code=__file__,
                       settings={"fe": fe, "ssl": cfg, "seed": seed, "device": dev, "threads": threads},
                       inputs={"manifest": manifest, "shards": shards})
     t0 = time.time()

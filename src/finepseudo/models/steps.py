@@ -93,7 +93,7 @@ def train_fe_step(
     epochs = effective_epochs(len(table), fe["epochs"], fe["batch_size"], fe.get("min_steps", 0))
     if epochs != fe["epochs"]:
         log(f"{len(table)} videos give few steps per epoch: training {epochs} epochs to reach fe.min_steps")
-    ckpt = for_output(out_model, step="train_fe", log=log,
+    ckpt = for_output(out_model, step="train_fe", log=log, code=__file__,
                       settings={"fe": fe, "seed": seed, "device": dev, "threads": threads},
                       inputs={"labeled": labeled, "classes": classes, "shards": shards, "init": init})
     t0 = time.time()

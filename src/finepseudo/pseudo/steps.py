@@ -261,7 +261,7 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     log(f"train f_E on {int(is_lab.sum())} labeled + {int((~is_lab).sum())} pseudo-labeled videos from {start}: "
         f"{recipe['steps']} steps, lr={recipe['lr']}, labeled share per batch {recipe.get('labeled_share', 0)}, "
         f"weight={recipe.get('weight', 'none')}")
-    ckpt = for_output(out_model, step="retrain_fe", log=log,
+    ckpt = for_output(out_model, step="retrain_fe", log=log, code=__file__,
                       settings={"recipe": recipe, "seed": seed, "init_seed": init_seed, "device": dev,
                                 "threads": threads},
                       inputs={"fe": fe, "labeled": labeled, "pseudo": pseudo, "shards": shards, "init": init})
@@ -300,7 +300,7 @@ def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], ou
         f"pseudo-labeled) for {epochs} epochs")
     from finepseudo.resume import for_output
 
-    ckpt = for_output(out_model, step="retrain_fa", log=log,
+    ckpt = for_output(out_model, step="retrain_fa", log=log, code=__file__,
                       settings={"align": align, "loss": loss, "epochs": epochs, "seed": seed, "device": dev,
                                 "threads": threads},
                       inputs={"fa": fa, "labeled": labeled, "pseudo": pseudo, "shards": shards})
