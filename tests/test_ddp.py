@@ -1,5 +1,5 @@
-"""DistributedDataParallel training (fe.gpus) on the CPU with the gloo backend and 2 processes: the same
-loss curve as one process.
+"""DistributedDataParallel training (fe.gpus; alignability.gpus: GITDL and AVML) on the CPU with the gloo
+backend and 2 processes: the same loss curve as one process.
 
 Tolerances: a model without batch norm or dropout sees the same global batches, the same augmentation
 per clip and the global batch's gradient (summed in another order), so its per-epoch loss must match one
