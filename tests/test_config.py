@@ -169,3 +169,34 @@ def test_cross_key_error_stops_a_dry_run_before_any_job(tmp_path):
     assert r.returncode != 0
     assert "config keys 'fe.clip_frames', 'frames.num_frames'" in out and "fe.clip_frames is 24" in out
     assert "Job stats" not in out and not (wd / "results").exists()
+
+
+def test_training_jobs_ask_for_memory_and_gpus_per_process(tmp_path):
+    """``fe.gpus`` / ``alignability.gpus`` start that many training processes: the f_E and f_A training rules
+    request that many GPUs (with device: cuda) and memory for every process; other rules do not change."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def resources(gpus: int) -> dict:
+        cfg = yaml.safe_load((ROOT / "config/test.yaml").read_text())
+        cfg["device"] = "cuda"
+        cfg["fe"]["gpus"] = cfg["alignability"]["gpus"] = gpus
+        path = tmp_path / f"gpus{gpus}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        r = subprocess.run([sys.executable, str(Path(__file__).with_name("job_resources.py")), str(ROOT / "Snakefile"),
+                            str(tmp_path / f"wd{gpus}"), str(path)], capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        assert r.returncode == 0, r.stderr[-4000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    one, three = resources(1), resources(3)
+    training = {"train_fe", "retrain_fe", "pretrain_gitdl", "train_alignability", "retrain_fa"}
+    assert training <= set(one)
+    for rule in one:
+        if rule in training:
+            assert three[rule]["gpu"] == 3 * one[rule]["gpu"] == 3, rule
+            assert three[rule]["mem_mb"] >= 3 * one[rule]["mem_mb"] - 3 * 100, (rule, one[rule], three[rule])
+        else:
+            assert three[rule] == one[rule], rule

@@ -68,7 +68,9 @@ ACT_PER_INPUT = {
 
 
 def job_mem_mb(kind, train=True):
-    """``resources: mem_mb`` of a job of ``kind`` (fe, ssl, fa), as a function of the retry attempt."""
+    """``resources: mem_mb`` of a job of ``kind`` (fe, ssl, fa), as a function of the retry attempt. A training
+    job of f_E (``fe.gpus``) or f_A (``alignability.gpus``) runs that many processes, each with its own
+    interpreter, loader workers and batches in flight (activations are split between them)."""
     fr, fe, al = config["frames"], config["fe"], config["alignability"]
     px = fr["size"] ** 2 * 3 * 4  # one float32 frame
     if kind == "fe":
@@ -90,7 +92,8 @@ def job_mem_mb(kind, train=True):
         if config["device"] != "cuda"
         else 0
     )
-    need = 1500 + in_flight * batch_mb + act
+    procs = {"fe": fe["gpus"], "fa": al["gpus"]}.get(kind, 1) if train else 1
+    need = procs * (1500 + in_flight * batch_mb) + act
     return lambda wc, attempt: int(-(-need // 100) * 100) * attempt
 
 
