@@ -313,3 +313,34 @@ def test_read_audit_names_an_undeclared_file_and_allows_the_declared_ones(tmp_pa
     with pytest.raises(UndeclaredReadError, match=r"stale\.tsv.*declare them"):
         audit.check()
     assert open is not None and open.__name__ == "open"  # the builtin is restored
+
+
+def test_read_audit_ignores_python_packages_and_the_library_under_the_working_directory(monkeypatch):
+    """The README's command runs in the checkout, which holds ``.venv`` and ``src``: package metadata that
+    importlib reads (``*.dist-info/entry_points.txt``, ``finepseudo.egg-info``) and the library's modules are
+    not a step's data. A data file next to them still counts."""
+    import importlib.metadata
+
+    import finepseudo
+    from finepseudo.runlog import ReadAudit, UndeclaredReadError
+
+    src = Path(finepseudo.__file__).resolve().parents[1]
+    common = Path(os.path.commonpath([str(src), str(Path(sys.prefix).resolve())]))
+    monkeypatch.chdir(common)
+    audit = ReadAudit([], roots=["."])
+    try:
+        importlib.metadata.entry_points()  # reads every installed distribution's entry_points.txt
+        for dist in ("pytest", "finepseudo"):
+            importlib.metadata.distribution(dist).read_text("METADATA")
+        Path(finepseudo.__file__).read_bytes()
+        audit.check()
+    finally:
+        audit.stop()
+    data = src.parent / "README.md"  # not Python's: under the working directory, it must be declared
+    audit = ReadAudit([], roots=["."])
+    try:
+        data.read_text()
+    finally:
+        audit.stop()
+    with pytest.raises(UndeclaredReadError, match="README.md"):
+        audit.check()

@@ -466,8 +466,7 @@ def test_the_code_digest_is_not_an_undeclared_read(monkeypatch):
     from finepseudo.models import steps
     from finepseudo.runlog import ReadAudit
 
-    src = Path(resume.__file__).resolve().parents[1]
-    monkeypatch.chdir(src)
+    monkeypatch.chdir(Path(resume.__file__).resolve().parents[2])  # the checkout, which holds src/
     provenance._digest.cache_clear()  # read the modules again, under the audit
     audit = ReadAudit([], roots=["."])
     try:

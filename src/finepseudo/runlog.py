@@ -49,12 +49,26 @@ class UndeclaredReadError(RuntimeError):
     """A step read a file of the working directory (or the dataset) that is not an input of its rule."""
 
 
+def _not_data() -> list[str]:
+    """Folders whose files are never a step's data, even under the working directory (the README's command runs
+    in the checkout, which holds ``.venv`` and ``src``): Snakemake's own folder, the Python installation and
+    its packages (``sys.prefix``: a virtual environment; importlib reads their metadata), and the folder
+    holding this library and its install metadata (``src``; the code digest, not the inputs, covers it)."""
+    import site
+    import sysconfig
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # src/, or site-packages/ when installed
+    paths = {".snakemake", here, sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+             *site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    return sorted(paths)
+
+
 class ReadAudit:
     """Records every file a step opens for reading (``open``, ``io.open``: pandas, numpy, torch, pathlib all go
     through them) and, on :meth:`check`, fails naming the files that are none of the rule's declared inputs,
     outputs (or their ``<output>.*`` companions: resume checkpoints), logs or benchmark files. Only files under
-    ``roots`` count (the working directory and the dataset's folders), not Python's own packages nor this
-    library's modules (the code digest tracks those). Files read by
+    ``roots`` count (the working directory and the dataset's folders), and not those in :func:`_not_data`
+    (Python's installation and packages, this library's source, which the code digest tracks). Files read by
     subprocesses (ffmpeg) or by loader worker processes are not seen. Every rule script starts one, so a step
     that reads a file its rule does not declare fails in the tiny whole-workflow test instead of silently going
     stale (Snakemake re-runs a job only when a declared input changes)."""
@@ -70,9 +84,9 @@ class ReadAudit:
                 self._files.add(rp)
         self._outputs = [os.path.realpath(o) for o in outputs]
         self._roots = [os.path.realpath(r) + os.sep for r in roots]
-        # Snakemake's own folder, and the library's source, which the code digest covers (resume fingerprints
-        # read it) instead of the rule's inputs
-        self._skip = [os.path.realpath(".snakemake") + os.sep, os.path.realpath(os.path.dirname(__file__)) + os.sep]
+        # a folder holding a root (a virtual environment made in the working directory itself) would hide it all
+        self._skip = [d for d in (os.path.realpath(p) + os.sep for p in _not_data())
+                      if not any(r.startswith(d) for r in self._roots)]
         self.undeclared: list[str] = []
         self._orig = (builtins.open, io.open)
         orig_open = builtins.open
