@@ -70,7 +70,8 @@ ACT_PER_INPUT = {
 def job_mem_mb(kind, train=True):
     """``resources: mem_mb`` of a job of ``kind`` (fe, ssl, fa), as a function of the retry attempt. A training
     job of f_E (``fe.gpus``) or f_A (``alignability.gpus``) runs that many processes, each with its own
-    interpreter, loader workers and batches in flight (activations are split between them)."""
+    interpreter, loader workers and batches in flight (activations are split between them).
+    """
     fr, fe, al = config["frames"], config["fe"], config["alignability"]
     px = fr["size"] ** 2 * 3 * 4  # one float32 frame
     if kind == "fe":
