@@ -76,28 +76,21 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
 
     ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
     DDP every process loads, rank 0 writes); the result equals an uninterrupted run's."""
-    from finepseudo.models.distributed import rank_and_world
+    from finepseudo.models.distributed import data_parallel, rank_and_world
 
-    arguments = {k: v for k, v in locals().items() if k not in ("log", "checkpoint", "rank_and_world")}
+    arguments = {k: v for k, v in locals().items() if k not in ("log", "checkpoint", "rank_and_world", "data_parallel")}
     rank, world = rank_and_world()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = FrameEncoder(dim=dim, width=width, layers=layers, pool=pool).to(device)
-    net = model
     saved = checkpoint.begin(gitdl_fingerprint(arguments, world)) if checkpoint is not None else None
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
 
-        cuda = torch.device(device).type == "cuda"
-        if cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        if saved is not None:  # before DDP, which broadcasts rank 0's weights
+    def restore(m):
+        if saved is not None:
             with checkpoint.restoring():
-                model.load_state_dict(saved["model"])
-        net = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
-    elif saved is not None:
-        with checkpoint.restoring():
-            model.load_state_dict(saved["model"])
+                m.load_state_dict(saved["model"])
+
+    model, net = data_parallel(model, device, restore)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     n = len(frames)
     steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
@@ -222,7 +215,7 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
     DDP every process loads, rank 0 writes); the result equals an uninterrupted run's.
     """
-    from finepseudo.models.distributed import average_gradients, encode_rows, rank_and_world
+    from finepseudo.models.distributed import average_gradients, data_parallel, encode_rows, rank_and_world
 
     rank, world = rank_and_world()
     fingerprint = avml_fingerprint({k: v for k, v in locals().items() if k != "checkpoint"}, world)
@@ -232,18 +225,14 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     model = model.to(device)
     score = (ScoreHead() if score is None else score).to(device)
     saved = checkpoint.begin(fingerprint) if checkpoint is not None else None
-    cuda = torch.device(device).type == "cuda"
-    if world > 1 and cuda:  # batch-norm statistics over the whole batch (on a CPU they stay per process)
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if saved is not None:  # before DDP, which broadcasts rank 0's weights
-        with checkpoint.restoring():
-            model.load_state_dict(saved["model"])
-            score.load_state_dict(saved["score"])
-    net = model  # what encodes the views: the model itself, or its DDP wrapper
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
+    def restore(m):
+        if saved is not None:
+            with checkpoint.restoring():
+                m.load_state_dict(saved["model"])
+                score.load_state_dict(saved["score"])
+
+    model, net = data_parallel(model, device, restore)  # net encodes the views: model or its DDP wrapper
     opt = torch.optim.AdamW([{"params": model.parameters()}, {"params": score.parameters(), "lr": lr * 10}],
                             lr=lr, weight_decay=1e-4)
     labels = np.asarray(labels)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["train_classifier_ddp", "rank_and_world", "run_distributed", "encode_rows", "gather_rows",
-           "average_gradients"]
+           "average_gradients", "data_parallel"]
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -34,6 +34,25 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def data_parallel(model: torch.nn.Module, device, restore=None) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(model, net) of a training loop that may run in a DDP world. In one, ``model`` gets SyncBatchNorm on
+    CUDA (batch-norm statistics over the whole batch; on a CPU they stay per process), then ``restore(model)``
+    (loading a resume checkpoint: before DDP, which broadcasts rank 0's weights), and ``net`` is its DDP
+    wrapper; in one process, ``restore(model)`` and ``net`` is ``model``. Train through ``net``; optimise and
+    save ``model``."""
+    _, world = rank_and_world()
+    cuda = torch.device(device).type == "cuda"
+    if world > 1 and cuda:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if restore is not None:
+        restore(model)
+    if world == 1:
+        return model, model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model, DistributedDataParallel(model, device_ids=[torch.device(device).index] if cuda else None)
 
 
 class _GatherRows(torch.autograd.Function):
