@@ -149,6 +149,7 @@ READERS = {
     "alignability.avml.*": {"train_alignability", "retrain_fa"},
     "alignability.tau": {"predict_alignability", "select_hparams"},
     "alignability.gpus": {"pretrain_gitdl", "train_alignability", "retrain_fa"},
+    "alignability.hflip": {"pretrain_gitdl", "train_alignability", "retrain_fa"},
     "alignability.dtw_backend": DTW,
     "alignability.*": {"pretrain_gitdl"},
     "pseudo.rounds": set(),
@@ -173,6 +174,11 @@ FLIPS = {
     "synthdive.frame_size": 48,
     "synthdive.phase_scale": [0.8, 1.3],  # [min, max] pairs stay ordered
     "synthdive.idle_frames": [0, 3],
+    "synthdive.speed": [0.9, 1.1],
+    "synthdive.annotation_margin": [0, 1],
+    "synthdive.camera_lag": [0.5, 1.0],
+    "synthdive.zoom": [0.9, 1.0],
+    "synthdive.movers": [0, 1],
     "fe.ssl.clip_frames": 3,  # segments x clip_frames must fit in frames.num_frames
     "frames.num_frames": 24,
     "synthdive.classes": [7, 8, 24, 44],

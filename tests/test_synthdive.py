@@ -102,9 +102,14 @@ def test_phases_match_videos(tiny):
         assert frames.shape == (len(ph), TINY["frame_size"], TINY["frame_size"], 3)
         assert set(ph) <= set(sd.PHASES)
         a = ann[name]
-        # the action is exactly the non-idle span (end exclusive) and its phases come in order
-        assert all(p == "idle" for p in ph[: a["start_frame"]] + ph[a["end_frame"]:])
-        action = ph[a["start_frame"]:a["end_frame"]]
+        # the annotated clip (end exclusive) is the action, with at most annotation_margin idle frames on each
+        # side, and the phases of the action come in order
+        lo, hi = sd.resolve_config(TINY)["annotation_margin"]
+        active = [j for j, p in enumerate(ph) if p != "idle"]
+        before, after = active[0] - a["start_frame"], a["end_frame"] - 1 - active[-1]
+        assert 0 <= before <= hi and 0 <= after <= hi, (before, after)
+        assert all(p == "idle" for p in ph[: active[0]] + ph[active[-1] + 1:])
+        action = ph[active[0]:active[-1] + 1]
         assert "idle" not in action
         ranks = [order[p] for p in action]
         assert ranks == sorted(ranks) and set(action) == set(sd.PHASES) - {"idle"}
@@ -147,6 +152,70 @@ def test_render_video_shapes_and_entry():
         assert phases[first_entry - 1] == "flight" and phases.count("entry") >= 1
 
 
+_NUISANCE_ON = {"speed": [0.6, 1.6], "phase_scale": [0.5, 2.0], "annotation_margin": [2, 4], "background": "varied",
+                "camera_lag": [2.0, 3.0], "zoom": [0.7, 0.8], "zoom_drift": 0.2, "roll_deg": 8.0, "framing": 0.2,
+                "mirror": 1.0, "view_angle_deg": 40.0, "movers": [3, 3], "colour_jitter": 1.0}
+
+
+def _render(over: dict, seed: int, d48: int = 24):
+    cfg = sd.resolve_config({**TINY, **sd.STATIC_SCENE, "speed": [1.0, 1.0], "annotation_margin": [0, 0], **over})
+    rng = np.random.default_rng(seed)
+    frames, names = sd.render_video(sd.parse_class(sd.load_diving48_vocab()[d48]), cfg, rng)
+    return frames, names, sd._annotated_span(names, cfg, rng)
+
+
+def test_static_scene_switches_every_nuisance_key_off():
+    assert set(_NUISANCE_ON) >= set(sd.STATIC_SCENE)
+    assert set(_NUISANCE_ON) <= set(sd.DEFAULT_CONFIG) and set(_NUISANCE_ON) <= set(sd.CONFIG_DOCS)
+
+
+@pytest.mark.parametrize("key", sorted(_NUISANCE_ON))
+def test_each_nuisance_key_changes_the_render_and_is_seeded(key):
+    base, base_names, base_span = _render({}, seed=5)
+    on, on_names, on_span = _render({key: _NUISANCE_ON[key]}, seed=5)
+    changed = (on.shape != base.shape or not np.array_equal(on, base) or on_names != base_names or on_span != base_span)
+    assert changed, f"synthdive.{key} = {_NUISANCE_ON[key]} rendered the same video as with it off"
+    again, again_names, again_span = _render({key: _NUISANCE_ON[key]}, seed=5)
+    assert np.array_equal(again, on) and again_names == on_names and again_span == on_span  # seeded
+    other, *_ = _render({key: _NUISANCE_ON[key]}, seed=6)
+    assert other.shape != on.shape or not np.array_equal(other, on)
+
+
+def test_mirror_flips_the_same_video():
+    plain, names, _ = _render({"mirror": 0.0, "background": "varied", "view_angle_deg": 20.0}, seed=9)
+    mirrored, names_m, _ = _render({"mirror": 1.0, "background": "varied", "view_angle_deg": 20.0}, seed=9)
+    assert names == names_m
+    np.testing.assert_array_equal(mirrored, plain[:, :, ::-1])
+
+
+def test_the_camera_keeps_the_diver_in_frame_while_it_varies():
+    cfg = sd.resolve_config({**TINY, "zoom_drift": 0.3, "roll_deg": 10.0, "framing": 0.3, "camera_lag": [4.0, 4.0]})
+    spec = sd.parse_class(sd.load_diving48_vocab()[24])
+    rng = np.random.default_rng(2)
+    fig = sd._draw_figure(spec, cfg, rng)
+    water_y = sd._draw_water_level(rng)
+    phases = sd._timeline(spec, cfg, rng)
+    mot = sd._motion(spec, phases, fig.position_pose, rng)
+    view = sd._draw_view(cfg, rng)
+    world, _, _ = sd._world_joints(spec, mot, phases, fig, water_y)
+    screen = sd._project(world, view)
+    cam = sd._camera(screen, mot["visible"], water_y, cfg["frame_size"], cfg, rng)
+    assert np.ptp(cam.ppu) > 0.1 * cam.ppu.mean() and np.ptp(cam.roll) > np.radians(2)  # they vary within the video
+    off = np.abs(screen.mean(axis=1) - cam.centre) * cam.ppu[:, None] / cfg["frame_size"]  # in frame widths
+    tracked = mot["visible"] & (screen.mean(axis=1)[:, 1] > water_y + 0.6)  # the view never sinks below the surface
+    assert tracked.sum() > 10 and off[tracked].max() <= 0.3 + 0.05  # the limit, plus the shake
+
+
+def test_rendering_processes_do_not_change_the_output(tmp_path):
+    cfg = {**TINY, "train_per_class": 9, "test_per_class": 1}  # 40 videos: two chunks of the encoder
+    sd.generate(tmp_path / "one", cfg, seed=8, log=lambda m: None)
+    sd.generate(tmp_path / "two", cfg, seed=8, log=lambda m: None, workers=2)
+    for name in ("train.json", "test.json", "phases.json"):
+        assert (tmp_path / "one/annotations" / name).read_bytes() == (tmp_path / "two/annotations" / name).read_bytes()
+    for vid in sorted((tmp_path / "one/videos").glob("*.mp4"))[::7]:
+        np.testing.assert_array_equal(decode(vid), decode(tmp_path / "two/videos" / vid.name))
+
+
 def test_config_validation():
     with pytest.raises(KeyError, match="unknown synthdive config keys"):
         sd.resolve_config({"nosie_sigma": 3})
@@ -154,6 +223,12 @@ def test_config_validation():
         sd.resolve_config({"frame_size": 33})
     with pytest.raises(ValueError, match="novel_classes"):
         sd.resolve_config({"classes": [1, 2], "novel_classes": [2]})
+    with pytest.raises(ValueError, match="background"):
+        sd.resolve_config({"background": "stadium"})
+    with pytest.raises(ValueError, match="mirror"):
+        sd.resolve_config({"mirror": 1.5})
+    with pytest.raises(ValueError, match="zoom"):
+        sd.resolve_config({"zoom": [1.2, 0.8]})
     cfg = sd.resolve_config({"phase_frames": {"entry": 5}})
     assert cfg["phase_frames"]["entry"] == 5 and cfg["phase_frames"]["splash"] == sd.DEFAULT_CONFIG["phase_frames"]["splash"]
     assert cfg["classes"] == list(sd.DEFAULT_CLASSES)
@@ -174,21 +249,21 @@ def test_builtin_vocab_is_the_official_table(tmp_path):
         sd.load_diving48_vocab(tmp_path / "missing.json")
 
 
-# Pinned renders, computed with render_video before it was split into drawing steps (commit 1bb2041).
+# Pinned renders, computed with the renderer of the nuisance benchmark (camera, varied scene, viewpoint).
 # (Diving48 label, config overrides of TINY, seed) -> (frames shape, phase initials, next draw of the video's
 # generator after rendering, sha256 of the uint8 frames). The next draw changes when render_video makes more
 # or fewer random draws; the hash changes when draws are reordered or the drawing arithmetic changes. A change
 # of numpy (pinned in pyproject.toml) could in principle move a pixel by rounding; the draw count cannot move.
 _PINNED_RENDERS = (
-    (8, {}, 11, (34, 32, 32, 3), "iaaaattfffffffffffffffffffeessssii", 1015952276000340935,
-     "97cddc8c1cb30c0dd439159e751f2ead2c209312d01dc31debf2db4f79ebef84"),
-    (21, {"noise_sigma": 0.0, "distractors": [3, 3], "shake_px": 1.5}, 12, (27, 32, 32, 3),
-     "aaaattfffffffffffffffeesssi", 1025847956025556872,
-     "fba7850c6bec828bcaa140c3de524435d85acd1bd267dc071fa36d4734ca80da"),
-    (38, {"frame_size": 48, "lighting": 0.3}, 13, (26, 48, 48, 3), "iiaaaattffffffffffffeesssi", 2404355632457424606,
-     "4a4f76c947951f1f463baa1c436919c9f00337987b0e47e9e01fda99d40440e3"),
-    (30, {}, 14, (20, 32, 32, 3), "iiaaaattffffffeesssi", 4565813522908946586,
-     "6eaf5e823bea7454cfda216a6e26fa18360744811f903c4bb4a571bcee4f7ded"),
+    (8, {}, 11, (36, 32, 32, 3), "aaaaatttffffffffffffffffffffeeesssii", 4456024011526633492,
+     "d2f044f9b051265808041eb2912fbf9e40e5978c50cdc2cb8df832796d743bf4"),
+    (21, {"noise_sigma": 0.0, "distractors": [3, 3], "shake_px": 1.5}, 12, (31, 32, 32, 3),
+     "iiaaaaattfffffffffffffffeessssi", 1706891415742153740,
+     "0ef0544c1dfb9b093ba19446d178df3e6fa5d7f28968aba43fe2531d7ff8a0a2"),
+    (38, {"frame_size": 48, "lighting": 0.3}, 13, (24, 48, 48, 3), "iiaaattfffffffffffeesssi", 1957212893789600556,
+     "f2c4ad336d5b6dd0845af2d1ba09c3182102d69fbfdd46d5c0b413cb09568042"),
+    (30, {}, 14, (17, 32, 32, 3), "aaaattfffffeessss", 3278644904587065623,
+     "31bfb04556ac606e9983c76f5ec36cc3a4e97c751703af866a974fd2c800f560"),
 )
 
 

@@ -88,7 +88,7 @@ rule train_alignability:
     params:
         settings=lambda wc: {
             "cfg": align_params(
-                "num_frames", "gamma", "margin", "omega", "avml", "gpus"
+                "num_frames", "gamma", "margin", "omega", "avml", "gpus", "hflip"
             ),
             "loss": wc.loss,
             "seed": config["seed"] + 1000 * int(wc.seed) + 2,

@@ -15,9 +15,9 @@ rule generate_synthdive:
     cache: "omit-software"
     conda:
         "../../envs/video.yaml"
-    threads: 1
+    threads: min(workflow.cores, 4)  # rendering processes (the first job: nothing else can run yet)
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
         runtime=30,
     params:
         settings=config["synthdive"],

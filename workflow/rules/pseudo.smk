@@ -139,7 +139,7 @@ rule retrain_fa:
     params:
         settings=lambda wc: {
             "align": align_params(
-                "gamma", "margin", "omega", "dtw_backend", "avml", "gpus"
+                "gamma", "margin", "omega", "dtw_backend", "avml", "gpus", "hflip"
             ),
             "loss": avml_variant(wc.method)[0],
             "epochs": config["pseudo"]["fa_epochs"],

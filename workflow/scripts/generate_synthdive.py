@@ -12,7 +12,7 @@ reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of
 cfg = dict(snakemake.params.settings)
 seed = int(cfg.pop("seed", 0))
 out_dir = Path(snakemake.output.videos).parent
-summary = generate(out_dir, cfg, seed=seed, log=log)
+summary = generate(out_dir, cfg, seed=seed, log=log, workers=snakemake.threads)
 Path(snakemake.output.summary).write_text(json.dumps(summary, indent=2, default=str))
 log(f"done: {json.dumps(summary, default=str)[:500]}")
 reads.check()

@@ -68,15 +68,15 @@ def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out
     ckpt = for_output(out_model, step="pretrain_gitdl", log=log, code=__file__,
                       settings={"cfg": cfg, "seed": seed, "device": dev, "threads": threads},
                       inputs={"manifest": manifest, "shards": shards})
-    if g["epochs"] == 0:
+    if g["epochs"] == 0 or g.get("steps") == 0:
         torch.manual_seed(seed)
         model, history = FrameEncoder(**_arch(cfg)).eval(), []
-        log("gitdl.epochs is 0: f_A keeps its seeded random initialisation (the no-GITDL ablation)")
+        log("gitdl.epochs or gitdl.steps is 0: f_A keeps its seeded random initialisation (the no-GITDL ablation)")
     else:
         model, history = pretrain_gitdl_ddp(
             frames, world_size=int(cfg.get("gpus", 1)), num_frames=cfg["num_frames"], **_arch(cfg),
-            epochs=g["epochs"], batch_size=g["batch_size"], lr=g["lr"], tau=g["tau"], sigma=g["sigma"], seed=seed,
-            device=dev, log=log, checkpoint=ckpt)
+            epochs=g["epochs"], steps=g.get("steps"), batch_size=g["batch_size"], lr=g["lr"], tau=g["tau"],
+            sigma=g["sigma"], seed=seed, device=dev, log=log, checkpoint=ckpt, hflip=bool(cfg.get("hflip", False)))
     pd.DataFrame(history, columns=["epoch", "loss", "items_per_s", "seconds", "eta_s"]).to_csv(
         out_history, sep="\t", index=False)
     save_fa(out_model, model.cpu(), None, {"arch": _arch(cfg), "stage": "gitdl", "seed": seed, "gitdl": g,
@@ -149,7 +149,7 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
         num_frames=cfg["num_frames"], epochs=a["epochs"],
         batch_size=a["batch_size"], lr=a["lr"], gamma=cfg["gamma"], margin=cfg["margin"], omega=cfg["omega"],
         use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log,
-        checkpoint=ckpt)
+        checkpoint=ckpt, hflip=bool(cfg.get("hflip", False)))
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     save_fa(out_model, fa.cpu(), score.cpu(), {**meta, "stage": "avml", "loss": loss, "avml": a, "seed": seed,
                                                "gamma": cfg["gamma"], "env": environment()})

@@ -29,10 +29,12 @@ def eval_indices(t_store: int, num_frames: int) -> np.ndarray:
 
 
 def augment_view(frames: torch.Tensor, num_frames: int, gen: torch.Generator,
-                 crop: float = 0.8, brightness: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+                 crop: float = 0.8, brightness: float = 0.15, hflip: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented view of each video: ``num_frames`` sorted random stored frames (their original
-    indices are returned as timestamps), a random crop resized back, brightness/contrast jitter.
-    No horizontal flip: rotation direction is part of a class. frames uint8 (B, T, H, W, 3) ->
+    indices are returned as timestamps), a random crop resized back, brightness/contrast jitter and, with
+    ``hflip``, a left-right mirror of the whole view with probability 1/2 (drawn after the rest). A mirror
+    keeps a dive's class (facing, pool side and rotation all mirror together) where the data are filmed
+    from both sides, as SynthDive's mirrored views are. frames uint8 (B, T, H, W, 3) ->
     (uint8 (B, num_frames, H, W, 3), float timestamps (B, num_frames))."""
     b, t, h, w, _ = frames.shape
     idx = torch.stack([torch.sort(torch.randperm(t, generator=gen)[:num_frames]).values for _ in range(b)])
@@ -50,6 +52,9 @@ def augment_view(frames: torch.Tensor, num_frames: int, gen: torch.Generator,
         bias = 255.0 * float(torch.empty(1).uniform_(-brightness, brightness, generator=gen)) / 2
         out[i] = (patch[0] * gain + bias).clamp_(0, 255)
     view = out.round().to(torch.uint8).view(b, num_frames, 3, h, w).permute(0, 1, 3, 4, 2).contiguous()
+    if hflip:
+        flip = torch.rand(b, generator=gen) < 0.5
+        view[flip] = view[flip].flip(3)
     return view, idx.float()
 
 
@@ -65,9 +70,12 @@ def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int,
 
 def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int, pool: int, epochs: int,
                    batch_size: int, lr: float, tau: float, sigma: float, seed: int, device: str = "cpu",
-                   log: Log = print, checkpoint: Checkpointer | None = None) -> tuple[FrameEncoder, list[dict]]:
+                   log: Log = print, checkpoint: Checkpointer | None = None,
+                   steps: int | None = None, hflip: bool = False) -> tuple[FrameEncoder, list[dict]]:
     """GITDL on unlabeled videos (no label reaches this function). ``sigma`` is in stored-frame units
-    (the stored frames are the time axis). Returns f_A and the per-epoch history.
+    (the stored frames are the time axis). Returns f_A and the per-epoch history. Training length:
+    ``epochs`` passes over the videos or, with ``steps``, exactly that many optimiser steps (the last pass
+    stops part-way), so that the cost does not grow with the number of videos.
 
     Inside a DistributedDataParallel world (:func:`pretrain_gitdl_ddp`) every process draws the same
     batches and both views of the whole batch, encodes its rows (r, r + N, ...) and weights its loss by
@@ -93,8 +101,11 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
     model, net = data_parallel(model, device, restore)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     n = len(frames)
-    steps = max(1, epochs * ((n + batch_size - 1) // batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    per_epoch = max(1, n // batch_size + (n % batch_size >= max(2, world)))  # batches that take a step
+    if steps:
+        epochs = -(-int(steps) // per_epoch)
+    total = int(steps) if steps else max(1, epochs * per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.15)
     history, first = [], 1
     if saved is not None:
         with checkpoint.restoring():
@@ -111,9 +122,11 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
         for idx in torch.randperm(n, generator=gen).split(batch_size):
             if len(idx) < max(2, world):
                 continue
+            if sched.last_epoch >= total:  # ``steps`` reached part-way through the last pass
+                break
             batch = frames[idx]
-            v1, t1 = augment_view(batch, num_frames, gen)
-            v2, t2 = augment_view(batch, num_frames, gen)
+            v1, t1 = augment_view(batch, num_frames, gen, hflip=hflip)
+            v2, t2 = augment_view(batch, num_frames, gen, hflip=hflip)
             part = slice(rank, None, world)  # this process's rows (all of them in one process)
             v1, t1, v2, t2 = v1[part], t1[part], v2[part], t2[part]
             b = len(v1)
@@ -145,7 +158,7 @@ def gitdl_fingerprint(a: dict, world: int) -> dict:
     return {"loop": "pretrain_gitdl", "n": len(a["frames"]), "t_store": int(a["frames"].shape[1]), "world": int(world),
             "device": torch.device(a.get("device", "cpu")).type,
             **{k: a[k] for k in ("num_frames", "dim", "width", "layers", "pool", "epochs", "batch_size", "lr", "tau",
-                                 "sigma", "seed")}}
+                                 "sigma", "seed", "steps", "hflip")}}
 
 
 def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log = print,
@@ -187,7 +200,7 @@ def avml_fingerprint(a: dict, world: int) -> dict:
     processes: the resume checkpoint's loop fingerprint."""
     return {"loop": "train_avml", "n": len(a["labels"]), "t_store": int(a["frames"].shape[1]),
             **{k: a[k] for k in ("num_frames", "epochs", "batch_size", "lr", "gamma", "margin", "omega", "use_triplet",
-                                 "use_score", "seed")},
+                                 "use_score", "seed", "hflip")},
             "device": torch.device(a.get("device", "cpu")).type, "new_score_head": a.get("score") is None,
             "world": int(world),
             "data": array_digest(np.asarray(a["labels"], np.int64), np.asarray(a["hard_negative"], np.int64))}
@@ -197,7 +210,7 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
                num_frames: int, epochs: int, batch_size: int, lr: float, gamma: float, margin: float,
                omega: float, use_triplet: bool, use_score: bool, seed: int, device: str = "cpu",
                log: Log = print, score: ScoreHead | None = None,
-               checkpoint: Checkpointer | None = None) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
+               checkpoint: Checkpointer | None = None, hflip: bool = False) -> tuple[FrameEncoder, ScoreHead, list[dict]]:
     """Alignability-verification metric learning of f_A and f_S on labeled videos.
 
     labels (N,) int; hard_negative (N,) index of each video's globally mined hardest negative (the
@@ -258,7 +271,7 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
             p = np.array([rng.choice(by_class[labels[i]][by_class[labels[i]] != i])
                           if len(by_class[labels[i]]) > 1 else i for i in a])
             g = hard_negative[a]
-            views, _ = augment_view(frames[np.concatenate([a, p, g])], num_frames, gen)
+            views, _ = augment_view(frames[np.concatenate([a, p, g])], num_frames, gen, hflip=hflip)
             z = encode_rows(net, views, device)
             za, zp, zg = z[: len(a)], z[len(a): 2 * len(a)], z[2 * len(a):]
             with torch.no_grad():  # in-batch hardest negative among the other anchors' positives

@@ -15,17 +15,28 @@ position]``. The class is visible only through the *action phases*:
 - ``entry``: half-rotation counts end head-first (arms overhead), whole counts feet-first.
 - ``splash``, then ``idle`` frames of calm water; ``idle`` frames of a standing diver precede.
 
-Every phase's duration is scaled independently per video, so clips of one class are not
-frame-aligned. Nuisance factors (lighting, camera shake, pixel noise, distractor shapes, body
-size and limb ratios, suit/cap colours) are drawn per video independently of the class.
+Every phase's duration is scaled independently per video (on top of a per-video tempo), so clips
+of one class are not frame-aligned. The nuisance of real sports video is drawn per video,
+independently of the class, each with its own config key (:data:`CONFIG_DOCS`;
+:data:`STATIC_SCENE` switches them all off):
+
+- a broadcast camera that tracks the diver with lag, with zoom, roll and framing offset varying
+  within the video, and shake;
+- a background that differs between videos (an indoor hall or a sky, stands with a crowd, the
+  deck and the tiled pool wall, other boards, colours of tower and water) and moves with the
+  camera, static distractor shapes and moving ones (people walking on the deck, balls, birds);
+- the viewpoint: mirrored views (the pool on the left) and angled views (the plane of the dive
+  foreshortened, the diver's width turning into view), diver scale and position in the frame;
+- appearance: skin, suit and cap colours, body size and limb proportions; lighting and noise.
 
 Outputs of :func:`generate` (``out_dir``):
 
 - ``videos/<vid_name>.mp4``: H.264, yuv420p, written by piping raw RGB frames to ``ffmpeg``;
 - ``annotations/{train,test}.json``: Diving48 V2 format, a list of
-  ``{"vid_name", "label", "start_frame", "end_frame"}``. ``start_frame`` is the first frame of the
-  action (first non-idle frame) and ``end_frame`` is **exclusive** (one past the last splash
-  frame), so ``frames[start_frame:end_frame]`` is the action; ``label`` indexes ``vocab.json``;
+  ``{"vid_name", "label", "start_frame", "end_frame"}``. ``frames[start_frame:end_frame]``
+  (``end_frame`` **exclusive**) is the action (first to last non-idle frame) with a margin of
+  ``annotation_margin`` idle frames on each side, as real, imprecise annotations have;
+  ``label`` indexes ``vocab.json``;
 - ``annotations/vocab.json``: the official vocabulary format, a list of
   ``[takeoff, somersaults, twists, position]`` indexed by SynthDive label (known classes
   ``0..K-1`` first, then novel classes);
@@ -58,6 +69,7 @@ __all__ = [
     "DEFAULT_CLASSES",
     "DEFAULT_CONFIG",
     "PHASES",
+    "STATIC_SCENE",
     "TINY_CONFIG",
     "class_table",
     "generate",
@@ -86,8 +98,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "fig_scale": 0.5,
     "limb_width": 1.3,
     "noise_sigma": 3.0,
-    "phase_scale": [0.7, 1.4],
-    "idle_frames": [0, 5],
+    "speed": [0.8, 1.25],
+    "phase_scale": [0.6, 1.7],
+    "idle_frames": [0, 8],
+    "annotation_margin": [0, 6],
     "phase_frames": {
         "approach": 8,
         "takeoff": 4,
@@ -96,10 +110,20 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "entry": 3,
         "splash": 6,
     },
+    "background": "varied",
+    "camera_lag": [0.0, 3.0],
+    "zoom": [0.8, 1.25],
+    "zoom_drift": 0.15,
+    "roll_deg": 4.0,
+    "framing": 0.12,
+    "mirror": 0.5,
+    "view_angle_deg": 30.0,
     "shake_px": 0.5,
     "distractors": [2, 5],
+    "movers": [1, 4],
     "lighting": 0.15,
-    "body_jitter": 0.08,
+    "colour_jitter": 1.0,
+    "body_jitter": 0.12,
     "pose_jitter": 0.12,
     "crf": 17,
 }
@@ -113,19 +137,49 @@ CONFIG_DOCS: dict[str, str] = {
     "test_per_class": "test videos per known class.",
     "frame_size": "rendered frame width = height in pixels (even, for yuv420p).",
     "fps": "frame rate written into the mp4 (durations below are in frames).",
-    "fig_scale": "standing figure height as a fraction of the frame height (camera follows the diver).",
+    "fig_scale": "standing figure height as a fraction of the frame height at zoom 1 (the camera follows the diver).",
     "limb_width": "multiplier of the limb / torso thickness (1 = slender).",
     "noise_sigma": "std of Gaussian pixel noise, in 0-255 units (<= 5 keeps poses easy to see).",
-    "phase_scale": "[min, max] of the independent per-video, per-phase duration factor.",
+    "speed": "[min, max] of the per-video tempo: one factor on every phase's duration.",
+    "phase_scale": "[min, max] of the independent per-video, per-phase duration factor (on top of speed).",
     "idle_frames": "[min, max] idle frames before and (independently) after the action.",
+    "annotation_margin": "[min, max] idle frames the annotated clip keeps before and (independently) after "
+    "the action (at most the idle frames there are), as imprecise real annotations do.",
     "phase_frames": "base phase durations in frames before scaling; flight lasts "
     "flight_base + half_somersault * (number of half somersaults).",
+    "background": "plain: the same sky, tower and platform in every video; varied: per-video backdrop (hall "
+    "or sky), stands with a crowd, deck, pool wall, other boards, colours of tower and water.",
+    "camera_lag": "[min, max] time constant in frames of the operator following the diver (0 = no lag).",
+    "zoom": "[min, max] of the per-video zoom (diver scale: fig_scale x zoom).",
+    "zoom_drift": "max relative zoom change within a video (smooth).",
+    "roll_deg": "max camera roll in degrees, varying smoothly within a video.",
+    "framing": "max offset of the diver from the frame centre, as a fraction of the frame, varying smoothly.",
+    "mirror": "probability that a video is mirrored (the pool on the left).",
+    "view_angle_deg": "max angle between the view and the diver's plane (x foreshortened, the body's width "
+    "turning into view).",
     "shake_px": "std of the per-frame camera shake in pixels.",
     "distractors": "[min, max] number of static distractor shapes in the scene.",
+    "movers": "[min, max] number of moving distractors (people walking on the deck, balls or birds).",
     "lighting": "max relative change of brightness / per-channel tint per video.",
+    "colour_jitter": "0: suit, skin and cap from a few fixed colours; 1: each channel moved by up to 80.",
     "body_jitter": "max relative change of body size and of each limb length per video.",
     "pose_jitter": "max change (radians) of the joint angles of each position per video.",
     "crf": "libx264 constant rate factor (lower = higher quality, larger files).",
+}
+
+#: Keys that add the nuisance of real sports video, with the values that switch each one off
+#: (``resolve_config({**cfg, **STATIC_SCENE})`` renders the earlier static-camera, fixed-scene benchmark).
+STATIC_SCENE: dict[str, Any] = {
+    "background": "plain",
+    "camera_lag": [0.0, 0.0],
+    "zoom": [1.0, 1.0],
+    "zoom_drift": 0.0,
+    "roll_deg": 0.0,
+    "framing": 0.0,
+    "mirror": 0.0,
+    "view_angle_deg": 0.0,
+    "movers": [0, 0],
+    "colour_jitter": 0.0,
 }
 
 TINY_CONFIG: dict[str, Any] = {
@@ -262,12 +316,20 @@ def resolve_config(cfg: dict | None) -> dict[str, Any]:
         raise ValueError("synthdive.novel_classes must not overlap synthdive.classes")
     if int(out["frame_size"]) % 2 or int(out["frame_size"]) < 16:
         raise ValueError(f"synthdive.frame_size must be even and >= 16, got {out['frame_size']}")
-    for key in ("phase_scale", "idle_frames", "distractors"):
+    for key in ("phase_scale", "idle_frames", "distractors", "speed", "annotation_margin", "camera_lag", "zoom",
+                "movers"):
         lo, hi = out[key]
         if lo > hi or lo < 0:
             raise ValueError(f"synthdive.{key} must be [min, max] with 0 <= min <= max, got {out[key]}")
-    if out["phase_scale"][0] <= 0:
-        raise ValueError("synthdive.phase_scale must be positive")
+    for key in ("phase_scale", "speed", "zoom"):
+        if out[key][0] <= 0:
+            raise ValueError(f"synthdive.{key} must be positive, got {out[key]}")
+    if out["background"] not in ("plain", "varied"):
+        raise ValueError(f"synthdive.background must be plain or varied, got {out['background']!r}")
+    if not 0 <= float(out["mirror"]) <= 1:
+        raise ValueError(f"synthdive.mirror is a probability in [0, 1], got {out['mirror']}")
+    if not 0 <= float(out["view_angle_deg"]) < 80:
+        raise ValueError(f"synthdive.view_angle_deg must be in [0, 80), got {out['view_angle_deg']}")
     return out
 
 
@@ -316,11 +378,11 @@ def _smooth(x: np.ndarray | float) -> np.ndarray:
 
 
 def _joints(pose: np.ndarray, psi: np.ndarray, dims: dict[str, float]) -> dict[str, np.ndarray]:
-    """Body-frame joint positions for T frames.
+    """Body-frame joint positions for T frames, in 3D.
 
     pose: (T, 8) joint angles; psi: (T,) twist angles (rotation about the torso axis). Returns a
-    dict name -> (T, 2) projected positions (x = front of the diver, y = up along the torso,
-    origin at the hip centre); the lateral axis is foreshortened by the twist.
+    dict name -> (T, 3): x = front of the diver, y = up along the torso, z = the diver's lateral axis,
+    origin at the hip centre, after the twist (which turns x and z about y).
     """
     t = pose.shape[0]
     zero = np.zeros(t)
@@ -351,34 +413,37 @@ def _joints(pose: np.ndarray, psi: np.ndarray, dims: dict[str, float]) -> dict[s
         pts3["elbow" + side] = (ex, ey, sz)
         pts3["hand" + side] = (wx, wy, sz)
     c, s = np.cos(psi), np.sin(psi)
-    return {n: np.stack([x * c + z * s, y], axis=-1) for n, (x, y, z) in pts3.items()}
+    return {n: np.stack([x * c + z * s, y, z * c - x * s], axis=-1) for n, (x, y, z) in pts3.items()}
 
 
 def _rot(points: np.ndarray, theta: np.ndarray, facing: float) -> np.ndarray:
-    """Rotate body-frame points (T, ..., 2) by -theta (forward = towards the diver's front) and
-    mirror by ``facing`` into world axes (x right, y up)."""
+    """Rotate body-frame points (T, ..., 3) by -theta about the lateral axis (forward = towards the
+    diver's front) and mirror by ``facing`` into world axes (x right, y up, z towards the camera)."""
     c, s = np.cos(theta), np.sin(theta)
     while c.ndim < points.ndim - 1:
         c, s = c[:, None], s[:, None]
-    x, y = points[..., 0], points[..., 1]
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
     # forward rotation by theta: the head (0, 1) moves towards +x (the front)
     xr = x * c + y * s
     yr = -x * s + y * c
-    return np.stack([facing * xr, yr], axis=-1)
+    return np.stack([facing * xr, yr, facing * z], axis=-1)
 
 
 def _timeline(spec: dict[str, Any], cfg: dict[str, Any], rng: np.random.Generator) -> list[tuple[str, int]]:
-    """Phase durations for one video: list of (phase, frames)."""
+    """Phase durations for one video: list of (phase, frames). Draws the video's tempo (one factor for
+    every phase), then the idle frames before, each phase's own factor in order, and the idle frames after."""
     pf = cfg["phase_frames"]
     lo, hi = cfg["phase_scale"]
+    tempo = rng.uniform(*cfg["speed"])
 
     def dur(base: float) -> int:
-        return max(1, round(base * rng.uniform(lo, hi)))
+        return max(1, round(base * tempo * rng.uniform(lo, hi)))
 
     i_lo, i_hi = cfg["idle_frames"]
     flight = pf["flight_base"] + pf["half_somersault"] * spec["som_halves"]
+    idle_before = int(rng.integers(i_lo, i_hi + 1))
     return [
-        ("idle", int(rng.integers(i_lo, i_hi + 1))),
+        ("idle", idle_before),
         ("approach", dur(pf["approach"])),
         ("takeoff", dur(pf["takeoff"])),
         ("flight", max(2, dur(flight))),
@@ -483,8 +548,8 @@ def _motion(spec: dict[str, Any], phases: list[tuple[str, int]], position_pose: 
 
 def _capsule_cover(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray,
                    r: np.ndarray) -> np.ndarray:
-    """Anti-aliased coverage of capsules. px, py: (H, W) pixel centres; a, b: (T, K, 2) segment
-    end points in pixels; r: (K,) radii in pixels. Returns (T, K, H, W) float32 in [0, 1]."""
+    """Anti-aliased coverage of capsules. px, py: (H, W) pixel centres; a, b: (..., K, 2) segment
+    end points in pixels; r: (..., K) radii in pixels. Returns (..., K, H, W) float32 in [0, 1]."""
     a = a.astype(np.float32)
     ab = (b - a).astype(np.float32)
     ax, ay = a[..., 0, None, None], a[..., 1, None, None]
@@ -495,7 +560,7 @@ def _capsule_cover(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray,
     t = np.clip((dx * bx + dy * by) / den, 0.0, 1.0)
     ex = dx - t * bx
     ey = dy - t * by
-    d = np.sqrt(ex * ex + ey * ey) - r[None, :, None, None].astype(np.float32)
+    d = np.sqrt(ex * ex + ey * ey) - r[..., None, None].astype(np.float32)
     return np.clip(0.5 - d, 0.0, 1.0)
 
 
@@ -508,11 +573,26 @@ def _box_cover(wx: np.ndarray, wy: np.ndarray, x0: float, x1: float, y0: float, 
     return np.clip(0.5 - d, 0.0, 1.0)
 
 
+def _disc_cover(wx: np.ndarray, wy: np.ndarray, cx: float, cy: float, rad: float, px_per_unit: float) -> np.ndarray:
+    """Anti-aliased coverage of the world disc of centre (cx, cy) and radius rad."""
+    d = np.sqrt((wx - cx) ** 2 + (wy - cy) ** 2) - rad
+    return np.clip(0.5 - d * px_per_unit, 0.0, 1.0)
+
+
 def _over_(img: np.ndarray, alpha: np.ndarray, color: np.ndarray) -> None:
     """In place: composite ``color`` (3,) or (..., 3) with coverage ``alpha`` (broadcastable to
     img's leading axes) over ``img`` (..., 3) float32."""
-    a = alpha[..., None].astype(np.float32)
+    a = alpha[..., None]
     img += a * (color - img)
+
+
+def _curve(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random curve over ``n`` frames with values in [-1, 1]: the mean of two sinusoids of 0.3 to
+    1.2 cycles per video. Draws the two frequencies, then the two phases."""
+    f = rng.uniform(0.3, 1.2, 2)
+    ph = rng.uniform(0.0, 2 * _PI, 2)
+    t = np.arange(n) / max(n - 1, 1)
+    return 0.5 * (np.sin(2 * _PI * f[0] * t + ph[0]) + np.sin(2 * _PI * f[1] * t + ph[1]))
 
 
 # render_video, step by step: each drawing step is a small function, and those that take ``rng``
@@ -527,18 +607,41 @@ class _Figure(NamedTuple):
     position_pose: np.ndarray  # (8,) the dive position's joint angles, jittered
 
 
+class _View(NamedTuple):
+    mirror: bool  # frames flipped left-right: the pool on the left, every rotation reversed on screen
+    cos_a: float  # the viewing angle: world x shows foreshortened by cos_a ...
+    sin_a: float  # ... and the diver's lateral axis shows by sin_a (shoulders and hips turn into view)
+
+
+class _Camera(NamedTuple):
+    centre: np.ndarray  # (T, 2) screen-plane point (x foreshortened by the view) at the frame centre
+    ppu: np.ndarray  # (T,) pixels per world unit: the zoom of each frame
+    roll: np.ndarray  # (T,) roll of each frame in radians
+
+
+class _Mover(NamedTuple):
+    walker: bool  # a person walking on the pool deck (else a ball or bird crossing the scene)
+    p0: np.ndarray  # (2,) world position at the first frame
+    v: np.ndarray  # (2,) world units per frame
+    size: float  # walker height or ball radius, world units
+    colour: np.ndarray  # (3,) body colour
+    head: np.ndarray  # (3,) head colour of a walker
+
+
 class _Scene(NamedTuple):
-    tex: np.ndarray  # (Ht, Wt, 3) float32 static world texture: sky, distractors, tower and platform
-    water_tex: np.ndarray  # (Ht, 1, 3) water colour per texture row
-    water_cov: np.ndarray  # (Ht,) water coverage per texture row
-    iu: np.ndarray  # (T,) texel column of each frame's top-left pixel
-    iv: np.ndarray  # (T,) texel row of each frame's top-left pixel
+    tex: np.ndarray  # (Ht, Wt, 3) float32 static world texture: backdrop, stands, boards, tower and platform
+    x0: float  # world x of the texture's left edge
+    y1: float  # world y of the texture's top edge
+    dens: float  # texels per world unit
+    water: np.ndarray  # (3,) water colour at the surface (it darkens with depth)
+    water_alpha: float  # opacity of the water over what lies below the surface
+    movers: list[_Mover]  # moving distractors
 
 
 class _Diver(NamedTuple):
-    layers: list[tuple[np.ndarray, np.ndarray]]  # back to front: (coverage (T, B, B), colour (3,))
-    lo_px: np.ndarray  # (T, 2) frame pixel of the window's top-left corner
-    win: int  # window size B in pixels
+    layers: list[list[np.ndarray]]  # per frame, back to front: coverage (B_i, B_i) of skin, suit and cap
+    colours: list[np.ndarray]  # (3,) colour of each layer
+    lo_px: np.ndarray  # (T, 2) frame pixel of each frame's window's top-left corner
 
 
 class _Splash(NamedTuple):
@@ -571,23 +674,30 @@ def _draw_water_level(rng: np.random.Generator) -> float:
     return -rng.uniform(3.0, 3.6)
 
 
+def _draw_view(cfg: dict[str, Any], rng: np.random.Generator) -> _View:
+    """Draws whether the view is mirrored, then the viewing angle (uniform in +-view_angle_deg)."""
+    mirror = bool(rng.random() < float(cfg["mirror"]))
+    angle = math.radians(float(cfg["view_angle_deg"])) * rng.uniform(-1.0, 1.0)
+    return _View(mirror, math.cos(angle), math.sin(angle))
+
+
 def _world_joints(spec: dict[str, Any], mot: dict[str, Any], phases: list[tuple[str, int]], fig: _Figure,
                   water_y: float) -> tuple[np.ndarray, dict[str, int], float]:
     """Joint positions in the world (no draws): the pose of each frame rotated into world axes and placed
     on the platform (feet on its top), on a parabola in flight, then straight down through the surface.
-    Returns ``(world (T, J, 2), joint index by name, x of the entry point)``."""
+    Returns ``(world (T, J, 3), joint index by name, x of the entry point)``; z is the lateral offset."""
     t_total = len(mot["names"])
-    xy = _joints(mot["pose"], mot["psi"], fig.dims)
-    names = list(xy)
+    xyz = _joints(mot["pose"], mot["psi"], fig.dims)
+    names = list(xyz)
     jidx = {n: i for i, n in enumerate(names)}
-    pts = np.stack([xy[n] for n in names], axis=1)  # (T, J, 2) body frame
-    world_rel = _rot(pts, mot["theta"], spec["facing"])  # (T, J, 2) around the hip
+    pts = np.stack([xyz[n] for n in names], axis=1)  # (T, J, 3) body frame
+    world_rel = _rot(pts, mot["theta"], spec["facing"])  # (T, J, 3) around the hip
     pos = mot["pos"].copy()
     air = mot["air"]
     # platform frames: feet on the platform top (y = 0)
     foot = np.minimum(world_rel[:, jidx["ankleL"], 1], world_rel[:, jidx["ankleR"], 1])
     ground_y = -foot + 0.03
-    centroid = world_rel.mean(axis=1)  # (T, 2)
+    centroid = world_rel[..., :2].mean(axis=1)  # (T, 2)
     anchor = np.where(air[:, None], centroid, 0.0)
     pos[~air, 1] = ground_y[~air]
     # airborne frames: centroid on a parabola from the last platform frame to the water
@@ -610,26 +720,45 @@ def _world_joints(spec: dict[str, Any], mot: dict[str, Any], phases: list[tuple[
     e = np.clip((rest - (f0 + fn) + 1.0) / n_entry, 0, None)
     pos[rest, 0] = x_in + 0.05 * e
     pos[rest, 1] = y_end - (half_len * fig.scale + 0.9) * e
-    world = world_rel - anchor[:, None, :] + pos[:, None, :]  # (T, J, 2)
+    world = world_rel.copy()
+    world[..., :2] += (pos - anchor)[:, None, :]
     return world, jidx, x_in
 
 
-def _camera(world: np.ndarray, visible: np.ndarray, water_y: float, px_per_unit: float, shake_px: float,
-            rng: np.random.Generator) -> np.ndarray:
-    """World position of the frame centre (T, 2): follows the diver, smoothed, never far below the
-    surface. Draws the camera shake (one normal per frame and axis), then snaps to whole pixels."""
-    t_total = len(world)
-    body_c = world.mean(axis=1)
-    cam = body_c.copy()
-    cam[:, 1] = np.maximum(cam[:, 1], water_y + 0.6)
-    cam[~visible] = cam[visible][-1]
-    for _ in range(2):  # zero-phase smoothing
-        for order in (range(1, t_total), range(t_total - 2, -1, -1)):
-            step = 1 if order.start < order.stop else -1
-            for i in order:
-                cam[i] = 0.55 * cam[i] + 0.45 * cam[i - step]
-    cam = cam + rng.normal(0.0, shake_px / px_per_unit, cam.shape)
-    return np.round(cam * px_per_unit) / px_per_unit  # whole-pixel camera moves
+def _project(world: np.ndarray, view: _View) -> np.ndarray:
+    """World joints (T, J, 3) -> points in the screen plane (T, J, 2), seen at the view's angle (no draws)."""
+    return np.stack([world[..., 0] * view.cos_a + world[..., 2] * view.sin_a, world[..., 1]], axis=-1)
+
+
+def _camera(screen: np.ndarray, visible: np.ndarray, water_y: float, size: int, cfg: dict[str, Any],
+            rng: np.random.Generator) -> _Camera:
+    """A broadcast camera that tracks the diver: zoom, roll and framing offset varying smoothly within the
+    video, and an operator who follows with lag (a first-order filter), never letting the diver leave the
+    frame or the view sink below the surface. Draws the base zoom, the lag, the zoom, roll and two framing
+    curves (:func:`_curve`), then the shake (one normal per frame and axis)."""
+    t_total = len(screen)
+    z0 = rng.uniform(*cfg["zoom"])
+    lag = rng.uniform(*cfg["camera_lag"])
+    cz, cr, fx, fy = (_curve(t_total, rng) for _ in range(4))
+    ppu = float(cfg["fig_scale"]) * size * z0 * np.exp(math.log1p(float(cfg["zoom_drift"])) * cz)
+    roll = math.radians(float(cfg["roll_deg"])) * cr
+    body = screen.mean(axis=1)
+    ref = body.copy()
+    ref[:, 1] = np.maximum(ref[:, 1], water_y + 0.6)
+    ref[~visible] = ref[visible][-1]
+    target = ref - float(cfg["framing"]) * size * np.stack([fx, fy], axis=-1) / ppu[:, None]
+    for order in (range(1, t_total), range(t_total - 2, -1, -1)):  # light zero-phase smoothing
+        step = 1 if order.start < order.stop else -1
+        for i in order:
+            target[i] = 0.6 * target[i] + 0.4 * target[i - step]
+    k = 1.0 / (1.0 + lag)
+    cam = target.copy()
+    for i in range(1, t_total):
+        cam[i] = cam[i - 1] + k * (target[i] - cam[i - 1])
+    lim = (0.3 * size / ppu)[:, None]
+    cam = ref - np.clip(ref - cam, -lim, lim)  # the diver stays within 0.3 frame widths of the centre
+    cam = cam + rng.normal(0.0, float(cfg["shake_px"]), cam.shape) / ppu[:, None]
+    return _Camera(cam, ppu, roll)
 
 
 def _draw_lighting(cfg: dict[str, Any], rng: np.random.Generator) -> tuple[float, np.ndarray]:
@@ -641,11 +770,97 @@ def _draw_lighting(cfg: dict[str, Any], rng: np.random.Generator) -> tuple[float
 
 
 def _sky(wy: np.ndarray, water_y: float, shape: tuple[int, int]) -> np.ndarray:
-    """The sky gradient as a fresh (Ht, Wt, 3) float32 texture (no draws)."""
+    """The plain scene's sky gradient as a fresh (Ht, Wt, 3) float32 texture (no draws)."""
     sky_top = np.array([95, 150, 215.0], dtype=np.float32)
     sky_low = np.array([185, 210, 235.0], dtype=np.float32)
     wsky = np.clip((wy - water_y) / 5.0, 0, 1)[..., None]  # (Ht, 1, 1)
     return np.broadcast_to(sky_low * (1 - wsky) + sky_top * wsky, (*shape, 3)).copy()
+
+
+def _draw_backdrop(wx: np.ndarray, wy: np.ndarray, water_y: float, dens: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """A varied backdrop as a fresh texture: an indoor hall (wall colour and banners) or an open sky (its two
+    colours and clouds). Draws indoor or not, then the colours, then the banners or clouds."""
+    shape = (wy.shape[0], wx.shape[1])
+    if rng.random() < 0.6:  # indoor: a wall with a vertical gradient and banners
+        wall = rng.uniform(50, 200, 3).astype(np.float32)
+        shade = np.clip(1.0 - (wy - water_y) / 12.0, 0.6, 1.0)[..., None].astype(np.float32)
+        tex = np.broadcast_to(wall * shade, (*shape, 3)).copy()
+        for _ in range(int(rng.integers(2, 6))):
+            bx, by = rng.uniform(wx.min(), wx.max()), rng.uniform(water_y + 1.5, water_y + 6.0)
+            bw, bh = rng.uniform(0.4, 1.6), rng.uniform(0.15, 0.5)
+            col, stripe = rng.uniform(20, 250, 3).astype(np.float32), rng.uniform(20, 250, 3).astype(np.float32)
+            cov = _box_cover(wx, wy, bx - bw / 2, bx + bw / 2, by - bh / 2, by + bh / 2, dens)
+            _over_(tex, cov, col)
+            _over_(tex, cov * (np.sin(wx * rng.uniform(8, 20)) > 0.3), stripe)
+        return tex
+    top = np.array([rng.uniform(60, 130), rng.uniform(110, 180), rng.uniform(190, 240)], dtype=np.float32)
+    low = np.array([rng.uniform(160, 220), rng.uniform(185, 230), rng.uniform(215, 250)], dtype=np.float32)
+    wsky = np.clip((wy - water_y) / 5.0, 0, 1)[..., None]
+    tex = np.broadcast_to(low * (1 - wsky) + top * wsky, (*shape, 3)).copy()
+    for _ in range(int(rng.integers(1, 5))):
+        cx_, cy_ = rng.uniform(wx.min(), wx.max()), rng.uniform(water_y + 2.5, water_y + 7.0)
+        rx, ry = rng.uniform(0.4, 1.2), rng.uniform(0.12, 0.3)
+        d = np.sqrt(((wx - cx_) / rx) ** 2 + ((wy - cy_) / ry) ** 2)
+        _over_(tex, np.clip(1.2 - d, 0, 1) * 0.8, np.array([245, 245, 248.0], dtype=np.float32))
+    return tex
+
+
+def _draw_stands_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, deck_h: float,
+                  rng: np.random.Generator) -> None:
+    """In place: tiers of seats behind the pool with a crowd on them, one colour per seat cell. Draws the
+    stands' height, tier height, seat width, colours, the share of occupied seats, a palette of clothes, then
+    one uniform per seat (occupied or not) and one palette entry per seat."""
+    y_base = water_y + deck_h + 0.1
+    y_top = y_base + rng.uniform(1.5, 4.0)
+    tier, cell = rng.uniform(0.12, 0.25), rng.uniform(0.06, 0.13)
+    seat = rng.uniform(40, 200, 3).astype(np.float32)
+    fill = rng.uniform(0.35, 1.0)
+    palette = rng.uniform(15, 245, (int(rng.integers(5, 12)), 3)).astype(np.float32)
+    x0 = float(wx.min())
+    nx = int((float(wx.max()) - x0) / cell) + 2
+    ny = int((y_top - y_base) / tier) + 2
+    occupied = rng.random((ny, nx)) < fill
+    clothes = palette[rng.integers(len(palette), size=(ny, nx))]
+    iy = np.clip(((wy - y_base) / tier).astype(int), 0, ny - 1)  # (Ht, 1)
+    ix = np.clip(((wx - x0) / cell).astype(int), 0, nx - 1)  # (1, Wt)
+    fy = ((wy - y_base) / tier) % 1.0
+    fx = ((wx - x0) / cell) % 1.0
+    body = np.where(occupied[iy, ix][..., None], clothes[iy, ix], seat)  # (Ht, Wt, 3)
+    head = occupied[iy, ix] & (fy > 0.62) & (np.abs(fx - 0.5) < 0.28)
+    body = np.where(head[..., None], np.array([205, 160, 125.0], dtype=np.float32), body)
+    body = np.where((fy < 0.1)[..., None], seat * 0.55, body)  # the edge of each tier
+    inside = np.clip((wy - y_base) * 40, 0, 1) * np.clip((y_top - wy) * 40, 0, 1)  # (Ht, 1)
+    _over_(tex, np.broadcast_to(inside, tex.shape[:2]), body)
+
+
+def _draw_pool_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, deck_h: float,
+                rng: np.random.Generator) -> None:
+    """In place: the deck along the far side of the pool and the tiled pool wall under the surface. Draws the
+    deck colour, the tile colour and the lane-line spacing."""
+    deck = rng.uniform(150, 235, 3).astype(np.float32)
+    tile = rng.uniform(120, 240, 3).astype(np.float32)
+    lane = rng.uniform(0.6, 1.4)
+    shape = tex.shape[:2]
+    on_deck = np.clip((wy - water_y) * 40, 0, 1) * np.clip((water_y + deck_h - wy) * 40, 0, 1)
+    grout = ((wx * 6.0) % 1.0 < 0.12)
+    _over_(tex, np.broadcast_to(on_deck, shape), np.where(grout[..., None], deck * 0.8, deck))
+    under = np.broadcast_to(np.clip((water_y - wy) * 40, 0, 1), shape)
+    lines = (np.abs((wx / lane) % 1.0 - 0.5) < 0.05) | ((wy * 6.0) % 1.0 < 0.08)
+    _over_(tex, under, np.where(lines[..., None], tile * 0.35, tile))
+
+
+def _draw_boards_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, dens: float,
+                  rng: np.random.Generator) -> None:
+    """In place: other platforms and springboards of the diving tower, behind the diver's. Draws their
+    number, then per board its edge, length, height and colour."""
+    for _ in range(int(rng.integers(0, 4))):
+        edge, length = rng.uniform(-3.0, 2.5), rng.uniform(0.6, 2.0)
+        top = rng.uniform(water_y + 0.6, 1.5)
+        col = rng.uniform(110, 230, 3).astype(np.float32)
+        _over_(tex, _box_cover(wx, wy, edge - length, edge, top - 0.12, top, dens), col)
+        _over_(tex, _box_cover(wx, wy, edge - length * 0.7, edge - length * 0.5, water_y, top - 0.12, dens),
+               col * 0.7)
 
 
 def _draw_distractors_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, px_per_unit: float,
@@ -658,76 +873,114 @@ def _draw_distractors_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y:
         rad = rng.uniform(0.08, 0.3)
         col = rng.uniform(40, 230, 3).astype(np.float32)
         if rng.random() < 0.5:
-            d = np.sqrt((wx - cx_) ** 2 + (wy - cy_) ** 2) - rad
-            cov = np.clip(0.5 - d * px_per_unit, 0, 1)
+            cov = _disc_cover(wx, wy, cx_, cy_, rad, px_per_unit)
         else:
             cov = _box_cover(wx, wy, cx_ - rad, cx_ + rad, cy_ - 0.5 * rad, cy_ + 0.5 * rad, px_per_unit)
         _over_(tex, cov, col)
 
 
-def _platform_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, px_per_unit: float) -> None:
+def _platform_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: float, px_per_unit: float,
+               colours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
     """In place: the tower and the platform, whose top is y = 0 and edge x = 0 (no draws)."""
-    for box, col in (((-1.25, -0.65, water_y - 1, -0.2), (120, 118, 112)),
-                     ((-6.0, 0.0, -0.2, 0.0), (175, 172, 165)),
-                     ((-6.0, 0.0, -0.04, 0.0), (225, 225, 215))):
-        _over_(tex, _box_cover(wx, wy, *box, px_per_unit), np.array(col, dtype=np.float32))
+    if colours is None:
+        colours = tuple(np.array(c, dtype=np.float32) for c in ((120, 118, 112), (175, 172, 165), (225, 225, 215)))
+    for box, col in zip(((-1.25, -0.65, water_y - 1, -0.2), (-6.0, 0.0, -0.2, 0.0), (-6.0, 0.0, -0.04, 0.0)),
+                        colours):
+        _over_(tex, _box_cover(wx, wy, *box, px_per_unit), col)
 
 
-def _scene(cam: np.ndarray, size: int, px_per_unit: float, water_y: float, cfg: dict[str, Any],
+def _draw_movers(x0: float, x1: float, y0: float, y1: float, water_y: float, deck_h: float, cfg: dict[str, Any],
+                 rng: np.random.Generator) -> list[_Mover]:
+    """Moving distractors: people walking along the deck and balls or birds crossing the scene. Draws their
+    number, then per mover its kind, position, speed, size and colours."""
+    out = []
+    for _ in range(int(rng.integers(cfg["movers"][0], cfg["movers"][1] + 1))):
+        walker = bool(rng.random() < 0.5)
+        if walker:
+            size = rng.uniform(0.3, 0.6)
+            p0 = np.array([rng.uniform(x0, x1), water_y + deck_h + size / 2])
+            v = np.array([rng.choice([-1.0, 1.0]) * rng.uniform(0.01, 0.04), 0.0])
+        else:
+            size = rng.uniform(0.05, 0.15)
+            p0 = np.array([rng.uniform(x0, x1), rng.uniform(max(y0, water_y + 0.3), y1)])
+            ang = rng.uniform(0, 2 * _PI)
+            v = rng.uniform(0.03, 0.1) * np.array([math.cos(ang), math.sin(ang)])
+        colour = rng.uniform(20, 245, 3).astype(np.float32)
+        head = np.array([rng.uniform(150, 235), rng.uniform(105, 175), rng.uniform(70, 140)], dtype=np.float32)
+        out.append(_Mover(walker, p0, v, size, colour, head))
+    return out
+
+
+def _scene(cam: _Camera, view: _View, size: int, water_y: float, cfg: dict[str, Any],
            rng: np.random.Generator) -> _Scene:
-    """The static scene as a world texture at one texel per pixel; each frame is a window of it. Sky,
-    distractors (the only draws), tower and platform; the water is composited per frame, over the diver."""
-    margin = size / 2 / px_per_unit + 2.0 / px_per_unit
-    tx0, tx1 = cam[:, 0].min() - margin, cam[:, 0].max() + margin
-    ty0, ty1 = cam[:, 1].min() - margin, cam[:, 1].max() + margin
-    tw_, th_ = math.ceil((tx1 - tx0) * px_per_unit) + 2, math.ceil((ty1 - ty0) * px_per_unit) + 2
-    wx = (tx0 + (np.arange(tw_, dtype=np.float32) + 0.5) / px_per_unit)[None, :]  # (1, Wt)
-    wy = (ty1 - (np.arange(th_, dtype=np.float32) + 0.5) / px_per_unit)[:, None]  # (Ht, 1)
-    tex = _sky(wy, water_y, (th_, tw_))
-    _draw_distractors_(tex, wx, wy, water_y, px_per_unit, cfg, rng)
-    _platform_(tex, wx, wy, water_y, px_per_unit)
-    # water colour and coverage, composited over the diver later
-    depth_w = np.clip((water_y - wy) / 2.0, 0, 1)  # (Ht, 1)
-    water_tex = np.stack([40 - 15 * depth_w, 120 - 35 * depth_w, 175 - 35 * depth_w], axis=-1)  # (Ht, 1, 3)
-    water_cov = (np.clip(0.5 + (water_y - wy) * px_per_unit, 0, 1) * 0.88)[:, 0]  # (Ht,)
-    # texel offset of each frame's top-left pixel
-    u = (cam[:, 0] - tx0) * px_per_unit - size / 2
-    v = (ty1 - cam[:, 1]) * px_per_unit - size / 2
-    iu, iv = np.rint(u).astype(int), np.rint(v).astype(int)
-    return _Scene(tex, water_tex, water_cov, iu, iv)
+    """The static scene as a world texture (one texel per pixel at the closest zoom); each frame samples it
+    under the camera. ``background: plain``: the same sky, tower and platform in every video, with the
+    static distractors; ``varied``: per-video backdrop, stands with a crowd, deck and pool wall, other boards,
+    static distractors, tower and platform in per-video colours, and water of per-video colour and clarity,
+    then the moving distractors."""
+    half = size / math.sqrt(2.0) / cam.ppu + 2.0 / cam.ppu  # (T,) reach of a frame in any direction
+    x0 = float((cam.centre[:, 0] - half).min()) / view.cos_a
+    x1 = float((cam.centre[:, 0] + half).max()) / view.cos_a
+    y0 = float((cam.centre[:, 1] - half).min())
+    y1 = float((cam.centre[:, 1] + half).max())
+    dens = float(cam.ppu.max())
+    tw_, th_ = math.ceil((x1 - x0) * dens) + 2, math.ceil((y1 - y0) * dens) + 2
+    wx = (x0 + (np.arange(tw_, dtype=np.float32) + 0.5) / dens)[None, :]  # (1, Wt)
+    wy = (y1 - (np.arange(th_, dtype=np.float32) + 0.5) / dens)[:, None]  # (Ht, 1)
+    if cfg["background"] == "plain":
+        tex = _sky(wy, water_y, (th_, tw_))
+        _draw_distractors_(tex, wx, wy, water_y, dens, cfg, rng)
+        _platform_(tex, wx, wy, water_y, dens)
+        water, alpha, deck_h = np.array([40, 120, 175.0], dtype=np.float32), 0.88, 0.2
+    else:
+        deck_h = rng.uniform(0.15, 0.35)
+        tex = _draw_backdrop(wx, wy, water_y, dens, rng)
+        _draw_stands_(tex, wx, wy, water_y, deck_h, rng)
+        _draw_pool_(tex, wx, wy, water_y, deck_h, rng)
+        _draw_boards_(tex, wx, wy, water_y, dens, rng)
+        _draw_distractors_(tex, wx, wy, water_y, dens, cfg, rng)
+        tower = rng.uniform(90, 200, 3).astype(np.float32)
+        _platform_(tex, wx, wy, water_y, dens, (tower, tower * 1.25, rng.uniform(170, 250, 3).astype(np.float32)))
+        water = np.array([rng.uniform(20, 70), rng.uniform(90, 160), rng.uniform(140, 200)], dtype=np.float32)
+        alpha = rng.uniform(0.72, 0.92)
+    movers = _draw_movers(x0, x1, y0, y1, water_y, deck_h, cfg, rng)
+    return _Scene(tex, x0, y1, dens, water, float(alpha), movers)
 
 
-def _diver(world: np.ndarray, jidx: dict[str, int], cam: np.ndarray, size: int, px_per_unit: float,
-           scale: float, cfg: dict[str, Any], rng: np.random.Generator) -> _Diver:
+def _diver(screen: np.ndarray, jidx: dict[str, int], cam: _Camera, size: int, scale: float, cfg: dict[str, Any],
+           rng: np.random.Generator) -> _Diver:
     """The diver's coverage per frame in a window of B x B pixels that follows it, as colour layers.
-    Draws the skin colour (3 uniforms), then the swimsuit, then the cap."""
-    r_px = np.array([r for *_, r, _c in _SEGMENTS]) * scale * px_per_unit * float(cfg["limb_width"])
-    r_px = np.maximum(r_px, 0.75)
-    a_w = world[:, [jidx[a] for a, *_ in _SEGMENTS]]
-    b_w = world[:, [jidx[b] for _, b, *_ in _SEGMENTS]]
-
-    def to_px(p: np.ndarray) -> np.ndarray:
-        return np.stack([(p[..., 0] - cam[:, None, 0]) * px_per_unit + size / 2,
-                         (cam[:, None, 1] - p[..., 1]) * px_per_unit + size / 2], axis=-1)
-
-    a_px, b_px = to_px(a_w), to_px(b_w)  # (T, K, 2)
+    Draws the skin colour (3 uniforms), then the swimsuit, then the cap: from a few fixed colours when
+    ``colour_jitter`` is 0, else each channel moved by up to ``colour_jitter`` x 80 from it."""
+    r_w = np.array([r for *_, r, _c in _SEGMENTS]) * scale * float(cfg["limb_width"])  # world units
+    r_px = np.maximum(r_w[None, :] * cam.ppu[:, None], 0.75)  # (T, K)
+    pts = screen - cam.centre[:, None, :]  # (T, J, 2)
+    c, s = np.cos(cam.roll)[:, None], np.sin(cam.roll)[:, None]
+    u = (c * pts[..., 0] + s * pts[..., 1]) * cam.ppu[:, None]
+    v = (s * pts[..., 0] - c * pts[..., 1]) * cam.ppu[:, None]
+    px = np.stack([u + size / 2, v + size / 2], axis=-1)  # (T, J, 2) pixel coordinates
+    a_px = px[:, [jidx[a] for a, *_ in _SEGMENTS]]
+    b_px = px[:, [jidx[b] for _, b, *_ in _SEGMENTS]]
     ends = np.concatenate([a_px, b_px], axis=1)
-    lo_px = np.floor(ends.min(axis=1) - r_px.max() - 1).astype(int)  # (T, 2)
-    hi_px = np.ceil(ends.max(axis=1) + r_px.max() + 1).astype(int)
-    win = int(max(8, (hi_px - lo_px).max()))
-    wgrid = np.arange(win, dtype=np.float32) + 0.5
-    cover = _capsule_cover(wgrid[None, :], wgrid[:, None], a_px - lo_px[:, None, :], b_px - lo_px[:, None, :],
-                           r_px)  # (T, K, B, B)
+    reach = r_px.max(axis=1)[:, None]  # (T, 1)
+    lo_px = np.floor(ends.min(axis=1) - reach - 1).astype(int)  # (T, 2)
+    wins = (np.ceil(ends.max(axis=1) + reach + 1).astype(int) - lo_px).max(axis=1)  # (T,) window per frame
+    slots = [[k for k, seg in enumerate(_SEGMENTS) if seg[3] == slot] for slot in ("skin", "suit", "cap")]
+    layers = []
+    for i, win in enumerate(wins):  # each frame in its own window: the zoom changes the diver's size
+        wgrid = np.arange(max(8, win), dtype=np.float32) + 0.5
+        cover = _capsule_cover(wgrid[None, :], wgrid[:, None], a_px[i] - lo_px[i], b_px[i] - lo_px[i],
+                               r_px[i])  # (K, B, B)
+        layers.append([cover[ks].max(axis=0) for ks in slots])  # coverage of a layer = max over its parts
+    cj = float(cfg["colour_jitter"])
     skin = np.array([rng.uniform(150, 235), rng.uniform(105, 175), rng.uniform(70, 140)])
     suit = np.array([[200, 30, 40], [30, 30, 35], [230, 120, 20], [120, 40, 150], [20, 140, 60]],
                     dtype=np.float64)[rng.integers(5)]
     cap = np.array([[245, 245, 240], [250, 215, 40]], dtype=np.float64)[rng.integers(2)]
-    # layers, back to front: limbs (skin), swimsuit, head; coverage of a layer = max over its parts
-    layers = []
-    for slot, col in (("skin", skin), ("suit", suit), ("cap", cap)):
-        ks = [k for k, seg in enumerate(_SEGMENTS) if seg[3] == slot]
-        layers.append((cover[:, ks].max(axis=1), col.astype(np.float32)))  # (T, B, B)
-    return _Diver(layers, lo_px, win)
+    if cj > 0:
+        skin, suit, cap = (np.clip(col + rng.uniform(-80, 80, 3) * cj, 0, 255) for col in (skin, suit, cap))
+    # layers, back to front: limbs (skin), swimsuit, head
+    return _Diver(layers, [col.astype(np.float32) for col in (skin, suit, cap)], lo_px)
 
 
 def _draw_splash(names: list[str], x_in: float, rng: np.random.Generator) -> _Splash:
@@ -745,51 +998,84 @@ def _draw_splash(names: list[str], x_in: float, rng: np.random.Generator) -> _Sp
     return _Splash(foam_u, x_in, vx, vy, rd)
 
 
+def _quads(tex: np.ndarray) -> np.ndarray:
+    """The 2 x 2 texel neighbourhood of every texel of ``tex`` (Ht, Wt, 3) as one row: (Ht * Wt, 12) float32
+    (the last row and column repeat the edge), so that a bilinear lookup is one row gather."""
+    pad = np.concatenate([tex, tex[-1:]], axis=0)
+    pad = np.concatenate([pad, pad[:, -1:]], axis=1)
+    quad = np.concatenate([pad[:-1, :-1], pad[:-1, 1:], pad[1:, :-1], pad[1:, 1:]], axis=-1)
+    return np.ascontiguousarray(quad, dtype=np.float32).reshape(-1, 12)
+
+
+def _sample(quads: np.ndarray, shape: tuple[int, int], fu: np.ndarray, fv: np.ndarray) -> np.ndarray:
+    """Bilinear lookup in a texture of ``shape`` (Ht, Wt) given as :func:`_quads`, at texel coordinates ``fu``
+    (column) and ``fv`` (row), arrays of one shape (0 = the centre of the first texel; clamped at the
+    edges). Returns (..., 3) float32."""
+    h, w = shape
+    fu = np.clip(fu, 0.0, w - 1.0)
+    fv = np.clip(fv, 0.0, h - 1.0)
+    iu, iv = fu.astype(np.int64), fv.astype(np.int64)
+    au, av = (fu - iu).astype(np.float32), (fv - iv).astype(np.float32)
+    q = np.take(quads, iv * w + iu, axis=0).reshape(*fu.shape, 4, 3)
+    wts = np.stack([(1 - au) * (1 - av), au * (1 - av), (1 - au) * av, au * av], axis=-1)
+    return np.einsum("...kc,...k->...c", q, wts)
+
+
+def _paint_movers_(img: np.ndarray, movers: list[_Mover], wx: np.ndarray, wy: np.ndarray, ppu: np.ndarray) -> None:
+    """In place: the moving distractors over every frame of ``img`` (T, S, S, 3); wx, wy (T, S, S) are the
+    world coordinates of the pixels and ppu (T, 1, 1) the zoom of each frame."""
+    t = np.arange(len(img), dtype=np.float32)[:, None, None]
+    for m in movers:
+        cx_, cy_ = m.p0[0] + m.v[0] * t, m.p0[1] + m.v[1] * t  # (T, 1, 1)
+        if m.walker:
+            h = m.size
+            sway = cx_ + 0.08 * h * np.sin(0.5 * t)
+            _over_(img, _box_cover(wx, wy, sway - 0.14 * h, sway + 0.14 * h, cy_ - 0.5 * h, cy_ + 0.25 * h, ppu),
+                   m.colour)
+            _over_(img, _disc_cover(wx, wy, cx_, cy_ + 0.37 * h, 0.12 * h, ppu), m.head)
+        else:
+            _over_(img, _disc_cover(wx, wy, cx_, cy_, m.size, ppu), m.colour)
+
+
 def _paint_diver_(frame: np.ndarray, i: int, diver: _Diver, size: int) -> None:
     """In place: the diver's layers over frame ``i``, clipped to the frame."""
     x0, y0 = diver.lo_px[i]
+    win = diver.layers[i][0].shape[0]
     sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + diver.win, size), min(y0 + diver.win, size)
+    sx1, sy1 = min(x0 + win, size), min(y0 + win, size)
     if sx0 < sx1 and sy0 < sy1:
-        for cov_l, col_l in diver.layers:
-            _over_(frame[sy0:sy1, sx0:sx1], cov_l[i, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], col_l)
+        for cov_l, col_l in zip(diver.layers[i], diver.colours):
+            _over_(frame[sy0:sy1, sx0:sx1], cov_l[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0], col_l)
 
 
-def _paint_water_(frame: np.ndarray, i: int, scene: _Scene, cam_i: np.ndarray, gridf: np.ndarray,
-                  size: int, px_per_unit: float) -> None:
-    """In place: the water rows of frame ``i``, with ripples moving over time."""
-    y0_ = scene.iv[i]
-    rows_cov = scene.water_cov[y0_:y0_ + size]
-    wet = np.flatnonzero(rows_cov > 0)
-    if len(wet):
-        r0 = wet[0]
-        fwx = cam_i[0] + (gridf - size / 2) / px_per_unit  # (S,)
-        fwy = cam_i[1] - (gridf[r0:] - size / 2) / px_per_unit  # (R,)
-        ripple = 8.0 * np.sin(fwx[None, :] * 9.0 + 0.7 * i) * np.sin(fwy[:, None] * 5.0)
-        wcol = scene.water_tex[y0_ + r0:y0_ + size] + ripple[..., None]
-        _over_(frame[r0:], np.broadcast_to(rows_cov[r0:, None], (size - r0, size)), wcol)
+def _paint_water_(img: np.ndarray, scene: _Scene, water_y: float, wx: np.ndarray, wy: np.ndarray,
+                  ppu: np.ndarray) -> None:
+    """In place: the water over every frame of ``img`` (below the surface, over the diver), with ripples
+    moving over time; it darkens with depth. wx, wy (T, S, S) world coordinates, ppu (T, 1, 1) zoom."""
+    cov = np.clip(0.5 + (water_y - wy) * ppu, 0, 1) * np.float32(scene.water_alpha)
+    depth = np.clip((water_y - wy) / 2.0, 0, 1)[..., None]
+    t = np.arange(len(img), dtype=np.float32)[:, None, None]
+    ripple = (8.0 * np.sin(wx * 9.0 + 0.7 * t) * np.sin(wy * 5.0))[..., None]
+    _over_(img, cov, scene.water * (1.0 - 0.3 * depth) + ripple)
 
 
 _FOAM_COLOUR = np.array([235, 242, 250.0], dtype=np.float32)
 
 
-def _paint_splash_(frame: np.ndarray, uu: float, splash: _Splash, water_y: float, cam_i: np.ndarray,
-                   gridf: np.ndarray, size: int, px_per_unit: float) -> None:
+def _paint_splash_(frame: np.ndarray, uu: float, splash: _Splash, water_y: float, wx: np.ndarray,
+                   wy: np.ndarray, ppu: float) -> None:
     """In place: the foam mound (growing, then fading after the splash phase) and, during the splash,
     the droplets above the surface; ``uu`` is the splash progress of the frame."""
     fade = max(0.0, 1.0 - max(0.0, uu - 1.0) * 0.5)
     width = 0.25 + 0.35 * min(uu, 1.0)
     hgt = 0.35 * math.sin(_PI * min(uu, 1.0)) + 0.05
-    fwx = (cam_i[0] + (gridf - size / 2) / px_per_unit)[None, :]
-    fwy = (cam_i[1] - (gridf - size / 2) / px_per_unit)[:, None]
-    d = np.sqrt(((fwx - splash.x_in) / width) ** 2 + ((fwy - water_y) / hgt) ** 2) - 1.0
-    cov = np.clip(0.5 - d * px_per_unit * min(width, hgt), 0, 1) * 0.9 * fade
+    d = np.sqrt(((wx - splash.x_in) / width) ** 2 + ((wy - water_y) / hgt) ** 2) - 1.0
+    cov = np.clip(0.5 - d * ppu * min(width, hgt), 0, 1) * 0.9 * fade
     if uu <= 1.0:
         dxp = splash.x_in + splash.vx * uu
         dyp = water_y + splash.vy * uu - 1.6 * uu * uu
         for q in np.flatnonzero(dyp >= water_y):
-            d = np.sqrt((fwx - dxp[q]) ** 2 + (fwy - dyp[q]) ** 2) - splash.rd[q]
-            cov = np.maximum(cov, np.clip(0.5 - d * px_per_unit, 0, 1))
+            cov = np.maximum(cov, _disc_cover(wx, wy, dxp[q], dyp[q], splash.rd[q], ppu))
     _over_(frame, cov, _FOAM_COLOUR)
 
 
@@ -811,32 +1097,43 @@ def render_video(spec: dict[str, Any], cfg: dict[str, Any],
     Returns ``(frames, phases)``: frames (T, S, S, 3) uint8 RGB, phases a list of T phase names.
 
     The steps run in this order, which is also the order of the random draws: figure, water level,
-    timeline, motion, camera, lighting, scene (distractors), diver colours, splash, pixel noise.
+    timeline, motion, view (mirror, angle), camera, lighting, scene (background, distractors, movers),
+    diver colours, splash, pixel noise. A mirrored view flips the finished frames left-right.
     """
     size = int(cfg["frame_size"])
     fig = _draw_figure(spec, cfg, rng)
     water_y = _draw_water_level(rng)
     phases = _timeline(spec, cfg, rng)
     mot = _motion(spec, phases, fig.position_pose, rng)
+    view = _draw_view(cfg, rng)
     world, jidx, x_in = _world_joints(spec, mot, phases, fig, water_y)
-    px_per_unit = float(cfg["fig_scale"]) * size  # world unit = nominal standing height
-    cam = _camera(world, mot["visible"], water_y, px_per_unit, float(cfg["shake_px"]), rng)
+    screen = _project(world, view)
+    cam = _camera(screen, mot["visible"], water_y, size, cfg, rng)
     gain, tint = _draw_lighting(cfg, rng)
-    scene = _scene(cam, size, px_per_unit, water_y, cfg, rng)
-    diver = _diver(world, jidx, cam, size, px_per_unit, fig.scale, cfg, rng)
+    scene = _scene(cam, view, size, water_y, cfg, rng)
+    diver = _diver(screen, jidx, cam, size, fig.scale, cfg, rng)
     splash = _draw_splash(mot["names"], x_in, rng)
 
-    img = np.empty((len(mot["names"]), size, size, 3), dtype=np.float32)
-    gridf = np.arange(size, dtype=np.float32) + 0.5
-    for i, frame in enumerate(img):
-        # background: the texture window under the camera
-        frame[:] = scene.tex[scene.iv[i]:scene.iv[i] + size, scene.iu[i]:scene.iu[i] + size]
-        if mot["visible"][i]:
-            _paint_diver_(frame, i, diver, size)
-        _paint_water_(frame, i, scene, cam[i], gridf, size, px_per_unit)
-        if i in splash.foam_u:
-            _paint_splash_(frame, splash.foam_u[i], splash, water_y, cam[i], gridf, size, px_per_unit)
+    # world coordinates of every pixel of every frame, under the camera (x foreshortened by the view)
+    grid = np.arange(size, dtype=np.float32) + np.float32(0.5 - size / 2)
+    gu, gv = grid[None, None, :], grid[None, :, None]  # pixel offsets from the frame centre (right, down)
+    c = np.cos(cam.roll).astype(np.float32)[:, None, None]
+    s = np.sin(cam.roll).astype(np.float32)[:, None, None]
+    ppu = cam.ppu.astype(np.float32)[:, None, None]
+    cx, cy = (cam.centre[:, k].astype(np.float32)[:, None, None] for k in (0, 1))
+    wx = (cx + (c * gu + s * gv) / ppu) / np.float32(view.cos_a)  # (T, S, S)
+    wy = cy + (s * gu - c * gv) / ppu
+    img = _sample(_quads(scene.tex), scene.tex.shape[:2], (wx - np.float32(scene.x0)) * np.float32(scene.dens) - 0.5,
+                  (np.float32(scene.y1) - wy) * np.float32(scene.dens) - 0.5)  # (T, S, S, 3)
+    _paint_movers_(img, scene.movers, wx, wy, ppu)
+    for i in np.flatnonzero(mot["visible"]):
+        _paint_diver_(img[i], i, diver, size)
+    _paint_water_(img, scene, water_y, wx, wy, ppu)
+    for i, uu in splash.foam_u.items():
+        _paint_splash_(img[i], uu, splash, water_y, wx[i], wy[i], float(cam.ppu[i]))
     frames = _expose(img, gain, tint, float(cfg["noise_sigma"]), rng)
+    if view.mirror:
+        frames = np.ascontiguousarray(frames[:, :, ::-1])
     return frames, mot["names"]
 
 
@@ -860,7 +1157,7 @@ def _encode_chunk(frames: list[np.ndarray], paths: list[Path], fps: int, crf: in
     tmp.mkdir(parents=True, exist_ok=True)
     stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{size}x{size}", framerate=fps)
     opts: dict[str, Any] = {
-        "vcodec": "libx264", "pix_fmt": "yuv420p", "crf": crf, "preset": "medium", "bf": 0,
+        "vcodec": "libx264", "pix_fmt": "yuv420p", "crf": crf, "preset": "veryfast", "bf": 0,
         "threads": 1, "x264-params": "forced-idr=1", "map_metadata": -1, "fflags": "+bitexact",
         "flags:v": "+bitexact", "loglevel": "error",
         "force_key_frames": "expr:" + "+".join(f"eq(n,{int(n)})" for n in starts),
@@ -888,6 +1185,17 @@ def _encode_chunk(frames: list[np.ndarray], paths: list[Path], fps: int, crf: in
             raise RuntimeError(f"ffmpeg wrote no segment for {path} (expected {seg})")
         seg.replace(path)
     tmp.rmdir()
+
+
+def _annotated_span(names: list[str], cfg: dict[str, Any], rng: np.random.Generator) -> tuple[int, int]:
+    """The annotated clip ``[start, end)`` of a rendered video: the action (its non-idle frames) with a margin
+    of idle frames before and after, each drawn from ``annotation_margin`` (after the render's last draw) and
+    cut to the idle frames there are."""
+    action = [j for j, n in enumerate(names) if n != "idle"]
+    lo, hi = cfg["annotation_margin"]
+    before = min(int(rng.integers(lo, hi + 1)), action[0])
+    after = min(int(rng.integers(lo, hi + 1)), len(names) - 1 - action[-1])
+    return action[0] - before, action[-1] + 1 + after
 
 
 def class_table(cfg: dict[str, Any], vocab: list[list[str]]) -> list[dict[str, Any]]:
@@ -929,14 +1237,26 @@ def plan_videos(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
     return plan
 
 
+def _render_chunk(items: list[dict[str, Any]], specs: dict[int, dict[str, Any]],
+                  cfg: dict[str, Any]) -> list[tuple[np.ndarray, list[str], int, int]]:
+    """Render planned videos: per item (frames, phase names, annotated start, end), each from its own key."""
+    out = []
+    for item in items:
+        rng = np.random.default_rng(item["key"])
+        frames, names = render_video(specs[item["label"]], cfg, rng)
+        out.append((frames, names, *_annotated_span(names, cfg, rng)))
+    return out
+
+
 def generate(out_dir: str | os.PathLike, cfg: dict | None, seed: int,
-             log: Callable[[str], Any] = print) -> dict[str, Any]:
+             log: Callable[[str], Any] = print, workers: int = 1) -> dict[str, Any]:
     """Render SynthDive into ``out_dir`` (see the module docstring for the files written).
 
     cfg: the ``synthdive:`` config section (missing keys take :data:`DEFAULT_CONFIG` values);
     seed: all randomness derives from it (same seed and cfg -> byte-identical annotations and
-    identical decoded frames). Returns a summary dict: ``videos`` per split, ``per_class`` counts
-    per split (by label), ``frames`` (min/mean/max per video), ``classes``, ``seconds``.
+    identical decoded frames, whatever ``workers``: the rendering processes, each video drawn from its
+    own key). Returns a summary dict: ``videos`` per split, ``per_class`` counts per split (by label),
+    ``frames`` (min/mean/max per video), ``classes``, ``seconds``.
     """
     cfg = resolve_config(cfg)
     out = Path(out_dir)
@@ -965,31 +1285,54 @@ def generate(out_dir: str | os.PathLike, cfg: dict | None, seed: int,
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             failure.append(exc)
 
-    for c0 in range(0, total, _CHUNK):
-        chunk_frames, chunk_paths = [], []
-        for i in range(c0, min(c0 + _CHUNK, total)):
-            item = plan[i]
-            rng = np.random.default_rng(item["key"])
-            frames, names = render_video(specs[item["label"]], cfg, rng)
-            chunk_frames.append(frames)
-            chunk_paths.append(out / "videos" / f"{item['vid_name']}.mp4")
-            action = [j for j, n in enumerate(names) if n != "idle"]
-            ann[item["split"]].append({"vid_name": item["vid_name"], "label": item["label"],
-                                       "start_frame": action[0], "end_frame": action[-1] + 1})
-            phases[item["vid_name"]] = names
-            lengths.append(len(names))
-            done = i + 1
-            if done % log_every == 0 or done == total:
-                el = time.perf_counter() - t0
-                rate = done / max(el, 1e-9)
-                log(f"[synthdive] {done}/{total} videos, {rate:.1f} videos/s, "
-                    f"~{(total - done) / rate:.0f}s left")
-        if writer is not None:
-            writer.join()
-        if failure:
-            raise failure[0]
-        writer = threading.Thread(target=encode, args=(chunk_frames, chunk_paths), daemon=True)
-        writer.start()
+    chunks = [plan[c0:c0 + _CHUNK] for c0 in range(0, total, _CHUNK)]
+    pool = None
+    if workers > 1 and len(chunks) > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        # fork: every worker starts at the first submit, before the encoder thread exists (spawn would re-run
+        # the calling script, e.g. a Snakemake rule script, in every worker)
+        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+
+        def in_order():  # at most workers + 1 chunks rendered ahead of the encoder, so memory stays bounded
+            ahead: list[concurrent.futures.Future] = []
+            for c in chunks:
+                ahead.append(pool.submit(_render_chunk, c, specs, cfg))
+                if len(ahead) > workers:
+                    yield ahead.pop(0).result()
+            for f in ahead:
+                yield f.result()
+
+        rendered = in_order()
+    else:
+        rendered = (_render_chunk(c, specs, cfg) for c in chunks)
+    done = 0
+    try:
+        for items, videos in zip(chunks, rendered):
+            chunk_frames, chunk_paths = [], []
+            for item, (frames, names, start, end) in zip(items, videos):
+                chunk_frames.append(frames)
+                chunk_paths.append(out / "videos" / f"{item['vid_name']}.mp4")
+                ann[item["split"]].append({"vid_name": item["vid_name"], "label": item["label"],
+                                           "start_frame": start, "end_frame": end})
+                phases[item["vid_name"]] = names
+                lengths.append(len(names))
+                done += 1
+                if done % log_every == 0 or done == total:
+                    el = time.perf_counter() - t0
+                    rate = done / max(el, 1e-9)
+                    log(f"[synthdive] {done}/{total} videos, {rate:.1f} videos/s, "
+                        f"~{(total - done) / rate:.0f}s left")
+            if writer is not None:
+                writer.join()
+            if failure:
+                raise failure[0]
+            writer = threading.Thread(target=encode, args=(chunk_frames, chunk_paths), daemon=True)
+            writer.start()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if writer is not None:
         writer.join()
     if failure:

@@ -8,11 +8,12 @@ Label-preserving augmentations only:
   sampled at an even stride with a random phase. Order is never changed: reversing time
   would swap take-off and entry, and dropping a large part of the video can cut a somersault.
 - spatial: a random translation (edge-replicated) and brightness / contrast jitter.
-- horizontal flip is **off** by default: a mirrored video shows the platform on the other side,
-  and clockwise becomes counter-clockwise, the cue that separates Forward/Back from
-  Reverse/Inward take-offs once the facing is mirrored too. A flip keeps the Diving48 label
-  (everything is mirrored consistently) but never occurs in the data, so it only makes the
-  task harder; enable it for real datasets filmed from both sides.
+- horizontal flip (``hflip``), **off** in the library defaults: a mirrored video shows the platform
+  on the other side, and clockwise becomes counter-clockwise, the cue that separates Forward/Back
+  from Reverse/Inward take-offs once the facing is mirrored too. A flip keeps the Diving48 label
+  (everything is mirrored consistently); it helps where the data are filmed from both sides (real
+  broadcasts, SynthDive with ``synthdive.mirror`` > 0, whose default config turns it on) and only
+  makes the task harder where mirrored views never occur.
 """
 
 from __future__ import annotations

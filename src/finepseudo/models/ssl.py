@@ -48,6 +48,7 @@ __all__ = [
 
 DEFAULT_SSL: dict[str, Any] = {
     "epochs": 8,            # passes over the train videos (each gives 2 x segments clips per video)
+    "steps": None,          # optimiser steps instead of epochs (so the cost does not grow with the data)
     "batch_size": 16,       # videos per step: 2 x segments x batch_size clips, all candidates of each other
     "lr": 0.003,            # peak AdamW learning rate (one warm-up epoch, then cosine to 0)
     "clip_frames": 8,       # frames per clip, drawn inside its segment (the model pools over time)
@@ -130,6 +131,7 @@ def pretrain_video_ssl(
     log: Callable[[str], Any] = print,
     warmup_epochs: float = 1.0,
     checkpoint: Checkpointer | None = None,
+    steps: int | None = None,
 ) -> list[dict[str, float]]:
     """TCLR local-local contrastive pre-training of ``model``'s backbone, in place (no labels).
 
@@ -139,7 +141,8 @@ def pretrain_video_ssl(
     clips per segment, i.e. a (2 K B, 3, clip_frames, H, W) input (see the module docstring).
     A fresh projection head (D -> D -> ``proj_dim``) is trained alongside and discarded.
     Optimiser AdamW (no decay on biases / norms), linear warm-up for ``warmup_epochs`` then cosine
-    decay to 0, per step. augment: overrides of :data:`finepseudo.models.augment.DEFAULT_AUGMENT`.
+    decay to 0, per step. Training length: ``epochs`` passes or, with ``steps``, exactly that many steps
+    (the last pass stops part-way; the warm-up is then at most a tenth of them). augment: overrides of :data:`finepseudo.models.augment.DEFAULT_AUGMENT`.
     Deterministic on a CPU for a given ``seed`` (order, segments, augmentation, head init).
 
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (mean InfoNCE),
@@ -154,7 +157,7 @@ def pretrain_video_ssl(
         raise ValueError(f"segments must be in [1, T_store={t_store}], got {segments}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if n == 0 or epochs <= 0:
+    if n == 0 or (epochs <= 0 if steps is None else steps <= 0):
         return []
     aug = {**DEFAULT_AUGMENT, **(augment or {})}
     device = torch.device(device)
@@ -170,15 +173,20 @@ def pretrain_video_ssl(
             "loop": "pretrain_video_ssl", "n": n, "t_store": t_store, "epochs": epochs, "batch_size": batch_size,
             "lr": lr, "weight_decay": weight_decay, "clip_frames": clip_frames, "segments": segments,
             "temperature": temperature, "proj_dim": proj_dim, "seed": seed, "augment": aug,
-            "warmup_epochs": warmup_epochs, "device": device.type})
+            "warmup_epochs": warmup_epochs, "device": device.type, "steps": steps})
     rng_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)))
         head = ProjectionHead(int(model.feature_dim), proj_dim).to(device)
         opt = make_adamw(list(model.parameters()) + list(head.parameters()), lr, weight_decay)
         steps_per_epoch = math.ceil(n / batch_size)
-        total_steps = epochs * steps_per_epoch
-        lr_at = warmup_cosine(lr, max(1, round(warmup_epochs * steps_per_epoch)), total_steps)
+        if steps is None:
+            total_steps = epochs * steps_per_epoch
+            warmup = max(1, round(warmup_epochs * steps_per_epoch))
+        else:
+            total_steps, epochs = int(steps), math.ceil(int(steps) / steps_per_epoch)
+            warmup = max(1, min(round(warmup_epochs * steps_per_epoch), total_steps // 10))
+        lr_at = warmup_cosine(lr, warmup, total_steps)
 
         step = 0
         first = 1
@@ -199,6 +207,8 @@ def pretrain_video_ssl(
             perm = rng.permutation(n)
             loss_sum = correct = count = 0.0
             for b0 in range(0, n, batch_size):
+                if step >= total_steps:  # ``steps`` reached part-way through the last pass
+                    break
                 idx = perm[b0:b0 + batch_size]
                 t_idx = segment_indices(t_store, clip_frames, segments, len(idx), rng, aug)  # (B, K, 2, T)
                 batch = clips[torch.as_tensor(idx)[:, None, None, None], torch.as_tensor(t_idx)]
@@ -256,8 +266,8 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
     # the head is never saved: its size is irrelevant, one output keeps it small
     num_classes = 1
     model = build_video_model(fe["arch"], num_classes, weights=fe.get("weights"))
-    # mirrored views would make the encoder blind to the left/right cues of the take-off (see augment)
-    aug = {**(fe.get("augment") or {}), "hflip": False}
+    # the clips are augmented as f_E's training clips are (fe.augment), mirror included where it is on
+    aug = dict(fe.get("augment") or {})
     log(f"TCLR pre-training of f_E ({fe['arch']}) on {len(train)} train videos (labels unused), "
         f"{cfg['segments']} segments x 2 clips of {cfg['clip_frames']} frames, device={dev}, threads={threads}, "
         f"seed={seed}")
@@ -266,7 +276,7 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
                       inputs={"manifest": manifest, "shards": shards})
     t0 = time.time()
     history = pretrain_video_ssl(
-        model, frames, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
+        model, frames, epochs=cfg["epochs"], steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
         weight_decay=cfg["weight_decay"], clip_frames=cfg["clip_frames"], segments=cfg["segments"],
         temperature=cfg["temperature"], proj_dim=cfg["proj_dim"], seed=seed, device=dev, augment=aug, log=log,
         checkpoint=ckpt)

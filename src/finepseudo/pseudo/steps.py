@@ -309,7 +309,7 @@ def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], ou
         epochs=epochs, batch_size=a["batch_size"],
         lr=a["lr"], gamma=align["gamma"], margin=align["margin"], omega=align["omega"],
         use_triplet=loss in ("av", "at"), use_score=loss in ("av", "score"), seed=seed, device=dev, log=log,
-        score=score, checkpoint=ckpt)
+        score=score, checkpoint=ckpt, hflip=bool(align.get("hflip", False)))
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     save_fa(out_model, model.cpu(), score.cpu(), {**meta, "stage": "round", "seed": seed, "env": environment()})
     ckpt.clear()
