@@ -122,3 +122,58 @@ def test_temperature_scaling_hand_case():
     logits = np.array([[1.0, 0.0]] * 3)
     t, _ = hp.select_temperature(logits, np.array([0, 0, 1]))
     assert abs(t - 1.0 / np.log(2.0)) < 0.07  # the grid has 8 values per octave
+
+
+# --- the log-linear pool (pseudo.combine: loglinear) -------------------------------------------------------------
+
+def _probs(rng, n, c, sharp):
+    z = rng.normal(size=(n, c)) * sharp
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_log_linear_pool_contains_both_branches():
+    from finepseudo.pseudo.pseudolabel import combine, log_linear_pool
+
+    rng = np.random.default_rng(0)
+    p_e, p_a = _probs(rng, 20, 5, 2.0), _probs(rng, 20, 5, 3.0)
+    np.testing.assert_allclose(log_linear_pool(p_e, p_a, 1.0, 0.0), p_e, atol=1e-12)  # PL
+    np.testing.assert_allclose(log_linear_pool(p_e, p_a, 0.0, 1.0), p_a, atol=1e-12)  # fa_only
+    np.testing.assert_allclose(combine(p_e, p_a, "both", "loglinear", (0.0, 1.0)), p_a, atol=1e-12)
+    np.testing.assert_allclose(combine(p_e, p_a, "both", "product"), log_linear_pool(p_e, p_a, 1.0, 1.0))
+    np.testing.assert_allclose(combine(p_e, p_a, "both", "average"), (p_e + p_a) / 2)
+    with pytest.raises(ValueError, match="pseudo.combine"):
+        combine(p_e, p_a, "both", "median")
+
+
+def test_a_flat_branch_never_shrinks_its_partner():
+    from finepseudo.pseudo.pseudolabel import combine, log_linear_pool
+
+    rng = np.random.default_rng(1)
+    p_a = _probs(rng, 30, 6, 3.0)
+    flat = np.full_like(p_a, 1 / 6)
+    for alpha in (0.0, 0.5, 1.0, 4.0):
+        np.testing.assert_allclose(log_linear_pool(flat, p_a, alpha, 1.0), p_a, atol=1e-12)
+    avg = combine(flat, p_a, "both", "average")
+    np.testing.assert_allclose(avg.max(1), (p_a.max(1) + 1 / 6) / 2)  # the average halves p_A's confidence scale
+    assert (avg.max(1) < p_a.max(1)).all()
+
+
+def test_pool_weights_are_fitted_on_validation_log_loss():
+    from finepseudo.pseudo.hparams import fit_pool_weights
+
+    rng = np.random.default_rng(2)
+    n, c = 60, 5
+    y = rng.integers(c, size=n)
+    good = np.full((n, c), 0.05)
+    good[np.arange(n), y] = 0.8  # 100 % right, calibrated-ish
+    noise = _probs(rng, n, c, 2.0)  # unrelated to the labels
+    (a, b), table = fit_pool_weights(noise, good, y)
+    assert b > 0 and a < b, (a, b)  # the informative branch carries the weight
+    assert len(table) == len(set(zip(table["alpha"], table["beta"])))
+    (a2, b2), _ = fit_pool_weights(good, noise, y)
+    assert a2 > 0 and b2 < a2, (a2, b2)
+    flat = np.full((n, c), 1 / c)
+    (_, b3), _ = fit_pool_weights(flat, good, y)
+    assert b3 > 0  # a flat p_E: the fit keeps p_A
+    assert fit_pool_weights(good[:0], noise[:0], y[:0])[0] == (1.0, 1.0)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "select_temperature",
-           "softmax", "TEMPERATURE_GRID"]
+           "fit_pool_weights", "softmax", "TEMPERATURE_GRID", "POOL_WEIGHT_GRID"]
 
 #: Candidate temperatures of p_E: 0.25 ... 64, 8 per octave.
 TEMPERATURE_GRID = tuple(float(t) for t in np.round(np.geomspace(0.25, 64.0, 65), 6))
@@ -69,6 +69,40 @@ def select_temperature(logits: np.ndarray, labels: np.ndarray,
     best = table["val_nll"].min()
     cands = table.loc[table["val_nll"] <= best + 1e-12, "temperature"]
     return float(cands.iloc[np.argmin(np.abs(np.log(cands.to_numpy())))]), table
+
+
+#: Candidate weights of each branch in the log-linear pool: 0 (the branch left out), then 1/16 ... 16, 4 per octave.
+POOL_WEIGHT_GRID = (0.0,) + tuple(float(w) for w in np.round(np.geomspace(1 / 16, 16.0, 33), 6))
+
+
+def fit_pool_weights(p_e: np.ndarray, p_a: np.ndarray, labels: np.ndarray,
+                     grid: tuple[float, ...] | list[float] = POOL_WEIGHT_GRID) -> tuple[tuple[float, float], pd.DataFrame]:
+    """(alpha, beta) >= 0 of the log-linear pool p ~ exp(alpha log p_E + beta log p_A) with the lowest mean
+    validation log-loss, over ``grid`` x ``grid`` -> ((alpha, beta), table of every pair's NLL). A log-loss
+    uses each validation video's whole probability vector, not 0/1 counts at a threshold. Ties go to the
+    pair closest to (1, 1) (in log, a zero weight counting as far). No validation video gives (1, 1)."""
+    from finepseudo.pseudo.pseudolabel import log_linear_pool
+
+    labels = np.asarray(labels, np.int64)
+    rows = []
+    for a in grid:
+        for b in grid:
+            if not len(labels):
+                nll = 0.0
+            else:
+                p = log_linear_pool(p_e, p_a, a, b)
+                nll = float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean())
+            rows.append({"alpha": float(a), "beta": float(b), "val_nll": round(nll, 6)})
+    table = pd.DataFrame(rows)
+    if not len(labels):
+        return (1.0, 1.0), table
+    best = table[table["val_nll"] <= table["val_nll"].min() + 1e-9]
+
+    def dist(w: float) -> float:
+        return abs(np.log(w)) if w > 0 else 99.0
+
+    k = min(best.index, key=lambda i: (dist(best.at[i, "alpha"]) + dist(best.at[i, "beta"]), i))
+    return (float(best.at[k, "alpha"]), float(best.at[k, "beta"])), table
 
 
 def select_theta(probs: np.ndarray, labels: np.ndarray, grid: list[float],

@@ -14,22 +14,54 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["ACCEPT_RULES", "accept_mask", "combine", "pseudo_label_table", "quality",
-           "pseudo_quality_step"]
+__all__ = ["ACCEPT_RULES", "COMBINE_RULES", "accept_mask", "combine", "log_linear_pool", "pseudo_label_table",
+           "quality", "pseudo_quality_step"]
+
+#: How FinePseudo combines p_E and p_A (config key ``pseudo.combine``): ``average`` is the paper's
+#: (p_E + p_A) / 2; ``loglinear`` a log-linear pool with weights fitted by validation log-loss; ``product``
+#: the product of the two (each calibrated on its own); ``agree`` the average, accepted only where the two
+#: branches' arg-max agree.
+COMBINE_RULES = ("average", "loglinear", "product", "agree")
 
 
-def combine(p_e: np.ndarray | None, p_a: np.ndarray | None, source: str) -> np.ndarray:
+def log_linear_pool(p_e: np.ndarray, p_a: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """p proportional to exp(alpha log p_E + beta log p_A), row-wise (N, C) -> (N, C) float64.
+
+    A log-linear opinion pool (Genest and Zidek, Statistical Science 1986; the product of experts of
+    Hinton, 2002, with weights). It contains the two branches (alpha = 1, beta = 0 is p_E; alpha = 0,
+    beta = 1 is p_A), and a flat branch adds the same constant to every class, so it leaves its partner
+    exactly as it is instead of halving its confidence as an average does."""
+    le = np.log(np.clip(np.asarray(p_e, np.float64), 1e-12, None))
+    la = np.log(np.clip(np.asarray(p_a, np.float64), 1e-12, None))
+    z = alpha * le + beta * la
+    z -= z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def combine(p_e: np.ndarray | None, p_a: np.ndarray | None, source: str, rule: str = "average",
+            weights: tuple[float, float] | None = None) -> np.ndarray:
     """p_E and/or p_A (N, C) -> the probabilities pseudo-labels are taken from.
 
-    ``source``: ``fe`` (PL baseline), ``fa`` (f_A only) or ``both`` (FinePseudo: (p_E + p_A) / 2;
-    the paper sums them, which has the same argmax)."""
+    ``source``: ``fe`` (PL baseline), ``fa`` (f_A only) or ``both`` (FinePseudo), combined by ``rule``
+    (:data:`COMBINE_RULES`): ``average`` and ``agree`` give (p_E + p_A) / 2 (the paper sums them, which has
+    the same arg-max; ``agree`` gates acceptance, see :func:`pseudo_label_table`), ``product`` the pool
+    with weights (1, 1), ``loglinear`` the pool with ``weights`` = (alpha, beta)."""
     if source == "fe":
         return np.asarray(p_e)
     if source == "fa":
         return np.asarray(p_a)
-    if source == "both":
+    if source != "both":
+        raise ValueError(f"unknown pseudo-label source {source!r}; expected fe, fa or both")
+    if rule in ("average", "agree"):
         return (np.asarray(p_e) + np.asarray(p_a)) / 2.0
-    raise ValueError(f"unknown pseudo-label source {source!r}; expected fe, fa or both")
+    if rule == "product":
+        return log_linear_pool(p_e, p_a, 1.0, 1.0)
+    if rule == "loglinear":
+        if weights is None:
+            raise ValueError("the log-linear pool needs its weights (alpha, beta), fitted on validation")
+        return log_linear_pool(p_e, p_a, *weights)
+    raise ValueError(f"unknown combination {rule!r} (config key pseudo.combine); expected one of {COMBINE_RULES}")
 
 
 #: Acceptance rules: ``threshold`` is the paper's (max p >= theta); the others balance classes.
