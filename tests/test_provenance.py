@@ -158,6 +158,8 @@ READERS = {
     "pseudo.fa_epochs": {"retrain_fa"},
     "pseudo.*": {"select_hparams", "pseudo_label"},  # calibrate, accept, min_accept, topk_share
     "hparams.val_per_class": {"make_splits"},
+    "hparams.theta_grid": {"select_hparams", "pseudo_label"},  # theta is chosen again in every round
+    "hparams.target_precision": {"select_hparams", "pseudo_label"},
     "hparams.*": {"select_hparams"},
     "open_world.novel_classes": {"make_splits", "select_hparams"},
     "open_world.delta": {"select_hparams"},

@@ -272,17 +272,62 @@ def test_select_hparams_calibrates_pe_on_validation(data, val_by_hand):
 
 
 def _pseudo(data, name: str, theta: float, tau: float, *, source: str = "both", accept: dict | None = None,
-            unlabeled: str | None = None):
+            unlabeled: str | None = None, theta_on: str = "config", **kw):
     d = data["dir"]
     hp = d / f"{name}_hparams.json"
-    hp.write_text(json.dumps({"values": {"theta": theta, "tau": tau, "delta": None, "T_E": None}}))
+    hp.write_text(json.dumps({"values": {"theta": theta, "tau": tau, "delta": None, "T_E": None},
+                              "chosen_on": {"theta": theta_on}}))
     out, info = d / f"{name}.tsv", d / f"{name}.json"
     pseudo_label_step(fe=str(d / "fe.pt"), fa=str(d / "fa.pt"), labeled=str(d / "labeled.tsv"),
                       unlabeled=unlabeled or str(d / "unlabeled.tsv"), classes=str(d / "classes.tsv"),
                       shards=data["shards"], out=str(out), source=source, hparams=str(hp), align=ALIGN,
                       clips_per_video=CLIPS_PER_VIDEO, device="cpu", threads=1, log=lambda s: None, accept=accept,
-                      out_info=str(info))
+                      out_info=str(info), **kw)
     return pd.read_csv(out, sep="\t", dtype={"video": str}), json.loads(info.read_text())
+
+
+def test_each_round_chooses_theta_again_on_validation_for_its_encoders(data, val_by_hand, opened):
+    from finepseudo.pseudo.hparams import select_theta
+
+    y = data["tables"]["val"]["label"].to_numpy()
+    tau, p, grid, target, theta = _theta_case(val_by_hand, y)
+    # the round starts from a theta of round 0 far from this round's choice, which must replace it
+    table, info = _pseudo(data, "per_round", 0.999, tau, theta_on="validation", val=str(data["dir"] / "val.tsv"),
+                          theta_grid=grid, target_precision=target)
+    assert info["theta"] == pytest.approx(select_theta(p, y, grid, target)[0]) == pytest.approx(theta)
+    assert info["theta_chosen_on"] == "validation, this round"
+    np.testing.assert_array_equal(table["accepted"], table["confidence"] >= info["theta"])
+    assert info["val_top1"]["p_E"] == pytest.approx(100 * (val_by_hand["p_e"].argmax(1) == y).mean(), abs=1e-3)
+    assert info["val_agreement"] == pytest.approx(
+        (val_by_hand["p_e"].argmax(1) == val_by_hand["sbar"].argmax(1)).mean(), abs=1e-6)
+    assert os.path.realpath(data["dir"] / "val.tsv") in opened
+    # theta from config is kept as it is
+    _, kept = _pseudo(data, "per_round_cfg", 0.55, tau, val=str(data["dir"] / "val.tsv"), theta_grid=grid,
+                      target_precision=target)
+    assert kept["theta"] == 0.55
+
+
+def test_the_log_linear_pool_is_fitted_on_validation_each_round(data, val_by_hand, pool_by_hand):
+    from finepseudo.pseudo.hparams import fit_pool_weights
+    from finepseudo.pseudo.pseudolabel import log_linear_pool
+
+    tau = 0.1
+    y = data["tables"]["val"]["label"].to_numpy()
+    weights, _ = fit_pool_weights(val_by_hand["p_e"], _softmax(val_by_hand["sbar"] / tau), y)
+    table, info = _pseudo(data, "pool", 0.5, tau, val=str(data["dir"] / "val.tsv"), rule="loglinear",
+                          calibrate=True)
+    assert tuple(info["weights"]) == pytest.approx(weights)
+    assert info["T_E"] is None  # the pool's weight on p_E is its temperature
+    p = log_linear_pool(pool_by_hand["p_e"], _softmax(pool_by_hand["sbar"] / tau), *weights)
+    np.testing.assert_array_equal(table["label"], p.argmax(1))
+    np.testing.assert_allclose(table["confidence"], p.max(1), atol=2e-6)
+
+
+def test_agreement_gated_acceptance(data, pool_by_hand):
+    table, _ = _pseudo(data, "agree", 0.0, 0.1, rule="agree")
+    agree = table["fe_label"] == table["fa_label"]
+    assert 0 < agree.sum() < len(table)
+    np.testing.assert_array_equal(table["accepted"], agree)
 
 
 def test_pseudo_labels_are_the_combination_by_hand_thresholded_at_theta(data, pool_by_hand, opened):

@@ -24,6 +24,8 @@ class PseudoMethod(NamedTuple):
     calibrate: whether p_E is temperature-scaled on validation before use (when ``pseudo.calibrate``).
     filtered: whether the open-world novelty filter applies (when ``open_world.novel_classes`` > 0).
     description: what the method is, in one line (for readers of this table).
+    combine: how ``both`` combines p_E and p_A: a fixed rule (``average``: the paper's), or None for the
+        config's ``pseudo.combine``.
     """
 
     source: str
@@ -31,6 +33,7 @@ class PseudoMethod(NamedTuple):
     calibrate: bool
     filtered: bool
     description: str
+    combine: str | None = None
 
 
 SUPERVISED_METHODS: dict[str, str] = {
@@ -42,7 +45,11 @@ SUPERVISED_METHODS: dict[str, str] = {
 PSEUDO_METHODS: dict[str, PseudoMethod] = {
     "pl": PseudoMethod("fe", None, True, False, "pseudo-labeling from f_E alone"),
     "fa_only": PseudoMethod("fa", ("av", "gitdl"), True, True, "pseudo-labels from f_A's alignability alone"),
-    "finepseudo": PseudoMethod("both", ("av", "gitdl"), True, True, "FinePseudo: f_E and f_A combined"),
+    "finepseudo": PseudoMethod("both", ("av", "gitdl"), True, True,
+                               "FinePseudo: f_E and f_A combined (pseudo.combine)"),
+    # the paper's combination, as its own row beside the default one: (p_E + p_A) / 2, p_E calibrated
+    "finepseudo_mean": PseudoMethod("both", ("av", "gitdl"), True, True,
+                                    "FinePseudo with the paper's average (p_E + p_A) / 2", "average"),
     "finepseudo_no_gitdl": PseudoMethod("both", ("av", "scratch"), True, True,
                                         "ablation: f_A without GITDL pre-training"),
     "finepseudo_lat_only": PseudoMethod("both", ("at", "gitdl"), True, True,
@@ -51,7 +58,7 @@ PSEUDO_METHODS: dict[str, PseudoMethod] = {
                                            "ablation: AVML with the alignability score loss L_Score only"),
     # the paper's uncalibrated average (p_E + p_A) / 2: the ablation of calibrating p_E
     "finepseudo_uncal": PseudoMethod("both", ("av", "gitdl"), False, True,
-                                     "ablation: the paper's uncalibrated average of p_E and p_A"),
+                                     "ablation: the paper's uncalibrated average of p_E and p_A", "average"),
     # open world only, added by the workflow next to finepseudo: FinePseudo without the novelty filter
     "finepseudo_no_filter": PseudoMethod("both", ("av", "gitdl"), True, False,
                                          "open world: FinePseudo without the novelty filter"),

@@ -202,6 +202,11 @@ def calibrate_pe(method):
     return bool(config["pseudo"]["calibrate"]) and PSEUDO_METHODS[method].calibrate
 
 
+def combine_rule(method):
+    """How a method combines p_E and p_A: its fixed rule (the paper's average rows), else pseudo.combine."""
+    return PSEUDO_METHODS[method].combine or config["pseudo"]["combine"]
+
+
 def accept_params():
     """The acceptance rule of pseudo-labels (pseudolabel.accept_mask's keyword arguments)."""
     ps = config["pseudo"]

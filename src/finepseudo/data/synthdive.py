@@ -111,6 +111,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "splash": 6,
     },
     "background": "varied",
+    "background_blur": 2.0,
+    "background_contrast": 1.0,
     "camera_lag": [0.0, 3.0],
     "zoom": [0.8, 1.25],
     "zoom_drift": 0.15,
@@ -149,6 +151,10 @@ CONFIG_DOCS: dict[str, str] = {
     "flight_base + half_somersault * (number of half somersaults).",
     "background": "plain: the same sky, tower and platform in every video; varied: per-video backdrop (hall "
     "or sky), stands with a crowd, deck, pool wall, other boards, colours of tower and water.",
+    "background_blur": "std in pixels (at zoom 1) of the blur of a varied background: out of focus behind the "
+    "diver, as with a long lens (0 = sharp).",
+    "background_contrast": "contrast of a varied background around its mean colour (1 = as drawn; lower is hazier, "
+    "as a lit diver against a darker, out-of-focus hall).",
     "camera_lag": "[min, max] time constant in frames of the operator following the diver (0 = no lag).",
     "zoom": "[min, max] of the per-video zoom (diver scale: fig_scale x zoom).",
     "zoom_drift": "max relative zoom change within a video (smooth).",
@@ -816,7 +822,7 @@ def _draw_stands_(tex: np.ndarray, wx: np.ndarray, wy: np.ndarray, water_y: floa
     tier, cell = rng.uniform(0.12, 0.25), rng.uniform(0.06, 0.13)
     seat = rng.uniform(40, 200, 3).astype(np.float32)
     fill = rng.uniform(0.35, 1.0)
-    palette = rng.uniform(15, 245, (int(rng.integers(5, 12)), 3)).astype(np.float32)
+    palette = rng.uniform(15, 245, (int(rng.integers(5, 12)), 3)).astype(np.float32) * 0.35 + seat * 0.65
     x0 = float(wx.min())
     nx = int((float(wx.max()) - x0) / cell) + 2
     ny = int((y_top - y_base) / tier) + 2
@@ -911,6 +917,23 @@ def _draw_movers(x0: float, x1: float, y0: float, y1: float, water_y: float, dec
     return out
 
 
+def _blur_(tex: np.ndarray, sigma: float) -> None:
+    """In place: separable Gaussian blur of a texture (Ht, Wt, 3) with std ``sigma`` texels (edges repeated):
+    the background out of focus, as behind a diver filmed with a long lens (no draws)."""
+    if sigma <= 0:
+        return
+    r = int(math.ceil(2.5 * sigma))
+    w = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
+    w /= w.sum()
+    for axis in (0, 1):
+        n = tex.shape[axis]
+        pad = np.concatenate([np.take(tex, [0] * r, axis=axis), tex, np.take(tex, [n - 1] * r, axis=axis)], axis=axis)
+        out = np.zeros_like(tex)
+        for k, wk in enumerate(w):
+            out += wk * np.take(pad, np.arange(k, k + n), axis=axis)
+        tex[...] = out
+
+
 def _scene(cam: _Camera, view: _View, size: int, water_y: float, cfg: dict[str, Any],
            rng: np.random.Generator) -> _Scene:
     """The static scene as a world texture (one texel per pixel at the closest zoom); each frame samples it
@@ -941,6 +964,9 @@ def _scene(cam: _Camera, view: _View, size: int, water_y: float, cfg: dict[str, 
         _draw_distractors_(tex, wx, wy, water_y, dens, cfg, rng)
         tower = rng.uniform(90, 200, 3).astype(np.float32)
         _platform_(tex, wx, wy, water_y, dens, (tower, tower * 1.25, rng.uniform(170, 250, 3).astype(np.float32)))
+        _blur_(tex, float(cfg["background_blur"]) * dens / (float(cfg["fig_scale"]) * size))
+        mean = tex.reshape(-1, 3).mean(0)
+        tex[...] = mean + (tex - mean) * np.float32(cfg["background_contrast"])
         water = np.array([rng.uniform(20, 70), rng.uniform(90, 160), rng.uniform(140, 200)], dtype=np.float32)
         alpha = rng.uniform(0.72, 0.92)
     movers = _draw_movers(x0, x1, y0, y1, water_y, deck_h, cfg, rng)

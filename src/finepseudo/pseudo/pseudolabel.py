@@ -123,13 +123,15 @@ def accept_mask(conf: np.ndarray, label: np.ndarray, num_classes: int, *, rule: 
 def pseudo_label_table(videos: list[str], p_e: np.ndarray | None, p_a: np.ndarray | None,
                        sbar: np.ndarray | None, *, source: str, theta: float,
                        delta: float | None = None, accept: dict | None = None,
-                       info: dict | None = None) -> pd.DataFrame:
+                       info: dict | None = None, rule: str = "average",
+                       weights: tuple[float, float] | None = None) -> pd.DataFrame:
     """One row per unlabeled video: p_E label/confidence, p_A label/confidence, combined label and
-    confidence, ``rejected_novel`` (open world: ``max_c Sbar_c < delta``, decided before thresholding)
-    and ``accepted`` (by :func:`accept_mask` with the keyword arguments in ``accept``: rule,
-    min_accept, topk_share; the default is the paper's ``max p >= theta``) and not rejected. ``info``,
-    when given, receives accept_mask's info."""
-    p = combine(p_e, p_a, source)
+    confidence (:func:`combine` with ``rule`` and ``weights``), ``rejected_novel`` (open world:
+    ``max_c Sbar_c < delta``, decided before thresholding) and ``accepted`` (by :func:`accept_mask` with the
+    keyword arguments in ``accept``: rule, min_accept, topk_share; the default is the paper's
+    ``max p >= theta``) and not rejected; with ``rule`` ``agree`` only videos whose p_E and p_A arg-max agree
+    are eligible (agreement-gated acceptance). ``info``, when given, receives accept_mask's info."""
+    p = combine(p_e, p_a, source, rule, weights)
     n = len(videos)
     df = pd.DataFrame({"video": videos})
     for name, q in (("fe", p_e), ("fa", p_a)):
@@ -144,8 +146,11 @@ def pseudo_label_table(videos: list[str], p_e: np.ndarray | None, p_a: np.ndarra
         novel = np.asarray(sbar).max(1) < delta
     df["rejected_novel"] = novel
     num_classes = p.shape[1] if p.ndim == 2 else 0
+    eligible = ~novel
+    if source == "both" and rule == "agree":
+        eligible &= df["fe_label"].to_numpy() == df["fa_label"].to_numpy()
     acc, inf = accept_mask(df["confidence"].to_numpy(), df["label"].to_numpy(), num_classes, theta=theta,
-                           eligible=~novel, **(accept or {}))
+                           eligible=eligible, **(accept or {}))
     df["accepted"] = acc
     if info is not None:
         info.update(inf)
@@ -166,6 +171,11 @@ def quality(table: pd.DataFrame, truth: pd.DataFrame, novel_labels: list[int] | 
         "accepted": int(len(acc)),
         "coverage": float(len(acc) / len(t)) if len(t) else float("nan"),
         "precision": float((acc["label"] == acc["true"]).mean()) if len(acc) else float("nan"),
+        "fe_accuracy": float((t["fe_label"] == t["true"]).mean()) if len(t) and (t["fe_label"] >= 0).all()
+        else float("nan"),
+        "fa_accuracy": float((t["fa_label"] == t["true"]).mean()) if len(t) and (t["fa_label"] >= 0).all()
+        else float("nan"),
+        "combined_accuracy": float((t["label"] == t["true"]).mean()) if len(t) else float("nan"),
         "fe_fa_agreement": float((t["fe_label"] == t["fa_label"]).mean())
         if len(t) and (t["fe_label"] >= 0).all() and (t["fa_label"] >= 0).all() else float("nan"),
         "per_class_precision": {int(c): float((g["label"] == g["true"]).mean()) for c, g in acc.groupby("label")},

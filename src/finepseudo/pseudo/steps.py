@@ -54,17 +54,36 @@ def calibrated_pe(p_e: np.ndarray, logits: np.ndarray, temperature: float | None
     return np.asarray(p_e, np.float64) if temperature is None else hp.softmax(np.asarray(logits) / temperature)
 
 
-def fit_pe_temperature(*, fe: str, val: str, shards: list[str], clips_per_video: int, dev: str, log: Log,
-                       num_classes: int) -> tuple[float, pd.DataFrame]:
-    """T_E of an f_E checkpoint, fitted on the validation split (1.0 without validation videos)."""
-    val_t = pd.read_csv(val, sep="\t", dtype={"video": str})
-    if val_t.empty:
-        log("no validation videos: p_E is not calibrated (T_E = 1)")
-        return 1.0, pd.DataFrame(columns=["temperature", "val_nll"])
-    _, logits, _, val_t = _predict(fe=fe, fa=None, gallery="", table=val_t, shards=shards, align={},
-                                   clips_per_video=clips_per_video, dev=dev, num_classes=num_classes, log=log,
-                                   what="validation")
-    return hp.select_temperature(logits, val_t["label"].to_numpy())
+def fit_on_validation(p_e_raw: np.ndarray | None, logits: np.ndarray | None, p_a: np.ndarray | None,
+                      labels: np.ndarray, *, source: str, rule: str, calibrate: bool, choose_theta: bool,
+                      theta: float, theta_grid: list[float], target_precision: float) -> dict:
+    """What one set of encoders (round 0, or a round's f_E(r-1) and f_A(r-1)) fits on the validation split,
+    in this order: p_E's temperature T_E (``calibrate``, except for the log-linear pool, whose weight on
+    p_E is its temperature), the pool weights (alpha, beta) (``rule`` loglinear), then theta on the combined
+    probabilities (``choose_theta``; with ``agree``, on the validation videos whose branches agree).
+
+    Returns T_E, weights, theta, the theta candidates table, the combined validation probabilities, and
+    each branch's and the combination's validation top-1 and their agreement (for the report)."""
+    y = np.asarray(labels, np.int64)
+    out: dict = {"T_E": None, "weights": None, "theta": float(theta), "theta_table": None, "n_val": int(len(y))}
+    if source != "fa" and calibrate and not (source == "both" and rule == "loglinear"):
+        out["T_E"], _ = hp.select_temperature(logits, y)
+    p_e = None if p_e_raw is None else calibrated_pe(p_e_raw, logits, out["T_E"])
+    if source == "both" and rule == "loglinear":
+        out["weights"], _ = hp.fit_pool_weights(p_e_raw, p_a, y)
+    p = combine(p_e, p_a, source, rule, out["weights"])
+    gate = np.ones(len(y), bool)
+    if source == "both" and rule == "agree":
+        gate = p_e.argmax(1) == p_a.argmax(1)
+    if choose_theta:
+        out["theta"], out["theta_table"] = hp.select_theta(p[gate], y[gate], theta_grid, target_precision)
+    top1 = {name: round(100.0 * float((q.argmax(1) == y).mean()), 4) if len(y) else None
+            for name, q in (("p_E", p_e), ("p_A", p_a), ("combined", p)) if q is not None}
+    out["val_top1"] = top1
+    if p_e is not None and p_a is not None and len(y):
+        out["val_agreement"] = round(float((p_e.argmax(1) == p_a.argmax(1)).mean()), 6)
+    out["p"] = p
+    return out
 
 
 def read_hparams(path: str) -> dict:
@@ -77,7 +96,8 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
                         select: list[str], theta_grid: list[float], tau_grid: list[float], target_precision: float,
                         known_keep: float, align: dict, clips_per_video: int, device: str, threads: int,
                         log: Log, calibrate: bool = False, out_calibration: str | None = None,
-                        out_reliability: str | None = None, accept: dict | None = None) -> None:
+                        out_reliability: str | None = None, accept: dict | None = None,
+                        rule: str = "average") -> None:
     """Choose theta, tau and (open world) delta for a method on the validation split, from its round-0
     encoders (f_E after the supervised warm-up, f_A after AVML), which never trained on those videos.
     ``defaults`` holds the config values used for what is not selected. With ``calibrate``, p_E is
@@ -106,20 +126,25 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
                                                 align=align, clips_per_video=clips_per_video, dev=dev,
                                                 num_classes=len(names), log=log, what="validation")
         y = val_t["label"].to_numpy()
-        if calibrate:
-            values["T_E"], tab = hp.select_temperature(logits, y)
-            chosen_on["T_E"] = "validation"
-            at_edge["T_E"] = values["T_E"] in (tab["temperature"].min(), tab["temperature"].max())
-        p_e = calibrated_pe(p_e_raw, logits, values["T_E"])
         if "tau" in todo:
             values["tau"], tab = hp.select_tau(sbar, y, tau_grid)
             chosen_on["tau"] = "validation"
             at_edge["tau"] = values["tau"] in (min(tau_grid), max(tau_grid))
             candidates.append(tab.assign(hparam="tau", value=tab["tau"]).drop(columns="tau"))
         p_a = hp.softmax(sbar / values["tau"]) if sbar is not None else None
-        p = combine(p_e, p_a, source)
+        fit = fit_on_validation(p_e_raw if source != "fa" else None, logits, p_a if source != "fe" else None, y,
+                                source=source, rule=rule, calibrate=calibrate, choose_theta="theta" in todo,
+                                theta=values["theta"], theta_grid=theta_grid, target_precision=target_precision)
+        if fit["T_E"] is not None:
+            values["T_E"] = fit["T_E"]
+            chosen_on["T_E"] = "validation"
+            at_edge["T_E"] = values["T_E"] in (min(hp.TEMPERATURE_GRID), max(hp.TEMPERATURE_GRID))
+        if fit["weights"] is not None:
+            values["weights"] = list(fit["weights"])
+            chosen_on["weights"] = "validation"
+        p = fit["p"]
         if "theta" in todo:
-            values["theta"], tab = hp.select_theta(p, y, theta_grid, target_precision)
+            values["theta"], tab = fit["theta"], fit["theta_table"]
             chosen_on["theta"] = "validation"
             at_edge["theta"] = values["theta"] in (min(theta_grid), max(theta_grid))
             candidates.append(tab.assign(hparam="theta", value=tab["theta"]).drop(columns="theta"))
@@ -127,7 +152,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
             values["delta"] = hp.select_delta(sbar, known_keep)
             chosen_on["delta"] = "validation"
         dists = {"p_E": p_e_raw, "p_E_calibrated": calibrated_pe(p_e_raw, logits, values["T_E"] or 1.0),
-                 "p_A": p_a, "combined": p}
+                 "p_A": p_a if source != "fe" else None, "combined": p}
     table = pd.concat(candidates, ignore_index=True) if candidates else pd.DataFrame(columns=["hparam", "value"])
     table.insert(0, "hparam", table.pop("hparam"))
     table.insert(1, "value", table.pop("value"))
@@ -140,7 +165,11 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
                            out_calibration, out_reliability)
     record = {"method": method, "values": values, "chosen_on": chosen_on, "n_val": int(len(val_t)),
               "at_grid_edge": at_edge, "accept": accept or {"rule": "threshold", "min_accept": 0.0},
-              "rule": {"theta": f"smallest of {sorted(theta_grid)} with validation precision >= {target_precision}",
+              "combine": rule if source == "both" else source,
+              "rule": {"theta": f"smallest of {sorted(theta_grid)} with validation precision >= {target_precision}, "
+                                "chosen again in every round for that round's encoders",
+                       "weights": "(alpha, beta) of the log-linear pool with the lowest validation log-loss, "
+                                  "refitted in every round",
                        "tau": f"lowest validation log-loss of p_A over {list(tau_grid)}",
                        "delta": f"keeps {known_keep} of the (known-class) validation videos",
                        "rounds": "best validation top-1 of f_E over rounds 1..pseudo.rounds (ties: fewer)",
@@ -174,42 +203,66 @@ def _write_calibration(dists: dict, labels: np.ndarray, temps: dict, out: str, o
 def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, classes: str, shards: list[str],
                       out: str, source: str, hparams: str, align: dict, clips_per_video: int,
                       device: str, threads: int, log: Log, val: str | None = None, calibrate: bool = False,
-                      accept: dict | None = None, out_info: str | None = None) -> None:
-    """Pseudo-labels for the whole unlabeled pool from the frozen previous-round encoders, with the
-    theta, tau and delta of ``hparams`` (chosen on validation or taken from config). With ``calibrate``,
-    p_E's temperature is fitted on ``val`` for this round's f_E before combining. ``accept``: the
-    acceptance rule (see :func:`finepseudo.pseudo.pseudolabel.accept_mask`). ``out_info`` (JSON): what was used."""
+                      accept: dict | None = None, out_info: str | None = None, rule: str = "average",
+                      theta_grid: list[float] | None = None, target_precision: float = 0.8) -> None:
+    """Pseudo-labels for the whole unlabeled pool from the frozen previous-round encoders.
+
+    tau and delta come from ``hparams`` (round 0's choice on validation, or config). Then this round's
+    encoders are fitted on ``val`` (:func:`fit_on_validation`): p_E's temperature (``calibrate``), the pool
+    weights (``rule`` loglinear) and, where hparams chose theta on validation, theta again, for this
+    round's combined confidence (a theta chosen on round 0's encoders does not fit a later round's). The
+    unlabeled videos are then combined, thresholded (``accept``: see
+    :func:`finepseudo.pseudo.pseudolabel.accept_mask`) and, in the open world, filtered. ``out_info``
+    (JSON): everything this round used, with each branch's validation top-1 and their agreement."""
     _setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
-    hpv = read_hparams(hparams)
+    record = json.loads(Path(hparams).read_text())
+    hpv = record["values"]
     theta, tau, delta = hpv["theta"], hpv["tau"], hpv["delta"]
+    choose_theta = record["chosen_on"].get("theta") == "validation"
     pool = pd.read_csv(unlabeled, sep="\t", usecols=["video"], dtype={"video": str})
-    info: dict = {"theta": theta, "tau": tau, "delta": delta, "T_E": None, "source": source}
-    temp = None
-    if calibrate and val is not None and source != "fa":
-        temp, _ = fit_pe_temperature(fe=fe, val=val, shards=shards, clips_per_video=clips_per_video, dev=dev,
-                                     log=log, num_classes=len(names))
-        info["T_E"] = temp
+    info: dict = {"theta": theta, "tau": tau, "delta": delta, "T_E": None, "weights": None, "source": source,
+                  "combine": rule if source == "both" else source}
+    val_t = pd.read_csv(val, sep="\t", dtype={"video": str}) if val is not None else pd.DataFrame()
+    fit = None
+    if len(val_t) and (calibrate or choose_theta or (source == "both" and rule == "loglinear")):
+        p_e_raw, logits, sbar, val_t = _predict(fe=fe, fa=fa, gallery=labeled, table=val_t, shards=shards,
+                                                align=align, clips_per_video=clips_per_video, dev=dev,
+                                                num_classes=len(names), log=log, what="validation")
+        p_a = hp.softmax(sbar / tau) if sbar is not None else None
+        fit = fit_on_validation(p_e_raw if source != "fa" else None, logits, p_a if source != "fe" else None,
+                                val_t["label"].to_numpy(), source=source, rule=rule, calibrate=calibrate,
+                                choose_theta=choose_theta, theta=theta, theta_grid=theta_grid or [theta],
+                                target_precision=target_precision)
+        theta = fit["theta"]
+        info.update({"theta": theta, "T_E": fit["T_E"], "weights": fit["weights"], "n_val": fit["n_val"],
+                     "theta_chosen_on": "validation, this round" if choose_theta else "config",
+                     "val_top1": fit["val_top1"], "val_agreement": fit.get("val_agreement")})
+        if fit["theta_table"] is not None:
+            info["theta_candidates"] = fit["theta_table"].to_dict("records")
+    elif len(val_t) == 0 and (calibrate or choose_theta):
+        log("no validation videos: round 0's theta is kept and p_E is not calibrated")
     if pool.empty:
         table = pseudo_label_table([], None, None, None, source="fe", theta=theta)
     else:
         p_e, logits, sbar, pool = _predict(fe=fe, fa=fa, gallery=labeled, table=pool, shards=shards, align=align,
                                            clips_per_video=clips_per_video, dev=dev, num_classes=len(names),
                                            log=log, what="unlabeled")
-        p_e = calibrated_pe(p_e, logits, temp)
+        p_e = calibrated_pe(p_e, logits, info["T_E"])
         p_a = hp.softmax(sbar / tau) if sbar is not None else None
         table = pseudo_label_table(pool["video"].tolist(), p_e, p_a, sbar, source=source, theta=theta, delta=delta,
-                                   accept=accept, info=info)
+                                   accept=accept, info=info, rule=rule,
+                                   weights=tuple(info["weights"]) if info["weights"] else None)
     table.to_csv(out, sep="\t", index=False)
     info["accepted"] = int(table["accepted"].sum())
     info["pool"] = int(len(table))
     if out_info:
         Path(out_info).write_text(json.dumps(info, indent=2))
-    log(f"{len(table)} unlabeled videos: {info['accepted']} accepted (theta={theta}, tau={tau}, T_E={temp}, "
-        f"source={source}, rule={info.get('rule', 'threshold')}, min_accept used: "
-        f"{info.get('min_accept_used', False)}), {int(table['rejected_novel'].sum())} rejected as novel "
-        f"(delta={delta})")
+    log(f"{len(table)} unlabeled videos: {info['accepted']} accepted (theta={theta}, tau={tau}, T_E={info['T_E']}, "
+        f"weights={info['weights']}, source={source}, combine={info['combine']}, rule={info.get('rule', 'threshold')}, "
+        f"min_accept used: {info.get('min_accept_used', False)}), {int(table['rejected_novel'].sum())} rejected as "
+        f"novel (delta={delta}); validation top-1 {info.get('val_top1')}")
 
 
 def training_set(labeled: str, pseudo: str) -> pd.DataFrame:
