@@ -157,8 +157,10 @@ def test_same_config_same_numbers(run, tmp_path):
     """A second run from scratch with the same config gives identical tables and metrics on CPU."""
     snakemake(tmp_path, "results/synthdive/eval/supervised/frac50_seed0/metrics.json",
               "results/synthdive/alignability/frac50_seed0/pA_test.tsv",
-              "results/synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv")
+              "results/synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv",
+              "results/synthdive/baselines/ssl_probe/frac50_seed0/predictions.tsv")
     for rel in ("synthdive/eval/supervised/frac50_seed0/predictions.tsv", "synthdive/manifest.tsv",
+                *(f"synthdive/baselines/{b}/frac50_seed0/predictions.tsv" for b in ("pixel_dtw", "ssl_probe")),
                 "synthdive/alignability/frac50_seed0/pA_test.tsv", "synthdive/alignability/frac50_seed0/triplets_gitdl.tsv",
                 "synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv"):
         assert (run / rel).read_text() == (tmp_path / "results" / rel).read_text(), rel
