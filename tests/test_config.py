@@ -101,6 +101,8 @@ def test_presets_pass_the_cross_key_checks(preset):
     ({"frames": {"num_frames": 8}}, ["alignability.num_frames", "frames.num_frames"],
      ["alignability.num_frames is 16", "fe.clip_frames is 16", "lower alignability.num_frames"]),
     ({"fe": {"augment": {"span": [0.9, 0.5]}}}, ["fe.augment.span"], ["lo must not exceed hi"]),
+    ({"baselines": {"pixel_size": 64}}, ["baselines.pixel_size", "frames.size"],
+     ["baselines.pixel_size is 64", "frames.size 48", "at most 48"]),
     ({"synthdive": {"idle_frames": [5, 0]}}, ["synthdive.idle_frames"], ["min must not exceed max"]),
     ({"synthdive": {"classes": [7, 8, 24], "novel_classes": [24]}}, ["synthdive.classes", "synthdive.novel_classes"],
      ["[24] are in both"]),
@@ -125,7 +127,8 @@ def test_cross_key_checks_pass_where_the_combination_is_fine():
                   {"splits": {"label_percents": [3]}, "hparams": {"val_per_class": 0}},  # no validation asked for
                   {"splits": {"label_percents": [3]}, "methods": ["supervised"]},  # nothing chosen on validation
                   {"dataset": {"name": "diving48"}, "splits": {"label_percents": [1]}},  # sizes unknown: not checked
-                  {"fe": {"augment": {"span": [0.5, 0.5], "hflip": True, "translate": 0}}}):
+                  {"fe": {"augment": {"span": [0.5, 0.5], "hflip": True, "translate": 0}}},
+                  {"baselines": {"pixel_size": 48}}):  # as large as the stored frames is fine
         validate_config(_deep(base, patch), SCHEMA)
 
 

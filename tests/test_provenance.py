@@ -100,7 +100,9 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
         "data/synthdive.py": {"generate_synthdive"},
         "report/html.py": {"report"},
         "align/dtw/cpu.py": {"mine_pairs", "train_alignability", "predict_alignability", "pair_verification",
-                             "pretrain_gitdl", "select_hparams", "pseudo_label", "retrain_fe", "retrain_fa"},
+                             "pretrain_gitdl", "select_hparams", "pseudo_label", "retrain_fe", "retrain_fa",
+                             "trivial_baselines"},
+        "baselines/trivial.py": {"trivial_baselines"},
     }
     for module, rules in expected.items():
         path = code / "src/finepseudo" / module
@@ -122,7 +124,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
 # here fails the test: add it with the rules whose settings carry it.
 ALL_TORCH = {"pretrain_fe", "train_fe", "evaluate_fe", "evaluate_round", "pretrain_gitdl", "mine_pairs",
              "train_alignability", "predict_alignability", "pair_verification", "select_hparams", "pseudo_label",
-             "retrain_fe", "retrain_fa"}
+             "retrain_fe", "retrain_fa", "trivial_baselines"}
 DTW = {"mine_pairs", "predict_alignability", "pair_verification", "select_hparams", "pseudo_label", "retrain_fa"}
 READERS = {
     "seed": {"pretrain_fe", "train_fe", "pretrain_gitdl", "train_alignability", "retrain_fe", "retrain_fa"},
@@ -141,8 +143,10 @@ READERS = {
     "fe.weights": {"pretrain_fe", "train_fe"},
     "fe.weight_decay": {"pretrain_fe", "train_fe"},
     "fe.augment.*": {"pretrain_fe", "train_fe"},
+    "fe.clip_frames": {"train_fe", "trivial_baselines"},  # the probe's features pool the evaluation clips
+    "fe.init": {"train_fe", "trivial_baselines"},  # ssl_probe runs with fe.init ssl only
     "fe.*": {"train_fe"},
-    "alignability.num_frames": {"pretrain_gitdl", "train_alignability"},
+    "alignability.num_frames": {"pretrain_gitdl", "train_alignability", "trivial_baselines"},
     "alignability.gamma": {"train_alignability", "retrain_fa"} | DTW - {"mine_pairs"},
     "alignability.margin": {"train_alignability", "retrain_fa"},
     "alignability.omega": {"train_alignability", "retrain_fa"},
@@ -150,7 +154,7 @@ READERS = {
     "alignability.tau": {"predict_alignability", "select_hparams"},
     "alignability.gpus": {"pretrain_gitdl", "train_alignability", "retrain_fa"},
     "alignability.hflip": {"pretrain_gitdl", "train_alignability", "retrain_fa"},
-    "alignability.dtw_backend": DTW,
+    "alignability.dtw_backend": DTW | {"trivial_baselines"},
     "alignability.*": {"pretrain_gitdl"},
     "pseudo.rounds": set(),
     "pseudo.theta": {"select_hparams"},
@@ -163,8 +167,9 @@ READERS = {
     "hparams.*": {"select_hparams"},
     "open_world.novel_classes": {"make_splits", "select_hparams"},
     "open_world.delta": {"select_hparams"},
-    "eval.clips_per_video": {"evaluate_fe", "evaluate_round", "select_hparams", "pseudo_label"},
-    "eval.batch_size": {"evaluate_fe", "evaluate_round"},
+    "eval.clips_per_video": {"evaluate_fe", "evaluate_round", "select_hparams", "pseudo_label", "trivial_baselines"},
+    "eval.batch_size": {"evaluate_fe", "evaluate_round", "trivial_baselines"},
+    "baselines.pixel_size": {"trivial_baselines"},
     "methods": set(),
 }
 # Keys not flipped, and why.

@@ -367,3 +367,122 @@ def test_report_names_a_missing_input(runs, tmp_path, missing):
     Path(gone).unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(gone)):
         report.build_report(inp, CONFIG, {})
+
+
+# -------------------------------------------------------------------------------------------- trivial baselines
+
+
+def _write_baseline(res: Path, name: str, seed: int, labels: np.ndarray, pred: np.ndarray) -> tuple[str, str]:
+    """metrics.json and predictions.tsv of a trivial baseline, laid out as rule trivial_baselines writes them."""
+    run = res / "baselines" / name / f"frac10_seed{seed}"
+    run.mkdir(parents=True)
+    pd.DataFrame({"video": [f"{v:05d}" for v in range(len(labels))], "label": labels, "pred": pred,
+                  "confidence": 0.5}).to_csv(run / "predictions.tsv", sep="\t", index=False)
+    top1 = float(100 * (pred == labels).mean())
+    (run / "metrics.json").write_text(json.dumps({"n": len(labels), "top1": top1, "mean_class_accuracy": top1,
+                                                  "method": name, "gallery": "labeled.tsv"}))
+    return str(run / "metrics.json"), str(run / "predictions.tsv")
+
+
+@pytest.fixture
+def trivial(runs):
+    """On the ``runs`` fixture's test videos: pixel_dtw = finepseudo's predictions with 10 more videos wrong
+    per seed (about 73 %), pixel_pooled about 30 %, phi_a about 50 %, every one on seeds 0-2."""
+    res, preds = runs
+    rng = np.random.default_rng(5)
+    metrics, bpreds = [], []
+    for s in SEEDS:
+        fp = pd.read_csv(res / f"eval/finepseudo/frac10_seed{s}/predictions.tsv", sep="\t", dtype={"video": str})
+        labels, pred = fp["label"].to_numpy(), fp["pred"].to_numpy().copy()
+        right = np.flatnonzero(pred == labels)[:10]
+        pred[right] = (labels[right] + 1) % 4
+        for name, p in (("pixel_dtw", pred), ("pixel_pooled", _predictions(labels, 0.3, rng)),
+                        ("phi_a", _predictions(labels, 0.5, rng))):
+            m, q = _write_baseline(res, name, s, labels, p)
+            metrics.append(m)
+            bpreds.append(q)
+    return metrics, bpreds
+
+
+def test_best_trivial_baseline_and_every_method_against_it(runs, trivial):
+    res, preds = runs
+    _, bpreds = trivial
+    best = report.best_trivial_baselines(bpreds)
+    assert best["baseline"].tolist() == ["pixel_dtw"] and best["seeds"].tolist() == [3]
+    dtw = [_correct(p).mean() * 100 for p in bpreds if "/pixel_dtw/" in p]
+    assert best["mean top-1 (%)"].iloc[0] == pytest.approx(np.mean(dtw))
+    table = report.trivial_comparisons(preds, bpreds, n_boot=500, seed=4).set_index("method")
+    assert set(table.index) == {"finepseudo", "pl", "supervised"} and (table["baseline"] == "pixel_dtw").all()
+    a = [_correct(str(res / f"eval/finepseudo/frac10_seed{s}/predictions.tsv")) for s in SEEDS]
+    b = [_correct(p) for p in bpreds if "/pixel_dtw/" in p]
+    expected = stats.paired_bootstrap(a, b, n_boot=500, seed=4)
+    fp = table.loc["finepseudo"]
+    assert fp["difference (points)"] == pytest.approx(100 * 10 / N_VIDEOS) == pytest.approx(expected["diff"])
+    assert (fp["ci_lo"], fp["ci_hi"]) == pytest.approx((expected["lo"], expected["hi"]))
+    assert table["beats"].notna().all()
+    assert fp["beats"] and fp["ci_lo"] > 0
+    assert not table.loc["pl", "beats"] and table.loc["pl", "ci_hi"] < 0
+    assert table.loc["supervised", "seeds"] == 2  # paired on the seeds both ran
+    for _, r in table.reset_index().iterrows():
+        assert r["beats"] == (r["ci_lo"] > 0)
+    # a method at a label fraction without trivial baselines is listed, not compared
+    full = res / "eval/supervised_full/frac100_seed0"
+    full.mkdir(parents=True)
+    pd.read_csv(preds[0], sep="\t").to_csv(full / "predictions.tsv", sep="\t", index=False)
+    table = report.trivial_comparisons([*preds, str(full / "predictions.tsv")], bpreds, n_boot=100)
+    row = table[table["method"] == "supervised_full"].iloc[0]
+    assert row["labels %"] == 100 and row["beats"] is None
+    assert "no trivial baseline ran at this label fraction" in report.trivial_reading(row)
+
+
+def test_trivial_reading_says_plainly_whether_a_method_beats_the_best_baseline():
+    row = {"method": "finepseudo", "labels %": 10.0, "baseline": "pixel_dtw", "baseline top-1 (%)": 31.04,
+           "difference (points)": 4.2, "ci_lo": 1.1, "ci_hi": 7.3}
+    assert report.trivial_reading(row) == ("finepseudo at 10 % labels against the best trivial baseline, pixel_dtw "
+                                           "(31.0 %): it beats it, by +4.2 points (95 % interval [1.1, 7.3], above 0).")
+    noise = report.trivial_reading(row | {"difference (points)": 2.0, "ci_lo": 0.0, "ci_hi": 4.0})
+    assert "does NOT beat it: +2.0 points, 95 % interval [0.0, 4.0] contains 0 (within noise)" in noise
+    worse = report.trivial_reading(row | {"difference (points)": -3.0, "ci_lo": -5.0, "ci_hi": -1.0})
+    assert "does NOT beat it: it is worse by 3.0 points (95 % interval [-5.0, -1.0], below 0)" in worse
+
+
+def test_report_shows_the_trivial_baselines_as_rows_and_reads_them(runs, trivial, tmp_path):
+    res, preds = runs
+    bmetrics, bpreds = trivial
+    inp = _base_inputs(res, preds, tmp_path / "bench") | {"predictions": preds, "baselines": bmetrics,
+                                                          "baseline_predictions": bpreds}
+    html = report.build_report(inp, CONFIG | {"fe": {"init": "ssl"}}, {})
+    acc = html[html.index('<h2 id="accuracy">'):html.index('<h2 id="methods">')]
+    for name in ("pixel_dtw", "pixel_pooled", "phi_a"):
+        top1 = [json.loads(Path(m).read_text())["top1"] for m in bmetrics if f"/{name}/" in m]
+        cell = f"{np.mean(top1):.1f} ± {np.std(top1, ddof=1):.1f} (n=3)"
+        row = re.search(rf"<tr>\s*<td>{name} \(trivial baseline\)</td>\s*<td>(.*?)</td>", acc)
+        assert row is not None and row.group(1) == cell, name
+        mean, lo, hi = stats.mean_ci(top1)
+        ci_row = re.search(rf"<td>{name} \(trivial baseline\)</td>\s*<td>10</td>\s*<td>3</td>\s*<td>(.*?)</td>\s*"
+                           r"<td>(.*?)</td>", acc)
+        assert ci_row is not None and ci_row.groups() == (f"{mean:.1f}", f"[{lo:.1f}, {hi:.1f}]"), name
+    # the baselines follow the methods in both tables
+    assert acc.index("<td>supervised</td>") < acc.index("<td>phi_a (trivial baseline)</td>")
+    assert acc.rindex("<td>supervised</td>") < acc.rindex("<td>phi_a (trivial baseline)</td>")
+    assert "never the validation or unlabeled videos" in acc and "ssl_probe is not shown" not in acc
+    # every method against the best one, in the paired section and in the generated reading
+    paired = html[html.index('<h2 id="paired">'):html.index('<h2 id="calibration">')]
+    table = report.trivial_comparisons(preds, bpreds)
+    for _, r in table.iterrows():
+        cells = re.search(rf"<h3>Every method against.*?<td>{r['method']}</td>(.*?)</tr>", paired, re.S).group(1)
+        assert f"<td>{r['difference (points)']:+.1f}</td>" in cells and f"[{r['ci_lo']:.1f}, {r['ci_hi']:.1f}]" in cells
+        assert ("<td>beats it</td>" in cells) == bool(r["beats"])
+    reading = html[html.index("<h3>Reading (generated"):html.index('<h2 id="paired">')]
+    best = table["baseline top-1 (%)"].iloc[0]
+    assert (f"finepseudo at 10 % labels against the best trivial baseline, pixel_dtw ({best:.1f} %): it beats it"
+            in reading)
+    assert "pl at 10 % labels against the best trivial baseline, pixel_dtw" in reading
+    assert re.search(r"pl at 10 % labels [^<]*it does NOT beat it: it is worse by", reading)
+    assert reading.count("against the best trivial baseline") == 3  # finepseudo, pl, supervised
+    # fe.init scratch: no self-supervised f_E, so no ssl_probe row, and the report says why
+    html = report.build_report(inp, CONFIG | {"fe": {"init": "scratch"}}, {})
+    assert "<code>ssl_probe</code> is not shown: <code>fe.init</code> is scratch" in html
+    # a report without the baselines' inputs (an older run) has no such rows
+    html = report.build_report(_base_inputs(res, preds, tmp_path / "b2") | {"predictions": preds}, CONFIG, {})
+    assert "(trivial baseline)" not in html and "No trivial baseline predictions" in html

@@ -31,6 +31,12 @@ def test_report_has_every_section(run):
         assert section in html, section
     assert html.count("data:image/png;base64,") >= 5  # figures are embedded, the file stands alone
     assert "supervised_full" in html and "torch" in html
+    # the trivial baselines are rows of the accuracy table, and the reading says whether each method beats the best
+    for name in ("pixel_dtw", "pixel_pooled", "phi_a", "ssl_probe"):
+        assert f"<td>{name} (trivial baseline)</td>" in html, name
+    for method in ("supervised", "pl", "fa_only", "finepseudo"):
+        assert re.search(rf"{method} at 50 % labels against the best trivial baseline, \w+ \([\d.]+ %\): it "
+                         r"(beats it|does NOT beat it)", html), method
     # the report reads the benchmark files of the run's jobs, declared as its inputs: all of them
     listed = int(re.search(r"benchmark files: (\d+)", (run / "logs/report.log").read_text()).group(1))
     assert listed == len(list((run / "benchmarks").rglob("*.tsv"))) > 20
@@ -76,7 +82,7 @@ def test_hyperparameters_are_chosen_on_validation_never_on_test(run, tmp_path):
     r = snakemake(wd, "results/report.html", "-n", "--quiet", "rules")
     rules = planned_rules(r)
     assert rules <= {"evaluate_fe", "evaluate_round", "select_round", "predict_alignability", "pair_verification",
-                     "report"}, r.stdout
+                     "trivial_baselines", "report"}, r.stdout
     assert "evaluate_round" in rules and "select_hparams" not in rules
 
 
@@ -91,6 +97,38 @@ def test_metrics_and_tables(run):
         assert abs(100 * (pred["pred"] == pred["label"]).mean() - m["top1"]) < 1e-9
     hist = pd.read_csv(run / "synthdive/models/supervised/frac100_seed0/fe.history.tsv", sep="\t")
     assert len(hist) == 2 and hist["loss"].notna().all()
+
+
+def test_trivial_baselines(run, tmp_path):
+    """Every trivial baseline wrote what an evaluation writes, on the same test videos as the methods, from the
+    labeled gallery; phi_a is predict_alignability's argmax p_A. The validation split is no input: scrambling
+    its labels re-runs what chooses on it, never the baselines (on a copy of the run)."""
+    d = run / "synthdive"
+    ev = pd.read_csv(d / "eval/supervised/frac50_seed0/predictions.tsv", sep="\t", dtype={"video": str})
+    lab = pd.read_csv(d / "splits/frac50_seed0/labeled.tsv", sep="\t")
+    for name in ("pixel_dtw", "pixel_pooled", "phi_a", "ssl_probe"):
+        b = d / f"baselines/{name}/frac50_seed0"
+        m = json.loads((b / "metrics.json").read_text())
+        pred = pd.read_csv(b / "predictions.tsv", sep="\t", dtype={"video": str})
+        assert list(pred.columns) == list(ev.columns) and pred["video"].tolist() == ev["video"].tolist(), name
+        assert (pred["label"] == ev["label"]).all()
+        assert m["n"] == 8 and m["n_gallery"] == len(lab) == 8 and m["gallery"].endswith("frac50_seed0/labeled.tsv")
+        assert m["top1"] == pytest.approx(100 * (pred["pred"] == pred["label"]).mean()), name
+        conf = pd.read_csv(b / "confusion.tsv", sep="\t", index_col=0)
+        assert conf.shape == (4, 4) and conf.to_numpy().sum() == 8
+    pa = pd.read_csv(d / "alignability/frac50_seed0/pA_test.tsv", sep="\t", dtype={"video": str}).set_index("video")
+    phi = pd.read_csv(d / "baselines/phi_a/frac50_seed0/predictions.tsv", sep="\t", dtype={"video": str})
+    assert (phi["pred"].to_numpy() == pa.loc[phi["video"], "pred"].to_numpy()).all()
+    log = (run / "logs/synthdive/trivial_baselines/frac50_seed0.log").read_text()
+    assert "gallery of 8 labeled videos" in log and "pixel_dtw: top-1" in log
+    wd = tmp_path / "wd"
+    shutil.copytree(run.parent, wd, symlinks=True)
+    val = wd / "results/synthdive/splits/frac50_seed0/val.tsv"
+    v = pd.read_csv(val, sep="\t")
+    v["label"] = (v["label"] + 1) % 4
+    v.to_csv(val, sep="\t", index=False)
+    rules = planned_rules(snakemake(wd, "results/report.html", "-n", "--quiet", "rules"))
+    assert "select_hparams" in rules and "trivial_baselines" not in rules, rules
 
 
 def test_alignability_outputs(run):
@@ -119,8 +157,10 @@ def test_same_config_same_numbers(run, tmp_path):
     """A second run from scratch with the same config gives identical tables and metrics on CPU."""
     snakemake(tmp_path, "results/synthdive/eval/supervised/frac50_seed0/metrics.json",
               "results/synthdive/alignability/frac50_seed0/pA_test.tsv",
-              "results/synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv")
+              "results/synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv",
+              "results/synthdive/baselines/ssl_probe/frac50_seed0/predictions.tsv")
     for rel in ("synthdive/eval/supervised/frac50_seed0/predictions.tsv", "synthdive/manifest.tsv",
+                *(f"synthdive/baselines/{b}/frac50_seed0/predictions.tsv" for b in ("pixel_dtw", "ssl_probe")),
                 "synthdive/alignability/frac50_seed0/pA_test.tsv", "synthdive/alignability/frac50_seed0/triplets_gitdl.tsv",
                 "synthdive/methods/finepseudo/frac50_seed0/round2/pseudo_labels.tsv"):
         assert (run / rel).read_text() == (tmp_path / "results" / rel).read_text(), rel
@@ -327,5 +367,8 @@ def test_every_method_and_the_open_world(run, tmp_path):
     a = res / "alignability/frac50_seed0"
     for variant in ("av_gitdl", "at_gitdl", "score_gitdl", "av_scratch"):
         assert (a / f"avml_{variant}_fa.pt").is_file()
+    for name in ("pixel_dtw", "pixel_pooled", "phi_a", "ssl_probe"):  # the test split has no novel class
+        assert json.loads((res / f"baselines/{name}/frac50_seed0/metrics.json").read_text())["n"] == len(test)
     html = (wd / "results/report.html").read_text()
     assert "finepseudo_lscore_only" in html and "novel_rejection_recall" in html
+    assert "finepseudo_no_filter at 50 % labels against the best trivial baseline" in html

@@ -103,6 +103,12 @@ def cross_key_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], st
             out.append(((key, "frames.num_frames"),
                         f"{key} is {value} ({what}) but frames.num_frames stores only {t} frames per video: lower "
                         f"{key} or raise frames.num_frames to at least {value}"))
+    px = config["baselines"]["pixel_size"]
+    if px > fr["size"]:
+        out.append((("baselines.pixel_size", "frames.size"),
+                    f"baselines.pixel_size is {px} but frames are stored at frames.size {fr['size']} pixels: the "
+                    f"pixel baselines average frames down, never up; lower baselines.pixel_size to at most "
+                    f"{fr['size']}"))
     span = fe["augment"].get("span")
     if span is not None and span[0] > span[1]:
         out.append((("fe.augment.span",), f"fe.augment.span is {span}: it is [lo, hi], lo must not exceed hi"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["PseudoMethod", "SUPERVISED_METHODS", "PSEUDO_METHODS", "METHODS", "VIDEO_ARCHS"]
+__all__ = ["PseudoMethod", "SUPERVISED_METHODS", "PSEUDO_METHODS", "METHODS", "TRIVIAL_BASELINES", "VIDEO_ARCHS"]
 
 
 class PseudoMethod(NamedTuple):
@@ -66,6 +66,16 @@ PSEUDO_METHODS: dict[str, PseudoMethod] = {
 
 #: Methods a config may list under ``methods`` (``finepseudo_no_filter`` is added by the workflow itself).
 METHODS: tuple[str, ...] = tuple(SUPERVISED_METHODS) + tuple(m for m in PSEUDO_METHODS if m != "finepseudo_no_filter")
+
+#: Trivial baselines: every report shows them as rows of its accuracy table, each computed per label fraction
+#: and split seed from the split's labeled videos (labeled.tsv) on the same test videos as the methods
+#: (rule trivial_baselines, :mod:`finepseudo.baselines.trivial`). Not ``methods:`` entries: they always run.
+TRIVIAL_BASELINES: dict[str, str] = {
+    "pixel_dtw": "1-NN by hard DTW over downsampled, centred pixel frames (cosine cost)",
+    "pixel_pooled": "1-NN by cosine distance of the same pixel frames averaged over time (no alignment)",
+    "phi_a": "phi_A alone on the test videos: argmax p_A (predict_alignability's pA_test.tsv)",
+    "ssl_probe": "nearest class mean (cosine) on the self-supervised f_E's pooled features (fe.init: ssl only)",
+}
 
 #: Video architectures of f_E (constructors in :mod:`finepseudo.models.video`).
 VIDEO_ARCHS: tuple[str, ...] = ("r2plus1d_tiny", "r2plus1d_18", "r3d_18")

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from finepseudo.config import ConfigError, validate_config  # noqa: E402
 from finepseudo.data.datasets import ANNOTATION_KEYS, FORMATS  # noqa: E402
 from finepseudo.provenance import code_digest  # noqa: E402
-from finepseudo.registry import PSEUDO_METHODS  # noqa: E402
+from finepseudo.registry import PSEUDO_METHODS, TRIVIAL_BASELINES  # noqa: E402
 
 try:
     validate_config(
@@ -437,6 +437,49 @@ def get_calibration(wildcards, name="calibration.tsv"):
     ]
 
 
+# Trivial baselines (finepseudo.registry.TRIVIAL_BASELINES), run per label fraction and split seed; the probe of
+# the self-supervised f_E only where fe.init is ssl (with scratch there is no fe_ssl.pt; the report says so).
+TRIVIAL = [
+    n for n in TRIVIAL_BASELINES if n != "ssl_probe" or config["fe"]["init"] == "ssl"
+]
+
+
+def get_trivial_baselines_inputs(wc):
+    """The split's labeled gallery and test videos, their frames, phi_A's test table and, with fe.init ssl,
+    the self-supervised f_E (never val.tsv nor the unlabeled videos)."""
+    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
+    inputs = {
+        "labeled": f"{split}/labeled.tsv",
+        "test": f"{split}/test.tsv",
+        "classes": f"results/{DATASET}/classes.tsv",
+        "pa_test": f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/pA_test.tsv",
+        "shards": get_shards(wc),
+        "shard_index": get_shard_status(wc),
+    }
+    if "ssl_probe" in TRIVIAL:
+        inputs["ssl"] = SSL_FE
+    return inputs
+
+
+def trivial_outputs(name):
+    """The trivial_baselines output list of file ``name`` (metrics.json, per_class.tsv, ...), one per baseline in
+    the order of TRIVIAL (the rule's settings carry that order to the script)."""
+    return [
+        f"results/{{dataset}}/baselines/{b}/frac{{frac}}_seed{{seed}}/{name}"
+        for b in TRIVIAL
+    ]
+
+
+def get_trivial_files(wildcards, name="metrics.json"):
+    """A file of every trivial baseline at every label fraction and seed (for the report)."""
+    return [
+        f"results/{DATASET}/baselines/{b}/frac{p}_seed{s}/{name}"
+        for b in TRIVIAL
+        for p in PERCENTS
+        for s in SEEDS
+    ]
+
+
 def get_report_inputs(wildcards):
     inputs = {
         "manifest": f"results/{DATASET}/manifest.tsv",
@@ -454,6 +497,8 @@ def get_report_inputs(wildcards):
         "pseudo_quality": get_pseudo_quality(wildcards),
         "round_metrics": get_round_metrics(wildcards),
         "hparams": get_hparams(wildcards),
+        "baselines": get_trivial_files(wildcards),
+        "baseline_predictions": get_trivial_files(wildcards, "predictions.tsv"),
     }
     if DATASET == "synthdive":
         inputs["synthdive_summary"] = "results/synthdive/raw/summary.json"
@@ -544,7 +589,11 @@ def get_benchmark_files():
         ]
         out += [
             f"{b}/{rule}/{d}/frac{p}_seed{s}.tsv"
-            for rule in ("predict_alignability", "pair_verification")
+            for rule in (
+                "predict_alignability",
+                "pair_verification",
+                "trivial_baselines",
+            )
         ]
     for m, p, s in runs():
         if m not in PSEUDO_METHODS:

@@ -20,9 +20,11 @@ import pandas as pd
 import yaml
 
 from finepseudo import stats
+from finepseudo.registry import TRIVIAL_BASELINES
 
 __all__ = ["build_report", "benchmark_table", "accuracy_table", "accuracy_ci_table", "paired_comparisons",
-           "calibration_table", "pooled_reliability", "COMPARISONS"]
+           "best_trivial_baselines", "trivial_comparisons", "trivial_reading", "calibration_table",
+           "pooled_reliability", "COMPARISONS", "TRIVIAL_MARK"]
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -62,9 +64,21 @@ def _plt():
 # ----------------------------------------------------------------------------------------------- data
 
 
-def accuracy_table(metrics: list[dict]) -> pd.DataFrame:
-    """Rows of metrics dicts (method, percent, seed, top1) -> method x label-% table of 'mean ± std (n)'."""
-    df = pd.DataFrame(metrics)
+#: Appended to a trivial baseline's name wherever it is a row beside the methods.
+TRIVIAL_MARK = " (trivial baseline)"
+
+
+def _with_baselines(metrics: list[dict], baselines: list[dict] | None) -> list[dict]:
+    """The methods' rows, then the trivial baselines' with their names marked (TRIVIAL_MARK) and ``_kind`` 1 (the
+    methods' 0), so that tables list them after the methods."""
+    return ([{**r, "_kind": 0} for r in metrics]
+            + [{**r, "method": r["method"] + TRIVIAL_MARK, "_kind": 1} for r in baselines or []])
+
+
+def accuracy_table(metrics: list[dict], baselines: list[dict] | None = None) -> pd.DataFrame:
+    """Rows of metrics dicts (method, percent, seed, top1) -> method x label-% table of 'mean ± std (n)';
+    ``baselines`` (rows of the same form) follow the methods, their names marked with TRIVIAL_MARK."""
+    df = pd.DataFrame(_with_baselines(metrics, baselines))
     if df.empty:
         return df
     g = df.groupby(["method", "percent"])["top1"]
@@ -74,16 +88,19 @@ def accuracy_table(metrics: list[dict]) -> pd.DataFrame:
         for m, s, c in zip(agg["mean"], agg["std"].fillna(0), agg["count"])
     ]
     table = agg.pivot(index="method", columns="percent", values="cell")
+    kind = df.groupby("method")["_kind"].first()
+    table = table.loc[sorted(table.index, key=lambda m: (kind[m], m))]
     table.columns = [f"{p:g} % labels" for p in table.columns]
     return table
 
 
-def accuracy_ci_table(metrics: list[dict], level: float = 0.95) -> pd.DataFrame:
+def accuracy_ci_table(metrics: list[dict], level: float = 0.95, baselines: list[dict] | None = None) -> pd.DataFrame:
     """Rows of metrics dicts (method, percent, seed, top1) -> one row per method and label %: method,
     labels %, seeds (count), mean top-1 (%), ci_lo, ci_hi (Student-t interval over seeds, stats.mean_ci;
-    nan with one seed) and per-seed top-1 ("seed: value", by seed)."""
+    nan with one seed) and per-seed top-1 ("seed: value", by seed). ``baselines`` (rows of the same form)
+    get the same interval and follow the methods of each label %, their names marked with TRIVIAL_MARK."""
     cols = ["method", "labels %", "seeds", "mean top-1 (%)", "ci_lo", "ci_hi", "per-seed top-1"]
-    df = pd.DataFrame(metrics)
+    df = pd.DataFrame(_with_baselines(metrics, baselines))
     if df.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -91,8 +108,10 @@ def accuracy_ci_table(metrics: list[dict], level: float = 0.95) -> pd.DataFrame:
         g = g.sort_values("seed")
         mean, lo, hi = stats.mean_ci(g["top1"].to_numpy(), level)
         rows.append({"method": method, "labels %": p, "seeds": len(g), "mean top-1 (%)": mean, "ci_lo": lo,
-                     "ci_hi": hi, "per-seed top-1": ", ".join(f"{s}: {v:.1f}" for s, v in zip(g["seed"], g["top1"]))})
-    return pd.DataFrame(rows, columns=cols).sort_values(["labels %", "method"], kind="stable", ignore_index=True)
+                     "ci_hi": hi, "per-seed top-1": ", ".join(f"{s}: {v:.1f}" for s, v in zip(g["seed"], g["top1"])),
+                     "_kind": int(g["_kind"].iloc[0])})
+    out = pd.DataFrame(rows, columns=cols + ["_kind"])
+    return out.sort_values(["labels %", "_kind", "method"], kind="stable", ignore_index=True)[cols]
 
 
 def _fmt_ci(lo: float, hi: float, fmt: str = "{:.1f}") -> str:
@@ -158,6 +177,74 @@ def paired_comparisons(predictions: list[str], *, comparisons: list[tuple[str, s
                          "videos": r["n_videos"], "difference (points)": r["diff"], "ci_lo": r["lo"], "ci_hi": r["hi"],
                          "p_boot_le_0": r["p_boot_le_0"], "reading": _reading(a, b, r["diff"], r["lo"], r["hi"])})
     return pd.DataFrame(rows, columns=cols)
+
+
+def best_trivial_baselines(baseline_predictions: list[str]) -> pd.DataFrame:
+    """The strongest trivial baseline of each label %: predictions.tsv files under .../<baseline>/frac<P>_seed<S>/
+    -> one row per label %: labels %, baseline (the highest test top-1 averaged over its seeds; a tie goes to the
+    first name in alphabetical order), seeds, mean top-1 (%). Choosing the best on the test split favours the
+    baseline: a method that beats it beats every trivial baseline."""
+    cols = ["labels %", "baseline", "seeds", "mean top-1 (%)"]
+    preds = _read_predictions(baseline_predictions)
+    acc: dict[tuple[float, str], list[float]] = {}
+    for (name, p, _), t in preds.items():
+        if len(t):
+            acc.setdefault((p, name), []).append(100.0 * float((t["pred"] == t["label"]).mean()))
+    rows = []
+    for p in sorted({k[0] for k in acc}):
+        means = sorted(((-float(np.mean(v)), name, len(v)) for (q, name), v in acc.items() if q == p))
+        neg, name, n = means[0]
+        rows.append({"labels %": p, "baseline": name, "seeds": n, "mean top-1 (%)": -neg})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def trivial_comparisons(predictions: list[str], baseline_predictions: list[str], *, n_boot: int = 2000,
+                        seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Every method against the best trivial baseline of its label % (best_trivial_baselines), paired on the
+    same seeds and test videos (paired_comparisons: two-level paired bootstrap). One row per method and label %,
+    in the order the methods first appear in ``predictions``: method, labels %, baseline, baseline top-1 (%),
+    seeds, videos, difference (points, method minus baseline), ci_lo, ci_hi, beats (True exactly when ci_lo > 0,
+    False otherwise; None, with the other columns empty, when no trivial baseline ran at that label %)."""
+    cols = ["method", "labels %", "baseline", "baseline top-1 (%)", "seeds", "videos", "difference (points)", "ci_lo",
+            "ci_hi", "beats"]
+    best = best_trivial_baselines(baseline_predictions).set_index("labels %")
+    keys = [_run_key(path)[:2] for path in predictions]
+    rows = []
+    for p in sorted({q for _, q in keys}):
+        for method in dict.fromkeys(m for m, q in keys if q == p):
+            if p not in best.index:
+                rows.append({"method": method, "labels %": p, "baseline": None, "beats": None})
+                continue
+            b = best.loc[p]
+            paths = [x for x, (m, q) in zip(predictions, keys) if q == p and m == method]
+            paths += [x for x in baseline_predictions if _run_key(x)[:2] == (b["baseline"], p)]
+            r = paired_comparisons(paths, comparisons=[(method, b["baseline"])], n_boot=n_boot, seed=seed, level=level)
+            if r.empty:  # no seed with both a method's and the baseline's predictions
+                rows.append({"method": method, "labels %": p, "baseline": None, "beats": None})
+                continue
+            r = r.iloc[0]
+            rows.append({"method": method, "labels %": p, "baseline": b["baseline"],
+                         "baseline top-1 (%)": b["mean top-1 (%)"], "seeds": r["seeds"], "videos": r["videos"],
+                         "difference (points)": r["difference (points)"], "ci_lo": r["ci_lo"], "ci_hi": r["ci_hi"],
+                         "beats": bool(r["ci_lo"] > 0)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def trivial_reading(row: pd.Series | dict) -> str:
+    """One sentence on whether a method beats the best trivial baseline: a row of trivial_comparisons."""
+    m, p = row["method"], row["labels %"]
+    if row["baseline"] is None or (isinstance(row["baseline"], float) and np.isnan(row["baseline"])):
+        return (f"{m} at {p:g} % labels: no trivial baseline ran at this label fraction (they run at "
+                "splits.label_percents), so it is not compared with one.")
+    head = (f"{m} at {p:g} % labels against the best trivial baseline, {row['baseline']} "
+            f"({row['baseline top-1 (%)']:.1f} %): ")
+    diff, lo, hi = row["difference (points)"], row["ci_lo"], row["ci_hi"]
+    ci = f"95 % interval [{lo:.1f}, {hi:.1f}]"
+    if lo > 0:
+        return head + f"it beats it, by {diff:+.1f} points ({ci}, above 0)."
+    if hi < 0:
+        return head + f"it does NOT beat it: it is worse by {abs(diff):.1f} points ({ci}, below 0)."
+    return head + f"it does NOT beat it: {diff:+.1f} points, {ci} contains 0 (within noise)."
 
 
 #: Order of the validation distributions in the calibration table.
@@ -301,14 +388,30 @@ def _section_failed(inp: dict) -> str:
     return out
 
 
-def _section_accuracy(metrics: list[dict], config: dict) -> str:
+def _trivial_note(baselines: list[dict], config: dict) -> str:
+    """What the trivial baselines' rows are, and why one is missing (no self-supervised f_E to probe)."""
+    shown = list(dict.fromkeys(r["method"] for r in baselines))
+    out = ("<p class='note'>Rows marked <i>" + html.escape(TRIVIAL_MARK.strip()) + "</i> are not methods: each "
+           "classifies the test videos from the split's labeled videos only (<code>labeled.tsv</code>, the "
+           "videos the methods train on; never the validation or unlabeled videos), on the same splits, seeds and "
+           "test videos as the methods. " + "; ".join(f"<code>{html.escape(n)}</code>: {html.escape(d)}"
+                                                     for n, d in TRIVIAL_BASELINES.items() if n in shown) + ".</p>")
+    if config.get("fe", {}).get("init") == "scratch" and "ssl_probe" not in shown:
+        out += ("<p class='note'><code>ssl_probe</code> is not shown: <code>fe.init</code> is scratch, so this "
+                "run has no self-supervised f_E (fe_ssl.pt) to probe.</p>")
+    return out
+
+
+def _section_accuracy(metrics: list[dict], config: dict, baselines: list[dict] | None = None) -> str:
     plt = _plt()
     df = pd.DataFrame(metrics)
     out = ["<p>Top-1 accuracy (%) on the test split, f_E averaged over "
            f"{config['eval']['clips_per_video']} clips per video; mean ± std over seeds where there are several. "
            "<code>supervised_full</code> uses 100 % of the train labels (the upper bound).</p>",
-           _table(accuracy_table(metrics).reset_index())]
-    ci = accuracy_ci_table(metrics)
+           _table(accuracy_table(metrics, baselines).reset_index())]
+    if baselines:
+        out.append(_trivial_note(baselines, config))
+    ci = accuracy_ci_table(metrics, baselines=baselines)
     if len(ci):
         shown = ci.assign(**{"mean top-1 (%)": ci["mean top-1 (%)"].map("{:.1f}".format),
                              "95 % CI": [_fmt_ci(lo, hi) for lo, hi in zip(ci["ci_lo"], ci["ci_hi"])]})
@@ -347,10 +450,39 @@ def _section_accuracy(metrics: list[dict], config: dict) -> str:
     return "".join(out)
 
 
-def _section_paired(predictions: list[str], n_boot: int = 2000, seed: int = 0) -> str:
-    """Paired bootstrap of FinePseudo against the baselines, each ablation against FinePseudo, and more."""
+def _section_paired(predictions: list[str], n_boot: int = 2000, seed: int = 0,
+                    vs_trivial: pd.DataFrame | None = None) -> str:
+    """Paired bootstrap of FinePseudo against the baselines, each ablation against FinePseudo, and more; with
+    ``vs_trivial`` (trivial_comparisons) every method against the best trivial baseline."""
     if not predictions:
         return "<p>No test predictions were passed to the report.</p>"
+    return _paired_methods(predictions, n_boot, seed) + _paired_trivial(vs_trivial, n_boot)
+
+
+def _paired_trivial(table: pd.DataFrame | None, n_boot: int) -> str:
+    out = "<h3>Every method against the best trivial baseline</h3>"
+    if table is None or table.empty:
+        return out + "<p>No trivial baseline predictions were passed to the report.</p>"
+    done = table[table["beats"].notna()]
+    verdict = {True: "beats it", False: "does NOT beat it"}
+    shown = pd.DataFrame({
+        "method": done["method"], "labels %": done["labels %"], "best trivial baseline": done["baseline"],
+        "its top-1 (%)": done["baseline top-1 (%)"].map("{:.1f}".format), "seeds": done["seeds"],
+        "difference (points)": done["difference (points)"].map("{:+.1f}".format),
+        "95 % CI": [_fmt_ci(lo, hi) for lo, hi in zip(done["ci_lo"], done["ci_hi"])],
+        "verdict": [verdict[bool(b)] for b in done["beats"]]})
+    out += ("<p>The best trivial baseline of each label fraction is the one with the highest mean test top-1 over "
+            "the seeds (chosen on the test split, which favours the baseline: beating it means beating every "
+            "trivial baseline). Difference: method minus baseline on the same seeds and test videos, two-level "
+            f"paired bootstrap ({n_boot} replicates) as above. A method <b>beats</b> it only when the whole 95 % "
+            "interval is above 0.</p>" + _table(shown, floatfmt="{:g}"))
+    missing = table[table["beats"].isna()]
+    if len(missing):
+        out += "<p class='note'>" + html.escape(" ".join(trivial_reading(r) for _, r in missing.iterrows())) + "</p>"
+    return out
+
+
+def _paired_methods(predictions: list[str], n_boot: int, seed: int) -> str:
     table = paired_comparisons(predictions, n_boot=n_boot, seed=seed)
     if table.empty:
         return ("<p>None of the comparisons applies: this run lacks at least one method of each pair "
@@ -640,8 +772,9 @@ PAPER_DIVING48 = {
 }
 
 
-def _section_methods(metrics: list[dict], quality: list[str]) -> str:
-    """Methods x label fraction beside the paper's Diving48 ablation, and a reading of the numbers."""
+def _section_methods(metrics: list[dict], quality: list[str], vs_trivial: pd.DataFrame | None = None) -> str:
+    """Methods x label fraction beside the paper's Diving48 ablation, and a reading of the numbers: with
+    ``vs_trivial`` (trivial_comparisons), for every method whether it beats the best trivial baseline."""
     df = pd.DataFrame(metrics)
     if df.empty:
         return ""
@@ -672,6 +805,8 @@ def _section_methods(metrics: list[dict], quality: list[str]) -> str:
                              f"points, and the binomial standard error of one such top-1 is about {se:.1f} points: "
                              "differences below about twice that are within noise; more seeds (the benchmark "
                              "preset) narrow it.")
+    if vs_trivial is not None:
+        lines += [trivial_reading(r) for _, r in vs_trivial.iterrows()]
     q = []
     for path in quality:
         method, p, s, _ = _run_key(path)
@@ -757,7 +892,8 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     """Render the report. ``inp`` keys: manifest, classes, metrics (list of json paths), frame_status,
     shards, benchmarks (folder); optional synthdive_summary, alignability, pseudo_quality, round_metrics,
     hparams, predictions (test predictions.tsv per metrics entry), calibration and reliability (validation
-    calibration.tsv / reliability.tsv per pseudo-labeling run). Returns HTML text."""
+    calibration.tsv / reliability.tsv per pseudo-labeling run), baselines and baseline_predictions (each trivial
+    baseline's metrics.json and predictions.tsv per label fraction and seed). Returns HTML text."""
     metrics, runs, histories = [], [], []
     config = dict(config)
     config["_num_classes"] = len(pd.read_csv(inp["classes"], sep="\t"))
@@ -772,12 +908,21 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         hist = Path(m.get("model", "")).with_name("fe.history.tsv")
         if hist.is_file() and (parts[-3], str(hist)) not in histories:
             histories.append((f"{parts[-3]} {p}%", str(hist)))
+    baselines = []
+    for path in inp.get("baselines", []):  # .../baselines/<name>/frac<p>_seed<s>/metrics.json
+        m = json.loads(Path(path).read_text())
+        name, p, s, _ = _run_key(path)
+        baselines.append({"method": name, "percent": p, "seed": s, "top1": m["top1"],
+                          "mean_class_accuracy": m["mean_class_accuracy"], "n": m.get("n")})
+    vs_trivial = (trivial_comparisons(inp.get("predictions", []), inp["baseline_predictions"])
+                  if inp.get("baseline_predictions") else None)
     cfg_public = {k: v for k, v in config.items() if not k.startswith("_")}
     sections = [
         ("dataset", "Dataset", _section_dataset(inp, config) + _section_failed(inp)),
-        ("accuracy", "Accuracy", _section_accuracy(metrics, config)),
-        ("methods", "Methods and the paper's ablation", _section_methods(metrics, inp.get("pseudo_quality", []))),
-        ("paired", "Paired comparisons", _section_paired(inp.get("predictions", []))),
+        ("accuracy", "Accuracy", _section_accuracy(metrics, config, baselines)),
+        ("methods", "Methods and the paper's ablation",
+         _section_methods(metrics, inp.get("pseudo_quality", []), vs_trivial)),
+        ("paired", "Paired comparisons", _section_paired(inp.get("predictions", []), vs_trivial=vs_trivial)),
         ("calibration", "Calibration on validation", _section_calibration(inp)),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
                                                              metrics)),
