@@ -142,7 +142,8 @@ def pretrain_video_ssl(
     A fresh projection head (D -> D -> ``proj_dim``) is trained alongside and discarded.
     Optimiser AdamW (no decay on biases / norms), linear warm-up for ``warmup_epochs`` then cosine
     decay to 0, per step. Training length: ``epochs`` passes or, with ``steps``, exactly that many steps
-    (the last pass stops part-way; the warm-up is then at most a tenth of them). augment: overrides of :data:`finepseudo.models.augment.DEFAULT_AUGMENT`.
+    (the last pass stops part-way; the warm-up is then at most a tenth of them).
+    augment: overrides of :data:`finepseudo.models.augment.DEFAULT_AUGMENT`.
     Deterministic on a CPU for a given ``seed`` (order, segments, augmentation, head init).
 
     Returns the per-epoch history: dicts with ``epoch`` (1-based), ``loss`` (mean InfoNCE),
