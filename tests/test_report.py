@@ -486,3 +486,30 @@ def test_report_shows_the_trivial_baselines_as_rows_and_reads_them(runs, trivial
     # a report without the baselines' inputs (an older run) has no such rows
     html = report.build_report(_base_inputs(res, preds, tmp_path / "b2") | {"predictions": preds}, CONFIG, {})
     assert "(trivial baseline)" not in html and "No trivial baseline predictions" in html
+
+
+def test_round_table_shows_both_branches_per_round(tmp_path):
+    """The collaboration section: per round the combination's fitted weights, theta, each branch's validation
+    and pool accuracy and their agreement, from the rounds' pseudo_labels.json and pseudo_quality.tsv."""
+    import json
+
+    from finepseudo.report.html import _section_rounds, round_table
+
+    run = tmp_path / "results/synthdive/methods/finepseudo/frac10_seed0"
+    for r, (w, theta) in enumerate((([0.5, 2.0], 0.6), ([1.0, 1.5], 0.7)), start=1):
+        (run / f"round{r}").mkdir(parents=True)
+        (run / f"round{r}/pseudo_labels.json").write_text(json.dumps({
+            "combine": "loglinear", "T_E": None, "weights": w, "theta": theta,
+            "val_top1": {"p_E": 30.0 + r, "p_A": 40.0 + r, "combined": 45.0 + r}, "val_agreement": 0.5}))
+    pd.DataFrame({"round": [1, 2], "pool": [100, 100], "accepted": [40, 50], "coverage": [0.4, 0.5],
+                  "precision": [0.8, 0.75], "fe_accuracy": [0.3, 0.35], "fa_accuracy": [0.42, 0.44],
+                  "combined_accuracy": [0.45, 0.5], "fe_fa_agreement": [0.5, 0.6]}).to_csv(
+        run / "pseudo_quality.tsv", sep="\t", index=False)
+    infos = [str(run / f"round{r}/pseudo_labels.json") for r in (1, 2)]
+    t = round_table(infos, [str(run / "pseudo_quality.tsv")])
+    assert t["round"].tolist() == [1, 2] and t["method"].tolist() == ["finepseudo"] * 2
+    assert t["alpha"].tolist() == [0.5, 1.0] and t["beta"].tolist() == [2.0, 1.5] and t["theta"].tolist() == [0.6, 0.7]
+    assert t["val p_A"].tolist() == [41.0, 42.0] and t["val agreement"].tolist() == [50.0, 50.0]
+    assert t["pool p_E"].tolist() == pytest.approx([30.0, 35.0]) and t["precision"].tolist() == pytest.approx([80.0, 75.0])
+    html = _section_rounds(infos, [str(run / "pseudo_quality.tsv")])
+    assert "pool p_A" in html and "alpha" in html and "every seed" in html

@@ -383,6 +383,16 @@ def get_round_metrics(wildcards):
     ]
 
 
+def get_round_info(wildcards):
+    """What every round of every pseudo-labeling run used (pseudo_label's JSON: T_E, weights, theta, ...)."""
+    return [
+        f"{run_dir_of(m, p, s)}/round{r}/pseudo_labels.json"
+        for m, p, s in runs()
+        if m in PSEUDO_METHODS
+        for r in ROUNDS
+    ]
+
+
 def get_hparams(wildcards):
     """Each pseudo-labeling run's chosen hyper-parameters and candidate tables (for the report)."""
     return [
@@ -497,6 +507,7 @@ def get_report_inputs(wildcards):
         "pseudo_quality": get_pseudo_quality(wildcards),
         "round_metrics": get_round_metrics(wildcards),
         "hparams": get_hparams(wildcards),
+        "round_info": get_round_info(wildcards),
         "baselines": get_trivial_files(wildcards),
         "baseline_predictions": get_trivial_files(wildcards, "predictions.tsv"),
     }

@@ -120,7 +120,7 @@ def _fmt_ci(lo: float, hi: float, fmt: str = "{:.1f}") -> str:
 
 #: Paired comparisons (A, B) of the report, A minus B; those whose methods are absent are skipped.
 COMPARISONS: list[tuple[str, str]] = [
-    ("finepseudo", "pl"), ("finepseudo", "supervised"), ("finepseudo", "fa_only"),
+    ("finepseudo", "pl"), ("finepseudo", "supervised"), ("finepseudo", "fa_only"), ("finepseudo", "finepseudo_mean"),
     ("finepseudo_uncal", "finepseudo"), ("finepseudo_no_gitdl", "finepseudo"), ("finepseudo_lat_only", "finepseudo"),
     ("finepseudo_lscore_only", "finepseudo"), ("finepseudo_no_filter", "finepseudo"),
     ("fa_only", "supervised"), ("supervised", "supervised_scratch"),
@@ -723,6 +723,58 @@ def _run_key(path: str) -> tuple[str, float, int, int | None]:
     return parts[-3], float(p), int(s), rnd
 
 
+def round_table(infos: list[str], quality: list[str]) -> pd.DataFrame:
+    """What every round of every pseudo-labeling run used and how good both branches were: one row per
+    (method, labels %, seed, round) from the round's ``pseudo_labels.json`` (combination, T_E, pool weights,
+    theta, each branch's validation top-1 and their agreement) and its pseudo-label quality (each branch's
+    and the combination's accuracy on the unlabeled pool, coverage and precision of the accepted ones)."""
+    rows = []
+    for path in infos:
+        method, p, s, rnd = _run_key(path)
+        info = json.loads(Path(path).read_text())
+        val = info.get("val_top1") or {}
+        w = info.get("weights")
+        rows.append({"method": method, "labels %": p, "seed": s, "round": rnd, "combine": info.get("combine"),
+                     "T_E": info.get("T_E"), "alpha": w[0] if w else np.nan, "beta": w[1] if w else np.nan,
+                     "theta": info.get("theta"), "val p_E": val.get("p_E", np.nan), "val p_A": val.get("p_A", np.nan),
+                     "val combined": val.get("combined", np.nan),
+                     "val agreement": 100 * info["val_agreement"] if info.get("val_agreement") is not None else np.nan})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    q = []
+    for path in quality:
+        method, p, s, _ = _run_key(path)
+        t = pd.read_csv(path, sep="\t").assign(method=method, **{"labels %": p, "seed": s})
+        q.append(t)
+    if q:
+        q = pd.concat(q)
+        keep = {"fe_accuracy": "pool p_E", "fa_accuracy": "pool p_A", "combined_accuracy": "pool combined",
+                "fe_fa_agreement": "pool agreement", "coverage": "coverage", "precision": "precision"}
+        q = q[["method", "labels %", "seed", "round", *[k for k in keep if k in q]]].rename(columns=keep)
+        for c in q.columns[4:]:
+            q[c] = 100 * q[c]
+        table = table.merge(q, on=["method", "labels %", "seed", "round"], how="left")
+    return table.sort_values(["method", "labels %", "seed", "round"]).reset_index(drop=True)
+
+
+def _section_rounds(infos: list[str], quality: list[str]) -> str:
+    """Per round: both branches' accuracy on validation and on the unlabeled pool, their agreement, the
+    combination and its fitted weights, theta, and the pseudo-labels' coverage and precision."""
+    table = round_table(infos, quality)
+    if table.empty:
+        return "<p>No pseudo-labeling round in this run.</p>"
+    mean = table.groupby(["method", "labels %", "round"]).mean(numeric_only=True).drop(columns="seed").reset_index()
+    return ("<p>Each round starts from the previous round's f_E and f_A (round 1: the warm-up f_E and the AVML "
+            "f_A), fits p_E's temperature T_E, the pool weights (alpha on log p_E, beta on log p_A, "
+            "<code>pseudo.combine: loglinear</code>) and theta again on the validation split for those encoders, "
+            "then labels the whole unlabeled pool. 'val' columns: top-1 (%) on validation; 'pool' columns: top-1 "
+            "(%) on the unlabeled pool against the evaluation-only truth (no training rule reads it); coverage and "
+            "precision of the accepted pseudo-labels (%). Means over seeds:</p>"
+            + _table(mean, floatfmt="{:.2f}")
+            + "<details><summary>every seed</summary>" + _table(table, floatfmt="{:.3f}") + "</details>")
+
+
 def _section_pseudo(quality: list[str], round_metrics: list[str], final: list[dict]) -> str:
     """Accuracy per round and pseudo-label coverage / precision per round, per method."""
     plt = _plt()
@@ -926,6 +978,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("calibration", "Calibration on validation", _section_calibration(inp)),
         ("pseudo", "Pseudo-labeling rounds", _section_pseudo(inp.get("pseudo_quality", []), inp.get("round_metrics", []),
                                                              metrics)),
+        ("rounds", "Collaboration per round", _section_rounds(inp.get("round_info", []), inp.get("pseudo_quality", []))),
         ("hparams", "Hyper-parameters chosen on validation", _section_hparams(inp.get("hparams", []))),
         ("alignability", "Alignability branch", _section_alignability(inp.get("alignability", []))),
         ("confusion", "Confusion matrices", _section_confusions(runs)),
