@@ -115,3 +115,29 @@ def test_registry_names_every_video_model_and_method_branch():
         assert (m.avml is None) == (m.source == "fe"), name
     assert set(registry.METHODS) == set(registry.SUPERVISED_METHODS) | set(registry.PSEUDO_METHODS) - {
         "finepseudo_no_filter"}
+
+
+def test_clip_norm_removes_a_videos_global_colour():
+    """fe.clip_norm / alignability.clip_norm: a per-channel gain and offset of a whole clip (a hall's wall
+    colour, lighting) leaves the output unchanged; without it the output moves."""
+    from finepseudo.align.alignability import FrameEncoder
+    from finepseudo.models.video import build_video_model, standardize_clips
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 24, 24)
+    gain = torch.tensor([0.5, 1.5, 0.8]).view(1, 3, 1, 1, 1)
+    bias = torch.tensor([0.3, -0.2, 0.1]).view(1, 3, 1, 1, 1)
+    z = standardize_clips(x)
+    assert torch.allclose(z.mean(dim=(2, 3, 4)), torch.zeros(2, 3), atol=1e-5)
+    for norm, same in ((True, True), (False, False)):
+        torch.manual_seed(1)
+        m = build_video_model("r2plus1d_tiny", 4, widths=(8, 8, 8), stem_width=8, clip_norm=norm).eval()
+        with torch.no_grad():
+            a, b = m(x), m(x * gain + bias)
+        assert torch.allclose(a, b, atol=1e-3) == same
+    frames = (torch.rand(2, 6, 24, 24, 3) * 120 + 40).to(torch.uint8)
+    shifted = (frames.float() * torch.tensor([1.3, 0.9, 1.1]) + torch.tensor([10.0, -20.0, 5.0])).round().to(torch.uint8)
+    torch.manual_seed(2)
+    fa = FrameEncoder(dim=16, width=8, clip_norm=True).eval()
+    with torch.no_grad():
+        assert (fa(frames) - fa(shifted)).abs().max().item() < 0.02  # uint8 rounding only

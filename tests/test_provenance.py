@@ -143,6 +143,7 @@ READERS = {
     "fe.weights": {"pretrain_fe", "train_fe"},
     "fe.weight_decay": {"pretrain_fe", "train_fe"},
     "fe.augment.*": {"pretrain_fe", "train_fe"},
+    "fe.clip_norm": {"pretrain_fe", "train_fe"},
     "fe.clip_frames": {"train_fe", "trivial_baselines"},  # the probe's features pool the evaluation clips
     "fe.init": {"train_fe", "trivial_baselines"},  # ssl_probe runs with fe.init ssl only
     "fe.*": {"train_fe"},

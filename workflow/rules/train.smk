@@ -28,7 +28,7 @@ rule pretrain_fe:
         settings={
             "fe": {
                 k: config["fe"][k]
-                for k in ("arch", "weights", "weight_decay", "augment")
+                for k in ("arch", "weights", "weight_decay", "augment", "clip_norm")
             },
             "ssl": config["fe"]["ssl"],
             "seed": config["seed"] + 7,

@@ -60,8 +60,10 @@ class FrameEncoder(nn.Module):
     for, is residual and has no positional embedding: order enters only through DTW.
     """
 
-    def __init__(self, dim: int = 128, width: int = 16, layers: int = 0, pool: int = 4, heads: int = 4):
+    def __init__(self, dim: int = 128, width: int = 16, layers: int = 0, pool: int = 4, heads: int = 4,
+                 clip_norm: bool = False):
         super().__init__()
+        self.clip_norm = bool(clip_norm)
         w = width
         self.cnn = nn.Sequential(
             _conv_bn(3, w, 2), _conv_bn(w, w, 1), _conv_bn(w, 2 * w, 2), _conv_bn(2 * w, 2 * w, 1),
@@ -77,9 +79,16 @@ class FrameEncoder(nn.Module):
         self.dim = dim
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames: uint8 (B, T, H, W, 3) -> (B, T, F) unit vectors."""
+        """frames: uint8 (B, T, H, W, 3) -> (B, T, F) unit vectors. With ``clip_norm`` each video's channels are
+        standardised over its T frames first (its global colour and contrast removed, as f_E's clip_norm)."""
         b, t = frames.shape[:2]
-        z = self.proj(self.cnn(to_float_frames(frames))).view(b, t, -1)
+        x = to_float_frames(frames)
+        if self.clip_norm:
+            v = x.view(b, t, *x.shape[1:])  # (B, T, 3, H, W)
+            mean = v.mean(dim=(1, 3, 4), keepdim=True)
+            std = v.std(dim=(1, 3, 4), keepdim=True)
+            x = ((v - mean) / (std + 1e-3)).view_as(x)
+        z = self.proj(self.cnn(x)).view(b, t, -1)
         if self.temporal is not None:
             z = z + self.temporal(z)
         return F.normalize(self.head(z), dim=-1)

@@ -51,7 +51,7 @@ def load_fa(path: str) -> tuple[FrameEncoder, ScoreHead | None, dict]:
 
 
 def _arch(cfg: dict) -> dict:
-    return {k: cfg[k] for k in ("dim", "width", "layers", "pool")}
+    return {k: cfg[k] for k in ("dim", "width", "layers", "pool")} | {"clip_norm": bool(cfg.get("clip_norm", False))}
 
 
 def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out_history: str, cfg: dict,

@@ -71,7 +71,8 @@ def _progress(log: Log, what: str, epoch: int, epochs: int, stats: dict, n: int,
 def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int, pool: int, epochs: int,
                    batch_size: int, lr: float, tau: float, sigma: float, seed: int, device: str = "cpu",
                    log: Log = print, checkpoint: Checkpointer | None = None,
-                   steps: int | None = None, hflip: bool = False) -> tuple[FrameEncoder, list[dict]]:
+                   steps: int | None = None, hflip: bool = False,
+                   clip_norm: bool = False) -> tuple[FrameEncoder, list[dict]]:
     """GITDL on unlabeled videos (no label reaches this function). ``sigma`` is in stored-frame units
     (the stored frames are the time axis). Returns f_A and the per-epoch history. Training length:
     ``epochs`` passes over the videos or, with ``steps``, exactly that many optimiser steps (the last pass
@@ -90,7 +91,7 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
     rank, world = rank_and_world()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = FrameEncoder(dim=dim, width=width, layers=layers, pool=pool).to(device)
+    model = FrameEncoder(dim=dim, width=width, layers=layers, pool=pool, clip_norm=clip_norm).to(device)
     saved = checkpoint.begin(gitdl_fingerprint(arguments, world)) if checkpoint is not None else None
 
     def restore(m):
@@ -157,8 +158,8 @@ def gitdl_fingerprint(a: dict, world: int) -> dict:
     of processes: the resume checkpoint's loop fingerprint."""
     return {"loop": "pretrain_gitdl", "n": len(a["frames"]), "t_store": int(a["frames"].shape[1]), "world": int(world),
             "device": torch.device(a.get("device", "cpu")).type,
-            **{k: a[k] for k in ("num_frames", "dim", "width", "layers", "pool", "epochs", "batch_size", "lr", "tau",
-                                 "sigma", "seed", "steps", "hflip")}}
+            **{k: a.get(k) for k in ("num_frames", "dim", "width", "layers", "pool", "epochs", "batch_size", "lr",
+                                     "tau", "sigma", "seed", "steps", "hflip", "clip_norm")}}
 
 
 def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log = print,
@@ -173,7 +174,7 @@ def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log
         kwargs["checkpoint"].begin(gitdl_fingerprint({"frames": frames, "device": device, **kwargs}, world_size))
         kwargs["checkpoint"] = kwargs["checkpoint"].quiet()
     state, history = run_distributed(_gitdl_worker, world_size, device, frames, kwargs)
-    model = FrameEncoder(**{k: kwargs[k] for k in ("dim", "width", "layers", "pool")})
+    model = FrameEncoder(**{k: kwargs[k] for k in ("dim", "width", "layers", "pool", "clip_norm") if k in kwargs})
     model.load_state_dict(state)
     for h in history:
         log(f"[gitdl, {world_size} processes] epoch {h['epoch']}/{len(history)} loss={h['loss']}")

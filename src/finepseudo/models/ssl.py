@@ -255,6 +255,7 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
     fe's). Writes the checkpoint (:func:`finepseudo.models.train.save_checkpoint` format, without the
     classifier head's ``fc.*`` keys, metadata ``stage: ssl``) and the history TSV.
     """
+    from finepseudo.models.steps import fe_model_kwargs
     from finepseudo.models.video import build_video_model
 
     cfg = {**DEFAULT_SSL, **(ssl or {})}
@@ -266,7 +267,7 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
     frames, train = load_videos(shards, train, log, "train")
     # the head is never saved: its size is irrelevant, one output keeps it small
     num_classes = 1
-    model = build_video_model(fe["arch"], num_classes, weights=fe.get("weights"))
+    model = build_video_model(fe["arch"], num_classes, weights=fe.get("weights"), **fe_model_kwargs(fe))
     # the clips are augmented as f_E's training clips are (fe.augment), mirror included where it is on
     aug = dict(fe.get("augment") or {})
     log(f"TCLR pre-training of f_E ({fe['arch']}) on {len(train)} train videos (labels unused), "
@@ -289,7 +290,8 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
             "head": "fc.* not saved: build_video_model(arch, C, weights=path) keeps a fresh head"}
     head, model.fc = model.fc, nn.Identity()
     try:
-        save_checkpoint(out_model, model.cpu(), arch=fe["arch"], num_classes=num_classes, metadata=meta)
+        save_checkpoint(out_model, model.cpu(), arch=fe["arch"], num_classes=num_classes,
+                        model_kwargs=fe_model_kwargs(fe), metadata=meta)
     finally:
         model.fc = head
     ckpt.clear()

@@ -57,6 +57,12 @@ def load_videos(shards: list[str], table: pd.DataFrame, log: Log, what: str):
     return frames, table.set_index("video").loc[kept].reset_index()
 
 
+def fe_model_kwargs(fe: dict) -> dict:
+    """The constructor arguments of f_E that the config sets (saved in every checkpoint, so a loaded model is
+    built the same way): ``clip_norm`` (fe.clip_norm)."""
+    return {"clip_norm": bool(fe.get("clip_norm", False))}
+
+
 def init_fe_model(fe: dict, num_classes: int, seed: int, init: str | None = None, **model_kwargs):
     """f_E before supervised training: seeded random weights, then ``init`` (a self-supervised checkpoint,
     the head staying at its seeded init) or else ``fe.weights`` (a user's file) loaded over them. The warm-up
@@ -89,7 +95,7 @@ def train_fe_step(
     frames, table = load_videos(shards, table, log, "labeled")
     log(f"train f_E ({fe['arch']}) on {len(table)} labeled videos, {len(names)} classes, device={dev}, "
         f"threads={threads}, seed={seed}, init={'self-supervised ' + init if init else 'random'}")
-    model = init_fe_model(fe, len(names), seed, init)
+    model = init_fe_model(fe, len(names), seed, init, **fe_model_kwargs(fe))
     epochs = effective_epochs(len(table), fe["epochs"], fe["batch_size"], fe.get("min_steps", 0))
     if epochs != fe["epochs"]:
         log(f"{len(table)} videos give few steps per epoch: training {epochs} epochs to reach fe.min_steps")
@@ -106,7 +112,8 @@ def train_fe_step(
     pd.DataFrame(history).to_csv(out_history, sep="\t", index=False)
     meta = {"arch": fe["arch"], "num_classes": len(names), "classes": names, "seed": seed, "fe": fe, "init": init,
             "n_train": len(table), "seconds": round(time.time() - t0, 1), "device": dev, "env": environment()}
-    save_checkpoint(out_model, model, arch=fe["arch"], num_classes=len(names), metadata=meta)
+    save_checkpoint(out_model, model, arch=fe["arch"], num_classes=len(names), model_kwargs=fe_model_kwargs(fe),
+                    metadata=meta)
     ckpt.clear()
     log(f"saved {out_model} after {meta['seconds']} s")
 
