@@ -18,6 +18,7 @@ include: "workflow/rules/frames.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/alignability.smk"
 include: "workflow/rules/pseudo.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 
 

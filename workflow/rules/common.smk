@@ -472,6 +472,9 @@ def get_report_inputs(wildcards):
         for p in PERCENTS
         for s in SEEDS
     ]
+    # the exported models (workflow/rules/export.smk), and the configured prediction run's table and page
+    inputs["exports"] = get_exports()
+    inputs["predict"] = get_predict_outputs()
     return inputs
 
 
@@ -550,6 +553,9 @@ def get_benchmark_files():
             ]
             if PSEUDO_METHODS[m].source != "fe" and r < ROUNDS[-1]:
                 out.append(f"{b}/retrain_fa/{d}/{m}/frac{p}_seed{s}_round{r}.tsv")
+    out += [f"{b}/export_model/{d}/{m}/frac{p}_seed{s}.tsv" for m, p, s in runs()]
+    if predict_name() is not None:
+        out.append(f"{b}/predict_videos/{d}/{predict_name()}.tsv")
     return sorted(set(out))
 
 
