@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CARD_VERSION", "CARD_FILE", "MARKDOWN_FILE", "ExportError", "validate_card", "read_card", "write_card",
-           "card_markdown", "file_sha256"]
+__all__ = ["CARD_VERSION", "CARD_FILE", "MARKDOWN_FILE", "ExportError", "make_card", "validate_card", "read_card",
+           "write_card", "card_markdown", "file_sha256"]
 
 #: The card layout this code writes and reads.
 CARD_VERSION = 1
@@ -49,8 +49,8 @@ REQUIRED: dict[str, tuple[type, ...]] = {
     "preprocessing.normalisation.std": (list,),
     "preprocessing.batch_size": (int,),
     "calibration.temperature": (*_NUM, _NONE),
-    "evaluation.top1": _NUM,
-    "evaluation.top1_ci95": (list,),
+    "evaluation.top1": (*_NUM, _NONE),
+    "evaluation.top1_ci95": (list, _NONE),
     "alignability": (dict, _NONE),
     "files": (dict,),
 }
@@ -67,6 +67,48 @@ RESIZE_MODES = ("crop", "squeeze")
 
 class ExportError(ValueError):
     """An export folder cannot be used: the message names the file and what to do."""
+
+
+def make_card(*, dataset: str, method: str, classes: list[str], arch: str, frames_per_video: int, frame_size: int,
+              resize: str, clip_frames: int, clips_per_video: int, batch_size: int, label_percent: float, seed: int,
+              model_kwargs: dict | None = None, temperature: float | None = None, alignability: dict | None = None,
+              description: str = "") -> dict:
+    """A card with every required field: the model, its classes and preprocessing (the workflow's normalisation,
+    :data:`finepseudo.models.augment.MEAN` / ``STD``), p_E's ``temperature``, and empty evaluation, provenance and
+    file fields, which the export step (or :func:`finepseudo.export.model.save_export` for ``files``) fills in.
+    ``alignability``: None, or the phi_A fields (arch, num_frames, gamma, tau, gallery_videos)."""
+    from finepseudo.models.augment import MEAN, STD
+
+    return {
+        "card_version": CARD_VERSION,
+        "description": description,
+        "dataset": dataset,
+        "method": method,
+        "split": {"label_percent": float(label_percent), "seed": int(seed)},
+        "model": {"task": "video classification (f_E)", "arch": arch, "num_classes": len(classes),
+                  "model_kwargs": dict(model_kwargs or {}), "weights": "", "selected_round": None},
+        "classes": [{"index": i, "name": str(n)} for i, n in enumerate(classes)],
+        "preprocessing": {
+            "frames_per_video": int(frames_per_video), "frame_size": int(frame_size), "resize": resize,
+            "pixel_format": "RGB, uint8",
+            "frame_sampling": "frames_per_video frames at the centres of equal bins over the video's frames (or its "
+                              "frame range), repeated when the video is shorter (finepseudo.data.frames.sample_indices)",
+            "clip_frames": int(clip_frames), "clips_per_video": int(clips_per_video),
+            "clip_sampling": "clip k takes clip_frames frames evenly spaced over the stored frames at phase "
+                             "(k + 0.5) / clips_per_video of the stride (finepseudo.models.augment.eval_indices); "
+                             "p_E is the softmax averaged over the clips",
+            "normalisation": {"scale": 1 / 255, "mean": list(MEAN), "std": list(STD)},
+            "input_layout": "(batch, 3, clip_frames, frame_size, frame_size), float32",
+            "batch_size": int(batch_size),
+        },
+        "calibration": {"temperature": temperature,
+                        "fitted_on": "not calibrated" if temperature is None else "given"},
+        "evaluation": {"top1": None, "top1_ci95": None},
+        "alignability": None if alignability is None else {"weights": "", **alignability},
+        "files": {},
+        "provenance": {},
+        "software": {},
+    }
 
 
 def _get(card: dict, dotted: str) -> tuple[bool, Any]:
@@ -182,7 +224,7 @@ def card_markdown(card: dict) -> str:
     """A short Markdown view of the card (the README of the export folder)."""
     m, p, e, c = card["model"], card["preprocessing"], card["evaluation"], card["calibration"]
     sp = card["split"]
-    lo, hi = e["top1_ci95"]
+    lo, hi = e["top1_ci95"] or (None, None)
     rnd = f", pseudo-labeling round {m['selected_round']} (chosen on validation)" if m.get("selected_round") else ""
     lines = [
         f"# {card['method']} on {card['dataset']} ({_fmt(float(sp['label_percent']), 0)} % labels, split seed "
@@ -195,7 +237,7 @@ def card_markdown(card: dict) -> str:
         f"- f_E: `{m['arch']}`, {m['num_classes']} classes, {m.get('parameters', '?')} parameters, weights "
         f"`{m['weights']}` (safetensors){rnd}",
         f"- test top-1: **{_fmt(e['top1'])} %** (95 % interval {_fmt(lo)}-{_fmt(hi)}, {e.get('interval', '')}) on "
-        f"{e.get('videos', '?')} test videos",
+        f"{e.get('videos', '?')} test videos" if e["top1"] is not None else "- test top-1: not evaluated",
         f"- p_E calibration: temperature {_fmt(c['temperature'], 3)} ({c.get('fitted_on', '')})",
     ]
     al = card["alignability"]

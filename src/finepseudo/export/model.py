@@ -274,7 +274,7 @@ def save_export(folder: str | os.PathLike, card: dict, fe: torch.nn.Module, *, f
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"format": "pt", "written_by": "finepseudo export", "card_version": str(card.get("card_version"))}
+    meta = {"format": "pt"}  # one key: safetensors writes several in a random order, and the file should be reproducible
     save_file({k: v.detach().cpu().contiguous().clone() for k, v in fe.state_dict().items()}, str(folder / FE_FILE),
               metadata=meta)
     card["model"]["weights"] = FE_FILE

@@ -40,12 +40,13 @@ class PageWriter:
         self._f = open(path, "w")  # noqa: SIM115 - closed by close()
         self._al = model.has_alignability
         ev, sp = card["evaluation"], card["split"]
-        lo, hi = ev["top1_ci95"]
+        score = (f"test top-1 {ev['top1']:.1f} % (95 % interval {ev['top1_ci95'][0]:.1f}-{ev['top1_ci95'][1]:.1f})"
+                 if ev["top1"] is not None and ev["top1_ci95"] else "not evaluated on a test split")
         head = (f"<!doctype html><html><head><meta charset='utf-8'><title>Predictions {html.escape(title)}</title>"
                 f"<style>{_CSS}</style></head><body><h1>Predictions: {html.escape(title or str(path))}</h1>"
                 f"<p>Model: <b>{html.escape(card['method'])}</b> on {html.escape(card['dataset'])}, "
                 f"{sp['label_percent']:g} % labels, split seed {sp['seed']} (<code>{html.escape(str(model.folder))}"
-                f"</code>); test top-1 {ev['top1']:.1f} % (95 % interval {lo:.1f}-{hi:.1f}). Probabilities are p_E "
+                f"</code>); {score}. Probabilities are p_E "
                 f"calibrated with T_E = {card['calibration']['temperature']}.</p>"
                 "<p class='note'>Each strip shows frames the model saw, evenly spread over the video (or its frame "
                 "range).</p><table><tr><th>video</th><th>status</th><th>frames</th><th>top-3 (p_E calibrated)</th>"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finepseudo.export.card import CARD_VERSION, ExportError
+from finepseudo.export.card import ExportError, make_card
 from finepseudo.models.steps import Log, _setup_torch, read_classes, resolve_device
 
 __all__ = ["export_model_step", "predict_videos_step", "config_sha256", "bootstrap_top1"]
@@ -59,7 +59,6 @@ def export_model_step(*, dataset: str, method: str, frac: str, seed: int, metric
     from finepseudo.align.steps import _embed, load_fa
     from finepseudo.data.frames import ffmpeg_version
     from finepseudo.export.model import save_export
-    from finepseudo.models.augment import MEAN, STD
     from finepseudo.models.train import load_checkpoint
     from finepseudo.pseudo.steps import fit_pe_temperature, read_hparams
     from finepseudo.runlog import environment
@@ -97,43 +96,23 @@ def export_model_step(*, dataset: str, method: str, frac: str, seed: int, metric
     if abs(top1 - m["top1"]) > 1e-9:
         raise ExportError(f"{predictions} gives top-1 {top1} but {metrics} says {m['top1']}: rerun the evaluation")
 
-    card = {
-        "card_version": CARD_VERSION,
-        "description": description,
-        "dataset": dataset,
-        "method": method,
-        "split": {"label_percent": float(frac), "seed": int(seed), "labeled_videos": int(meta.get("n_train", 0)),
-                  "validation_videos": n_val},
-        "model": {"task": "video classification (f_E)", "arch": info["arch"], "num_classes": len(names),
-                  "model_kwargs": dict(info.get("model_kwargs") or {}), "weights": "",
-                  "parameters": int(sum(p.numel() for p in net.parameters())), "selected_round": rnd,
-                  "source": source,
-                  "training": {k: meta[k] for k in ("n_train", "n_pseudo", "seed", "init", "fe", "recipe") if k in meta}},
-        "classes": [{"index": i, "name": n} for i, n in enumerate(names)],
-        "preprocessing": {
-            "frames_per_video": int(frames["num_frames"]), "frame_size": int(frames["size"]),
-            "resize": frames["resize"], "pixel_format": "RGB, uint8",
-            "frame_sampling": "frames_per_video frames at the centres of equal bins over the video's frames (or its "
-                              "frame range), repeated when the video is shorter (finepseudo.data.frames.sample_indices)",
-            "clip_frames": int(meta["fe"]["clip_frames"]), "clips_per_video": int(eval["clips_per_video"]),
-            "clip_sampling": "clip k takes clip_frames frames evenly spaced over the stored frames at phase "
-                             "(k + 0.5) / clips_per_video of the stride (finepseudo.models.augment.eval_indices); "
-                             "p_E is the softmax averaged over the clips",
-            "normalisation": {"scale": 1 / 255, "mean": list(MEAN), "std": list(STD)},
-            "input_layout": "(batch, 3, clip_frames, frame_size, frame_size), float32",
-            "batch_size": int(eval["batch_size"]),
-        },
-        "calibration": calibration,
-        "evaluation": {"split": "test", "videos": int(len(pred)), "top1": float(m["top1"]),
-                       "top1_ci95": [lo, hi], "mean_class_accuracy": m.get("mean_class_accuracy"),
-                       "interval": f"95 % percentile bootstrap over the {len(pred)} test videos ({N_BOOT} replicates, "
-                                   "seed 0)",
-                       "predictions": predictions},
-        "alignability": None,
-        "files": {},
-        "provenance": {"config": config, "config_sha256": config_sha256(config), "code": code},
-        "software": {**environment(), "ffmpeg": ffmpeg_version(), "safetensors": _version("safetensors")},
-    }
+    card = make_card(dataset=dataset, method=method, classes=names, arch=info["arch"],
+                     model_kwargs=info.get("model_kwargs"), frames_per_video=frames["num_frames"],
+                     frame_size=frames["size"], resize=frames["resize"], clip_frames=meta["fe"]["clip_frames"],
+                     clips_per_video=eval["clips_per_video"], batch_size=eval["batch_size"], label_percent=float(frac),
+                     seed=seed, description=description)
+    card["split"].update(labeled_videos=int(meta.get("n_train", 0)), validation_videos=n_val)
+    card["model"].update(parameters=int(sum(p.numel() for p in net.parameters())), selected_round=rnd, source=source,
+                         training={k: meta[k] for k in ("n_train", "n_pseudo", "seed", "init", "fe", "recipe")
+                                   if k in meta})
+    card["calibration"] = calibration
+    card["evaluation"] = {"split": "test", "videos": int(len(pred)), "top1": float(m["top1"]), "top1_ci95": [lo, hi],
+                          "mean_class_accuracy": m.get("mean_class_accuracy"),
+                          "interval": f"95 % percentile bootstrap over the {len(pred)} test videos ({N_BOOT} replicates, "
+                                      "seed 0)",
+                          "predictions": predictions}
+    card["provenance"] = {"config": config, "config_sha256": config_sha256(config), "code": code}
+    card["software"] = {**environment(), "ffmpeg": ffmpeg_version(), "safetensors": _version("safetensors")}
     fa = score = emb = gal_labels = None
     if fa_models:
         if rnd is None or not 1 <= rnd <= len(fa_models):
