@@ -220,6 +220,12 @@ def _fmt(x: Any, nd: int = 1) -> str:
     return "–" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
 
 
+def _short(version: str) -> str:
+    """'ffmpeg version 5.1.9-0+deb12u1 Copyright ...' -> '5.1.9-0+deb12u1'; other versions unchanged."""
+    words = str(version).split()
+    return words[2] if len(words) > 2 and words[:2] == ["ffmpeg", "version"] else str(version)
+
+
 def card_markdown(card: dict) -> str:
     """A short Markdown view of the card (the README of the export folder)."""
     m, p, e, c = card["model"], card["preprocessing"], card["evaluation"], card["calibration"]
@@ -276,7 +282,7 @@ def card_markdown(card: dict) -> str:
         "",
         f"- config sha256 `{card.get('provenance', {}).get('config_sha256', '?')}`",
         "- code digests: " + ", ".join(f"{k} `{v}`" for k, v in card.get("provenance", {}).get("code", {}).items()),
-        "- software: " + ", ".join(f"{k} {v}" for k, v in card.get("software", {}).items()
+        "- software: " + ", ".join(f"{k} {_short(v)}" for k, v in card.get("software", {}).items()
                                    if k in ("python", "torch", "numpy", "safetensors", "ffmpeg")),
         "- files: " + ", ".join(f"`{k}` sha256 {v[:12]}..." for k, v in card["files"].items()),
         "",
