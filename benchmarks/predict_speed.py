@@ -4,8 +4,9 @@ Generates (or reuses) ``--videos`` SynthDive videos with the generator's default
 videos per class set: 1 train and enough test videos per class), then runs the ``finepseudo predict`` command
 (:func:`finepseudo.cli.main`, the same code as the workflow's predict_videos rule) in a fresh process on the first
 n videos for each n of ``--sizes``, and prints videos per second (from the command's start to its last row:
-loading the model, decoding with ffmpeg, f_E and phi_A) and the peak resident memory of the process (and, apart,
-of its largest ffmpeg child). Memory that does not grow from the smaller to the larger folder is what streaming
+loading the model, decoding with ffmpeg, f_E and phi_A; not the interpreter's start and imports), the peak
+resident memory of the process (``ru_maxrss``) and the peak of the process and its ffmpeg processes together
+(sampled every 50 ms). Memory that does not grow from the smaller to the larger folder is what streaming
 promises.
 
 Model: ``--model`` an export folder (``results/synthdive/export/finepseudo/frac10_seed0`` after the default
@@ -31,6 +32,7 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,20 +88,77 @@ def _untrained_export(out: Path, names: list[str]) -> Path:
     return folder
 
 
+class TreePeak:
+    """Peak of the summed VmRSS and RssAnon of this process and its ffmpeg processes (started from the decoding
+    threads), sampled every ``period`` seconds in a thread."""
+
+    def __init__(self, period: float = 0.05):
+        self.period, self.rss_kb, self.anon_kb, self._stop = period, 0, 0, threading.Event()
+
+    @staticmethod
+    def _read(pid: int) -> tuple[int, int]:
+        rss = anon = 0
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1])
+                    elif line.startswith("RssAnon:"):
+                        anon = int(line.split()[1])
+        except OSError:
+            pass
+        return rss, anon
+
+    @staticmethod
+    def _pids() -> list[int]:
+        """This process and its ffmpeg children. A child is counted once it runs ffmpeg: between fork and exec it
+        still shows the parent's pages, which would count them twice."""
+        me = os.getpid()
+        pids = [me]
+        for task in os.listdir(f"/proc/{me}/task"):
+            try:
+                with open(f"/proc/{me}/task/{task}/children") as f:
+                    children = [int(p) for p in f.read().split()]
+                for pid in children:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "ffmpeg":
+                            pids.append(pid)
+            except OSError:
+                continue
+        return pids
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            vals = [self._read(p) for p in self._pids()]
+            self.rss_kb = max(self.rss_kb, sum(v[0] for v in vals))
+            self.anon_kb = max(self.anon_kb, sum(v[1] for v in vals))
+            time.sleep(self.period)
+
+    def __enter__(self) -> TreePeak:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _worker(model: str, videos: str, table: str) -> None:
     """One measured run of the command, in this (fresh) process; prints a JSON line."""
-    from finepseudo.cli import main
-
-    t0 = time.perf_counter()
-    rc = main(["predict", model, videos, "--out", table, "--no-progress"])
-    seconds = time.perf_counter() - t0
-    rows = sum(1 for _ in open(table)) - 1
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     import torch
 
+    from finepseudo.cli import main
+
+    with TreePeak() as peak:
+        t0 = time.perf_counter()
+        rc = main(["predict", model, videos, "--out", table, "--no-progress"])
+        seconds = time.perf_counter() - t0
+    rows = sum(1 for _ in open(table)) - 1
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"rc": rc, "videos": rows, "seconds": seconds, "videos_per_s": rows / seconds,
-                      "peak_rss_mb": own, "peak_ffmpeg_rss_mb": child, "torch_threads": torch.get_num_threads()}))
+                      "peak_rss_mb": own, "peak_tree_rss_mb": peak.rss_kb / 1024, "peak_tree_anon_mb": peak.anon_kb / 1024,
+                      "torch_threads": torch.get_num_threads(), "load": os.getloadavg()}))
 
 
 def main() -> None:
@@ -135,9 +194,10 @@ def main() -> None:
         if r.returncode != 0:
             raise SystemExit(r.stderr[-3000:])
         res = json.loads(r.stdout.strip().splitlines()[-1])
-        print(f"{res['videos']} videos: {res['seconds']:.1f} s, {res['videos_per_s']:.1f} videos/s end to end, peak RSS "
-              f"{res['peak_rss_mb']:.0f} MB (largest ffmpeg process {res['peak_ffmpeg_rss_mb']:.0f} MB), "
-              f"{res['torch_threads']} torch threads, exit status {res['rc']}")
+        print(f"{res['videos']} videos: {res['seconds']:.1f} s, {res['videos_per_s']:.1f} videos/s end to end; peak RSS of "
+              f"the process {res['peak_rss_mb']:.0f} MB, with its ffmpeg processes {res['peak_tree_rss_mb']:.0f} MB (anonymous "
+              f"{res['peak_tree_anon_mb']:.0f} MB); {res['torch_threads']} torch threads; load average at the end "
+              f"{res['load'][0]:.1f}; exit status {res['rc']}")
 
 
 if __name__ == "__main__":
