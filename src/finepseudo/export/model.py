@@ -118,6 +118,8 @@ class ExportedModel:
 
         folder = Path(folder)
         card = read_card(folder)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for, but torch sees no usable GPU: use device 'cpu' or 'auto'")
         dev = resolve_device(device)
         m = card["model"]
         try:
