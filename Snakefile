@@ -19,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/alignability.smk"
 include: "workflow/rules/pseudo.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 
 

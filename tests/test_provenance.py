@@ -96,13 +96,15 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
     assert _params_changed(tiny_run.parent, [test_yaml], code / "Snakefile") == {"test.yaml": set()}
     # the modules each rule's script imports, directly or not, as the import graph stands today
     expected = {
-        "pseudo/pseudolabel.py": {"select_hparams", "pseudo_label", "retrain_fe", "retrain_fa", "pseudo_quality"},
+        "pseudo/pseudolabel.py": {"select_hparams", "pseudo_label", "retrain_fe", "retrain_fa", "pseudo_quality",
+                                  "export_model"},
         "data/synthdive.py": {"generate_synthdive"},
         "report/html.py": {"report"},
         "align/dtw/cpu.py": {"mine_pairs", "train_alignability", "predict_alignability", "pair_verification",
                              "pretrain_gitdl", "select_hparams", "pseudo_label", "retrain_fe", "retrain_fa",
-                             "trivial_baselines"},
+                             "trivial_baselines", "export_model"},
         "baselines/trivial.py": {"trivial_baselines"},
+        "export/stream.py": {"export_model"},  # through the step module; predict_videos is not planned here
     }
     for module, rules in expected.items():
         path = code / "src/finepseudo" / module
@@ -172,7 +174,11 @@ READERS = {
     "eval.batch_size": {"evaluate_fe", "evaluate_round", "trivial_baselines"},
     "baselines.pixel_size": {"trivial_baselines"},
     "methods": set(),
+    "predict.*": set(),  # a prediction run (rule predict_videos), planned only when predict.videos_dir is set
 }
+# An export's card records the config its model depends on (workflow/rules/common.smk, NOT_MODEL_KEYS), so
+# export_model reads every key but these, besides the keys of the table above.
+NOT_MODEL_KEYS = ("threads", "frames.workers", "methods", "splits.", "predict.")
 # Keys not flipped, and why.
 NOT_FLIPPED = {"dataset.name": "selects the dataset: every path changes, so everything is new"}
 # Values for keys whose plain flip would break a cross-key rule or change nothing.
@@ -194,6 +200,11 @@ FLIPS = {
     "methods": ["supervised", "pl"],
     "hparams.select": ["theta"],
     "open_world.novel_classes": 1,
+    "predict.method": "pl",
+    "predict.name": "elsewhere",
+    "predict.frac": 100,
+    "predict.seed": 1,
+    "predict.batch_size": 4,
 }
 
 
@@ -268,6 +279,11 @@ def test_flipping_each_config_key_reruns_only_the_rules_that_read_it(tiny_run, t
             new = str(tmp_path / "weights.pt")
             Path(new).write_bytes(b"a state dict")
             _set(cfg, key, new)
+        elif key == "predict.videos_dir":  # a folder of videos: the prediction run is planned (a new job)
+            new = tmp_path / "videos"
+            new.mkdir()
+            shutil.copy(tiny_run / "synthdive/raw/videos/test_0000.mp4", new)
+            _set(cfg, key, str(new))
         elif key == "fe.augment":  # an empty mapping in the test config (the defaults): flip one of its keys instead
             key, new = "fe.augment.hflip", not full["fe"]["augment"].get("hflip", True)
             cfg["fe"]["augment"]["hflip"] = new
@@ -287,6 +303,8 @@ def test_flipping_each_config_key_reruns_only_the_rules_that_read_it(tiny_run, t
     wrong = {}
     for key, path in cases:
         expected = _readers(key) | {"report"}
+        if not any(key == k or key.startswith(k) for k in NOT_MODEL_KEYS):
+            expected |= {"export_model"}
         if found[path.name] != expected:
             wrong[key] = (sorted(found[path.name]), sorted(expected))
     assert not wrong, "key: (planned, expected)\n" + "\n".join(f"{k}: {v}" for k, v in wrong.items())

@@ -61,6 +61,7 @@ def _fill_registries(schema: dict[str, Any]) -> None:
 
     props = schema["properties"]
     props["methods"]["items"]["enum"] = list(METHODS)
+    props["predict"]["properties"]["method"]["enum"] = list(METHODS) + ["finepseudo_no_filter"]
     props["fe"]["properties"]["arch"]["enum"] = list(VIDEO_ARCHS)
 
 

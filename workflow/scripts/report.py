@@ -15,7 +15,7 @@ inp = {k: v for k, v in snakemake.input.items()}
 # tracks them; build_report finds them next to the metrics and alignability files it is given.
 for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams",
             "predictions", "calibration", "reliability", "benchmark_files", "baselines", "baseline_predictions",
-            "round_info"):
+            "round_info", "exports", "predict"):
     if key in snakemake.input.keys():
         inp[key] = list(snakemake.input[key])
 inp["benchmarks"] = snakemake.params.settings["benchmarks"]

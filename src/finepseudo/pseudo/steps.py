@@ -54,6 +54,19 @@ def calibrated_pe(p_e: np.ndarray, logits: np.ndarray, temperature: float | None
     return np.asarray(p_e, np.float64) if temperature is None else hp.softmax(np.asarray(logits) / temperature)
 
 
+def fit_pe_temperature(*, fe: str, val: str, shards: list[str], clips_per_video: int, dev: str, log: Log,
+                       num_classes: int) -> tuple[float, pd.DataFrame]:
+    """T_E of an f_E checkpoint, fitted on the validation split (1.0 without validation videos)."""
+    val_t = pd.read_csv(val, sep="\t", dtype={"video": str})
+    if val_t.empty:
+        log("no validation videos: p_E is not calibrated (T_E = 1)")
+        return 1.0, pd.DataFrame(columns=["temperature", "val_nll"])
+    _, logits, _, val_t = _predict(fe=fe, fa=None, gallery="", table=val_t, shards=shards, align={},
+                                   clips_per_video=clips_per_video, dev=dev, num_classes=num_classes, log=log,
+                                   what="validation")
+    return hp.select_temperature(logits, val_t["label"].to_numpy())
+
+
 def fit_on_validation(p_e_raw: np.ndarray | None, logits: np.ndarray | None, p_a: np.ndarray | None,
                       labels: np.ndarray, *, source: str, rule: str, calibrate: bool, choose_theta: bool,
                       theta: float, theta_grid: list[float], target_precision: float) -> dict:

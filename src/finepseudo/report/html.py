@@ -940,12 +940,44 @@ def _section_benchmarks(bench_dir: str, files: list[str] | None = None) -> str:
             "</summary>" + _table(b) + "</details>")
 
 
+def _section_exports(exports: list[str], predict: list[str]) -> str:
+    """The exported models (one folder per method and split, finepseudo.export) and the prediction run's page."""
+    rows = []
+    for folder in exports:
+        card = json.loads((Path(folder) / "model.json").read_text())
+        ev, sp = card["evaluation"], card["split"]
+        t_e, rnd = card["calibration"]["temperature"], card["model"]["selected_round"]
+        rows.append({"method": card["method"], "labels %": f"{sp['label_percent']:g}", "seed": sp["seed"],
+                     "round": "–" if rnd is None else rnd, "test top-1": f"{ev['top1']:.1f}",
+                     "95 % interval (test videos)": _fmt_ci(*ev["top1_ci95"]),
+                     "T_E": "–" if t_e is None else f"{t_e:.3g}", "phi_A": "yes" if card["alignability"] else "no",
+                     "folder": folder})
+    if not rows:
+        return "<p>No exported model.</p>"
+    out = ("<p>The f_E each run is scored with (the round chosen on validation for pseudo-labeling methods), exported "
+           "with its model card (<code>model.json</code>, <code>README.md</code>) and safetensors weights; phi_A (f_A, "
+           "f_S and the labeled gallery) beside it where the method uses it. T_E: p_E's temperature, fitted on "
+           "validation for this f_E. Predict new videos with <code>finepseudo predict FOLDER VIDEOS... --out "
+           "predictions.tsv</code> or the config's <code>predict:</code> section (README, \"Use a trained model\").</p>"
+           + _table(pd.DataFrame(rows)))
+    for table in (p for p in predict if p.endswith("predictions.tsv")):
+        pred = pd.read_csv(table, sep="\t", dtype={"video": str}, keep_default_na=False)
+        page = Path(table).with_name("page.html")
+        counts = ", ".join(f"{n} {k}" for k, n in pred["status"].value_counts().sort_index().items())
+        href = html.escape(str(page.relative_to("results")) if page.parts[0] == "results" else str(page))
+        out += (f"<p>Prediction run <b>{html.escape(page.parent.name)}</b>: {len(pred)} videos ({counts}); table "
+                f"<code>{html.escape(table)}</code>, page with a frame strip and the top-3 per video: "
+                f"<a href=\"{href}\">{html.escape(str(page))}</a>.</p>")
+    return out
+
+
 def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     """Render the report. ``inp`` keys: manifest, classes, metrics (list of json paths), frame_status,
     shards, benchmarks (folder); optional synthdive_summary, alignability, pseudo_quality, round_metrics,
     hparams, predictions (test predictions.tsv per metrics entry), calibration and reliability (validation
     calibration.tsv / reliability.tsv per pseudo-labeling run), baselines and baseline_predictions (each trivial
-    baseline's metrics.json and predictions.tsv per label fraction and seed). Returns HTML text."""
+    baseline's metrics.json and predictions.tsv per label fraction and seed), exports (export folders) and predict (a
+    prediction run's predictions.tsv and page.html). Returns HTML text."""
     metrics, runs, histories = [], [], []
     config = dict(config)
     config["_num_classes"] = len(pd.read_csv(inp["classes"], sep="\t"))
@@ -984,6 +1016,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("confusion", "Confusion matrices", _section_confusions(runs)),
         ("training", "Training curves", _section_curves(histories)),
         ("samples", "Sample frames per class", _section_samples(inp)),
+        ("exports", "Exported models", _section_exports(inp.get("exports", []), inp.get("predict", []))),
         ("runtime", "Run time and memory per rule", _section_benchmarks(inp["benchmarks"], inp.get("benchmark_files"))),
         ("config", "Config used", "<pre>" + html.escape(yaml.safe_dump(cfg_public, sort_keys=False)) + "</pre>"),
         ("software", "Software", _table(pd.DataFrame(sorted(env.items()), columns=["package", "version"]))),
