@@ -3,7 +3,7 @@
 
 Row 1 is the static scene (every nuisance key at its ``STATIC_SCENE`` value); each following row turns one
 nuisance on at its default value, with the same class and video seed; the last row is the default config
-(every nuisance on). Writes ``docs/img/synthdive_nuisances.png``::
+(every nuisance on). Writes ``docs/img/synthdive_nuisances.jpg``::
 
     .venv/bin/python benchmarks/synthdive_strips.py [--d48 24] [--seed 3] [--frames 10]
 """
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--d48", type=int, default=24, help="Diving48 label of the dive (24: Forward 25som NoTwis PIKE)")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--frames", type=int, default=10)
-    ap.add_argument("--out", default=str(ROOT / "docs/img/synthdive_nuisances.png"))
+    ap.add_argument("--out", default=str(ROOT / "docs/img/synthdive_nuisances.jpg"))
     args = ap.parse_args()
     spec = sd.parse_class(sd.load_diving48_vocab()[args.d48])
     strips = []
@@ -62,7 +62,7 @@ def main() -> None:
         ax.axis("off")
     fig.tight_layout(pad=0.3)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
+    fig.savefig(args.out, dpi=90, pil_kwargs={"quality": 85})
     print(f"wrote {args.out}")
 
 
