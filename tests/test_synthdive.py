@@ -277,3 +277,16 @@ def test_render_video_is_pinned(d48, over, seed, shape, phases, next_draw, sha):
     assert frames.shape == shape and "".join(n[0] for n in names) == phases
     assert int(rng.integers(1 << 62)) == next_draw, "render_video makes a different number of random draws"
     assert hashlib.sha256(frames.tobytes()).hexdigest() == sha, "rendered pixels changed (draw order or drawing)"
+
+
+def test_every_generator_key_is_in_the_schema_and_the_default_config():
+    """A key added to the generator must be allowed by the config schema and commented in config.yaml (else a
+    user cannot set it, or cannot find it)."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    schema = yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text())
+    allowed = set(schema["properties"]["synthdive"]["properties"]) - {"seed"}
+    assert allowed == set(sd.DEFAULT_CONFIG)
+    default = yaml.safe_load((root / "config/config.yaml").read_text())["synthdive"]
+    assert set(default) - {"seed"} == set(sd.DEFAULT_CONFIG)
