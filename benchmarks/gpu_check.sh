@@ -137,7 +137,7 @@ main() {
   if [ $GPU = 1 ]; then BUDGET=${GPU_CHECK_BUDGET_S:-480}; else BUDGET=${GPU_CHECK_BUDGET_S:-0}; fi
 
   # --- the parts ------------------------------------------------------------------------------------------------
-  part env "$(limit env 30 120)" cpu "${REPORT[@]}" env --json "$WORK/results/env.json"
+  part env "$(limit env 30 300)" cpu "${REPORT[@]}" env --json "$WORK/results/env.json"
 
   DATA_ARGS=()
   if ! command -v ffmpeg >/dev/null 2>&1; then
