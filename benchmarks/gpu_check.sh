@@ -36,7 +36,9 @@
 # Environment: PY (interpreter; default .venv/bin/python, else python3), OUT, GPU_CHECK_WORK (scratch folder),
 # GPU_CHECK_FORCE_CPU=1 (act as if there were no GPU), GPU_CHECK_WF_TARGETS (the CPU run's targets without a GPU,
 # default results/report.html), GPU_CHECK_REFERENCE (results/ of a whole CPU run of config/test.yaml to compare the
-# CPU run with, exactly, when there is no GPU), GPU_CHECK_DTW_K (a pytest -k expression for dtw_tests without a GPU).
+# CPU run with, exactly, when there is no GPU), GPU_CHECK_DTW_K (a pytest -k expression for dtw_tests without a GPU),
+# GPU_CHECK_ONLY (space-separated part names: run only those, e.g. to rerun one part in what is left of a GPU loan;
+# workflow_compare needs both workflow runs).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -72,6 +74,10 @@ limit() {
 part() {
   local name=$1 lim=$2 dev=$3 st rc t0 ms secs
   shift 3
+  if [ -n "${GPU_CHECK_ONLY:-}" ] && [[ " $GPU_CHECK_ONLY " != *" $name "* ]]; then
+    skip "$name" "not selected (GPU_CHECK_ONLY=$GPU_CHECK_ONLY)"
+    return
+  fi
   if [ "$lim" -lt 10 ]; then
     "${REPORT[@]}" mark --work "$WORK" "$name" skipped --reason "no time left in the ${BUDGET} s budget" --device "$dev"
     echo "[$name] skipped: no time left in the ${BUDGET} s budget"

@@ -78,6 +78,22 @@ def test_gpu_check_runs_on_a_cpu_machine_and_skips_the_gpu_parts(tiny_run, tmp_p
     assert (out / "console.log").read_text().count("[gpu_check] done") == 1
 
 
+def test_gpu_check_runs_only_the_selected_parts(tmp_path):
+    """GPU_CHECK_ONLY (a rerun of one part): the others are skipped with the reason, the summary and archive are
+    written, and the exit status follows the selected part."""
+    out = tmp_path / "out"
+    env = {**os.environ, "PY": sys.executable, "OUT": str(out), "GPU_CHECK_WORK": str(tmp_path / "work"),
+           "GPU_CHECK_FORCE_CPU": "1", "GPU_CHECK_ONLY": "preset_budget"}
+    r = subprocess.run(["bash", str(SCRIPT)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    parts = json.loads((out / "summary.json").read_text())["parts"]
+    assert parts["preset_budget"]["status"] == "passed" and len(parts["preset_budget"]["results"]) == 4
+    assert parts["workflow_cpu"]["status"] == "skipped" and "not selected" in parts["workflow_cpu"]["reason"]
+    assert parts["fe_throughput"]["reason"].startswith("no GPU")
+    with tarfile.open(out / "logs.tar.gz") as tar:
+        assert "logs/preset_budget.log" in tar.getnames()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # pieces
 
