@@ -203,3 +203,22 @@ def test_training_jobs_ask_for_memory_and_gpus_per_process(tmp_path):
             assert three[rule]["mem_mb"] >= 3 * one[rule]["mem_mb"] - 3 * 100, (rule, one[rule], three[rule])
         else:
             assert three[rule] == one[rule], rule
+
+
+@pytest.mark.parametrize("preset", ["diving48", "finegym99", "finegym288", "finediving", "benchmark"])
+def test_preset_round_length_follows_the_stated_rule(preset):
+    """Every GPU preset sizes its rounds with one rule (benchmarks/preset_budget.py): fe.epochs epochs of the round's
+    expanded set (10 % labels + 40 % of the unlabeled pool accepted), rounded up to 100 steps, stated in a comment."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("preset_budget", ROOT / "benchmarks/preset_budget.py")
+    pb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pb)
+    text = (ROOT / f"config/presets/{preset}.yaml").read_text()
+    cfg = _deep(yaml.safe_load((ROOT / "config/config.yaml").read_text()), yaml.safe_load(text))
+    rule = pb.round_steps(cfg)
+    assert cfg["pseudo"]["fe"]["steps"] == rule["steps"], (preset, rule)
+    assert "Round length, the rule of every preset" in text and f"rounded up to {rule['steps']:,}." in text
+    # the rule keeps every preset near fe.epochs passes over the expanded set (FineDiving had ~900 before it)
+    epochs = rule["steps"] * cfg["fe"]["batch_size"] / rule["expanded_videos"]
+    assert cfg["fe"]["epochs"] <= epochs < cfg["fe"]["epochs"] * 1.15, epochs
