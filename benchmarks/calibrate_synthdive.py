@@ -101,13 +101,13 @@ def main() -> None:
         subprocess.run(cmd, check=True)
         res = wd / "results"
         row: dict[str, object] = {}
-        row["supervised"] = 100 * json.loads((res / targets[0].removeprefix("results/")).read_text())["top1"]
+        row["supervised"] = json.loads((res / targets[0].removeprefix("results/")).read_text())["top1"]  # in %
         for name in ("phi_a", "pixel_dtw", "pixel_pooled", "ssl_probe"):  # rule trivial_baselines
-            row[name] = 100 * json.loads((res / f"synthdive/baselines/{name}/frac{frac}_seed0/metrics.json").read_text())["top1"]
+            row[name] = json.loads((res / f"synthdive/baselines/{name}/frac{frac}_seed0/metrics.json").read_text())["top1"]
         ph = pd.read_csv(res / targets[2].removeprefix("results/"), sep="\t")
         row["phase_agreement"] = ph.to_dict("records")
         if args.full:
-            row["supervised_full"] = 100 * json.loads((res / targets[3].removeprefix("results/")).read_text())["top1"]
+            row["supervised_full"] = json.loads((res / targets[3].removeprefix("results/")).read_text())["top1"]
         print(json.dumps(row, indent=1, default=str), flush=True)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         new = not RESULTS.exists()

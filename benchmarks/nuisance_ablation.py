@@ -5,7 +5,8 @@ For each variant (the static scene, each nuisance alone, everything on, and conf
 small SynthDive in memory (no mp4 round trip: frames sampled uniformly over the annotated clip and
 area-resized to ``--size`` px, as extraction does), then measures on the same test videos:
 
-- ``fe_full``: f_E (the workflow's r2plus1d_tiny and training loop, from a random init) trained on every
+- ``fe_full``: f_E (the workflow's r2plus1d_tiny with clip_norm and its training loop, from a random init; rows
+  before commit 9b619dc trained without clip_norm) trained on every
   train video for ``--steps`` steps: is the task learnable with this nuisance?
 - ``fe_few``: the same with ``--few`` labeled videos per class (the semi-supervised regime);
 - ``pixel_dtw`` and ``pixel_pooled``: the workflow's trivial baselines (:mod:`finepseudo.baselines.trivial`)
@@ -98,9 +99,10 @@ def few_subset(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in np.unique(y)]))
 
 
-def train_eval(x_tr, y_tr, x_te, y_te, num_classes: int, steps: int, seed: int, augment: dict) -> float:
+def train_eval(x_tr, y_tr, x_te, y_te, num_classes: int, steps: int, seed: int, augment: dict,
+               clip_norm: bool = True) -> float:
     torch.manual_seed(seed)
-    model = build_video_model("r2plus1d_tiny", num_classes)
+    model = build_video_model("r2plus1d_tiny", num_classes, clip_norm=clip_norm)
     train_classifier(model, torch.from_numpy(x_tr), y_tr, epochs=1, steps=steps, batch_size=16, lr=3e-3,
                      weight_decay=0.05, clip_frames=16, seed=seed, device="cpu", augment=augment, log=lambda m: None)
     prob = predict_proba(model, torch.from_numpy(x_te), clip_frames=16, clips_per_video=2, device="cpu")
@@ -128,8 +130,8 @@ def run_variant(name: str, args) -> dict:
     aug = {"hflip": True} if name in ("view", "all", "all_but_background") or "mirror" in " ".join(args.set) else {}
     if args.steps:
         ts = args.seed if args.train_seed is None else args.train_seed
-        row["fe_full"] = train_eval(x_tr, y_tr, x_te, y_te, k, args.steps, ts, aug)
-        row["fe_few"] = train_eval(x_tr[few], y_tr[few], x_te, y_te, k, args.few_steps, ts, aug)
+        row["fe_full"] = train_eval(x_tr, y_tr, x_te, y_te, k, args.steps, ts, aug, not args.no_clip_norm)
+        row["fe_few"] = train_eval(x_tr[few], y_tr[few], x_te, y_te, k, args.few_steps, ts, aug, not args.no_clip_norm)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -147,6 +149,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600, help="f_E steps on all train videos (0: no training)")
     ap.add_argument("--few-steps", type=int, default=300)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-clip-norm", action="store_true", help="f_E without fe.clip_norm (the figures before 9b619dc)")
     args = ap.parse_args()
     if args.seed < 100:
         raise SystemExit("design choices are made on development seeds: --seed >= 100")

@@ -340,3 +340,29 @@ def test_diving48_paths_that_leave_the_dataset_are_refused(tmp_path):
                                                            "end_frame": 5}]))
         with pytest.raises(AnnotationError, match=f"'{name}'.*leaves the dataset folder"):
             build_manifest_for("diving48", files, videos, num_shards=1)
+
+
+def test_generated_videos_restored_from_the_cache_as_links_are_read(tmp_path):
+    """SynthDive's videos are the workflow's own output; Snakemake's between-workflow cache restores them as
+    links into the cache folder, which must not be refused (a '..' in an annotation still is)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "abc.mp4").write_bytes(b"x")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "v0.mp4").symlink_to(cache / "abc.mp4")
+    (cache / "def.mp4").write_bytes(b"x")
+    (videos / "v1.mp4").symlink_to(cache / "def.mp4")
+    vocab = tmp_path / "vocab.json"
+    vocab.write_text(json.dumps([["Back", "15som", "NoTwis", "PIKE"]]))
+    ann = {"vid_name": "v0", "label": 0, "start_frame": 0, "end_frame": 5}
+    (tmp_path / "train.json").write_text(json.dumps([ann]))
+    (tmp_path / "test.json").write_text(json.dumps([{**ann, "vid_name": "v1"}]))
+    files = {"train_annotations": tmp_path / "train.json", "test_annotations": tmp_path / "test.json", "vocab": vocab}
+    with pytest.raises(AnnotationError, match="leaves the dataset folder"):
+        build_manifest_for("diving48", files, videos, num_shards=1)  # a real dataset: refused
+    df, _ = build_manifest_for("diving48", files, videos, num_shards=1, generated=True)
+    assert sorted(df["video"]) == ["v0", "v1"]
+    (tmp_path / "train.json").write_text(json.dumps([{**ann, "vid_name": "../cache/abc"}]))
+    with pytest.raises(AnnotationError, match="leaves the dataset folder"):
+        build_manifest_for("diving48", files, videos, num_shards=1, generated=True)

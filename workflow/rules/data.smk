@@ -52,6 +52,7 @@ checkpoint build_manifest:
             "video_ext": config["dataset"]["video_ext"],
             "source": config["dataset"]["source"],
             "num_shards": config["frames"]["shards"],
+            "generated": DATASET == "synthdive",
         },
         code=code("build_manifest"),
     script:

@@ -14,7 +14,8 @@ reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of
 par = snakemake.params.settings
 files = {k: v for k, v in snakemake.input.items() if k != "videos"}
 manifest, names = build_manifest_for(par["format"], files, par["videos_dir"], num_shards=par["num_shards"],
-                                     video_ext=par["video_ext"], source=par["source"])
+                                     video_ext=par["video_ext"], source=par["source"],
+                                     generated=par["generated"])
 manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
 pd.DataFrame({"label": range(len(names)), "name": names}).to_csv(snakemake.output.classes, sep="\t", index=False)
 counts = manifest.groupby("split").size().to_dict()

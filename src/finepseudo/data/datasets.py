@@ -16,6 +16,8 @@ columns ``video, path, split, label, label_name, start_frame, end_frame, start_s
 
 from __future__ import annotations
 
+import os
+
 import json
 from pathlib import Path
 
@@ -155,13 +157,16 @@ def read_dataset(fmt: str, files: dict, videos_dir: str | Path, *, video_ext: st
 
 
 def build_manifest_for(fmt: str, files: dict, videos_dir: str | Path, *, num_shards: int, video_ext: str = ".mp4",
-                       source: str = "raw", check_files: bool = True) -> tuple[pd.DataFrame, list[str]]:
+                       source: str = "raw", check_files: bool = True,
+                       generated: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """One row per video of both splits, with its file path and frame-extraction shard, and the class names.
 
     ``end_frame`` is kept as in the annotation and read as exclusive by frame extraction (-1: to the end).
     Shards are assigned round-robin over the sorted video names, so every shard mixes classes. Raises
     AnnotationError naming the entry for a bad annotation, a video in both splits, a missing video file
     (or frame folder), or a path that leaves ``videos_dir`` (through ``..`` or a symbolic link).
+    ``generated``: the videos are the workflow's own output (SynthDive), whose files Snakemake's
+    between-workflow cache restores as symbolic links into the cache; only a ``..`` is refused then.
     """
     df, names = read_dataset(fmt, files, videos_dir, video_ext=video_ext, source=source)
     dup = df["video"][df["video"].duplicated()]
@@ -171,9 +176,9 @@ def build_manifest_for(fmt: str, files: dict, videos_dir: str | Path, *, num_sha
         where = (f"both {files['train_annotations']} and {files['test_annotations']}" if len(splits) > 1
                  else f"{files[splits[0] + '_annotations']} more than once")
         raise AnnotationError(f"video '{v}' appears in {where}: each video must be annotated once, in one split")
-    root = Path(videos_dir).resolve()
+    root = Path(os.path.abspath(videos_dir)) if generated else Path(videos_dir).resolve()
     for v, p in zip(df["video"], df["path"]):
-        if not Path(p).resolve().is_relative_to(root):
+        if not (Path(os.path.abspath(p)) if generated else Path(p).resolve()).is_relative_to(root):
             raise AnnotationError(f"video '{v}': its path {p} leaves the dataset folder {videos_dir} (a '..' in the "
                                   "annotation or a symbolic link pointing elsewhere); refusing to read it")
     if check_files:
