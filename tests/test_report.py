@@ -249,6 +249,17 @@ def test_hparams_flags_a_theta_at_the_grid_edge(tmp_path):
     assert "grid edge" not in html and "0.9 (validation)" in html
 
 
+def test_hparams_shows_the_pool_weights(tmp_path):
+    """The log-linear pool's (alpha, beta), chosen on validation, is a pair: the table writes it as one."""
+    path = _hparams(tmp_path, None)
+    rec = json.loads(Path(path).read_text())
+    rec["values"]["weights"] = [0.5, 2.0]
+    rec["chosen_on"]["weights"] = "validation"
+    Path(path).write_text(json.dumps(rec))
+    html = report._section_hparams([path])
+    assert "(0.5, 2) (validation)" in html and "0.9 (validation)" in html
+
+
 def test_failed_and_warned_videos_are_listed(tmp_path):
     """The dataset section lists videos left out (status failed) and videos kept with a warning (a frame range
     clamped to the last frame); a status table from before the warning column still reads."""

@@ -884,6 +884,13 @@ def _flag_cells(table_html: str) -> str:
     return table_html.replace(f"<td>{EDGE_MARK}", f"<td class='bad'>{EDGE_MARK}")
 
 
+def _fmt_value(v) -> str:
+    """A chosen hyper-parameter: a number, or a tuple of numbers (the log-linear pool's weights)."""
+    if isinstance(v, (list, tuple)):
+        return "(" + ", ".join(f"{x:g}" for x in v) + ")"
+    return f"{v:g}"
+
+
 def _section_hparams(paths: list[str]) -> str:
     """theta, tau, delta and the round of every pseudo-labeling run, with what each was chosen on."""
     rows, cands, picks, edges = [], [], [], []
@@ -893,7 +900,7 @@ def _section_hparams(paths: list[str]) -> str:
         if path.endswith("hparams.json"):
             rec = json.loads(Path(path).read_text())
             row = {**key, "validation videos": rec["n_val"],
-                   **{k: f"{v:g} ({rec['chosen_on'][k]})" if v is not None else "not used"
+                   **{k: f"{_fmt_value(v)} ({rec['chosen_on'].get(k, '?')})" if v is not None else "not used"
                       for k, v in rec["values"].items()}}
             if "at_grid_edge" in rec:
                 hit = [k for k, v in (rec["at_grid_edge"] or {}).items() if v]  # theta, tau (and any other)
