@@ -49,6 +49,7 @@ rule select_hparams:
             "calibrate": calibrate_pe(wc.method),
             "accept": accept_params(),
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("select_hparams"),
     script:
@@ -80,6 +81,7 @@ rule pseudo_label:
             "calibrate": calibrate_pe(wc.method),
             "accept": accept_params(),
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("pseudo_label"),
     script:
@@ -109,6 +111,7 @@ rule retrain_fe:
             "init_seed": fe_init_seed(wc),
             "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 3,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("retrain_fe"),
     script:
@@ -145,6 +148,7 @@ rule retrain_fa:
             "epochs": config["pseudo"]["fa_epochs"],
             "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 4,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("retrain_fa"),
     script:
