@@ -17,8 +17,10 @@ One workload, run in a fresh subprocess per setting (the libraries read their va
 Part 1 forces one library at a time to another instruction set (what a machine whose native choice differs
 would run) and compares with the unpinned run; part 2 runs the pinned setting (every variable of
 ``finepseudo.kernels.PINNED_ENV["avx2"]``) again, with MKL's own choice moved, and with 2 threads; part 3
-times the unpinned and pinned trainings, interleaved, ``--reps`` times each; part 4 encodes and decodes a
-rendered video with ffmpeg with and without its AVX-512 kernels. Columns: max |difference| of the weights
+times the pinned setting and each library's pin alone, each at the same time as an unpinned run (two processes,
+one per core, so that both see the same load from other processes), ``--reps`` pairs each (wall time ``t_*``
+and the process's CPU time ``cpu_*``); part 4
+encodes and decodes a rendered video with ffmpeg with and without its AVX-512 kernels. Columns: max |difference| of the weights
 after training and of the training losses, test videos whose predicted class changed, DTW distance
 differences and changed hardest negatives, whether every number is bit-identical. The table is printed and
 written to ``--out`` (CSV).
@@ -64,6 +66,18 @@ PART2 = [
     ("pinned, MKL at most AVX2", {**PINNED, "MKL_ENABLE_INSTRUCTIONS": "AVX2"}, {}),
     ("pinned, MKL at most SSE4_2", {**PINNED, "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}, {}),
     ("pinned, 2 threads", PINNED, {"threads": 2}),
+]
+
+
+# Part 3: the cost, every setting once per repetition, interleaved (compared with "native" of the same repetition):
+# the pinned setting and each library's pin alone.
+COST = [
+    ("native", {}),
+    ("pinned", PINNED),
+    ("ATen AVX2", {"ATEN_CPU_CAPABILITY": "avx2"}),
+    ("oneDNN AVX2", {"ONEDNN_MAX_CPU_ISA": "AVX2"}),
+    ("MKL COMPATIBLE", {"MKL_CBWR": "COMPATIBLE"}),
+    ("numpy AVX2", {k: PINNED[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NPY_DISABLE_CPU_FEATURES")}),
 ]
 
 
@@ -129,16 +143,16 @@ def child(data: str, out: str, steps: int, threads: int, mkldnn: str) -> None:
     # f_E
     torch.manual_seed(0)
     model = build_video_model("r2plus1d_tiny", classes)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     hist = train_classifier(model, x, y, epochs=1, steps=steps, batch_size=16, lr=0.003, weight_decay=0.05,
                             clip_frames=16, seed=0, log=quiet)
-    res["t_fe"] = time.perf_counter() - t0
+    res["t_fe"], res["cpu_fe"] = time.perf_counter() - t0, time.process_time() - c0
     fe_w = np.concatenate([v.detach().double().flatten().numpy() for v in model.state_dict().values()
                            if v.is_floating_point()])
     probs = predict_proba(model, xt, clip_frames=16, clips_per_video=2)
 
     # f_A: GITDL, mining, AVML, phi_A
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fa, _ = pretrain_gitdl(x, num_frames=16, dim=128, width=16, layers=0, pool=4, epochs=2, batch_size=16,
                            lr=0.001, tau=0.1, sigma=2.0, seed=0, log=quiet)
     emb = embed_videos(fa, x, num_frames=16)
@@ -150,7 +164,7 @@ def child(data: str, out: str, steps: int, threads: int, mkldnn: str) -> None:
     g_emb, q_emb = embed_videos(fa, x, num_frames=16), embed_videos(fa, xt, num_frames=16)
     d_q = pairwise_distance(q_emb, g_emb, gamma=0.1, backend="cpu")
     _, p_a = class_alignability(d_q, y, classes, score, 0.1)
-    res["t_fa"] = time.perf_counter() - t0
+    res["t_fa"], res["cpu_fa"] = time.perf_counter() - t0, time.process_time() - c0
     fa_w = np.concatenate([v.detach().double().flatten().numpy() for v in list(fa.state_dict().values())
                            + list(score.state_dict().values()) if v.is_floating_point()])
     np.savez(out, fe_w=fe_w, fe_loss=np.array([r["loss"] for r in hist]), fe_probs=probs, fa_w=fa_w,
@@ -161,23 +175,33 @@ def child(data: str, out: str, steps: int, threads: int, mkldnn: str) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # the parent
 
-def run_child(tmp: Path, name: str, env_extra: dict, opts: dict, data: Path, steps: int) -> dict:
-    import numpy as np
-
+def start_child(tmp: Path, name: str, env_extra: dict, opts: dict, data: Path, steps: int):
+    """Start the workload in a fresh process with the libraries' variables unset, then ``env_extra`` set."""
     env = {k: v for k, v in os.environ.items() if k not in KNOBS}
     env.update(env_extra)
     env["PYTHONPATH"] = str(ROOT / "src")
-    out = tmp / f"{hashlib.md5((name + str(time.time())).encode()).hexdigest()[:10]}.npz"
+    out = tmp / f"{hashlib.md5((name + str(time.time_ns())).encode()).hexdigest()[:10]}.npz"
     cmd = [sys.executable, __file__, "--child", "--data", str(data), "--child-out", str(out), "--steps", str(steps),
            "--threads", str(opts.get("threads", 1)), "--mkldnn", opts.get("mkldnn", "on")]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{name}: child failed\n{r.stderr[-3000:]}")
+    return name, out, subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def finish_child(started) -> dict:
+    import numpy as np
+
+    name, out, proc = started
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name}: child failed\n{err[-3000:]}")
     res = json.loads(out.with_suffix(".json").read_text())
     with np.load(out) as z:
         res.update({k: z[k] for k in z.files})
     res["name"] = name
     return res
+
+
+def run_child(tmp: Path, name: str, env_extra: dict, opts: dict, data: Path, steps: int) -> dict:
+    return finish_child(start_child(tmp, name, env_extra, opts, data, steps))
 
 
 def compare(a: dict, b: dict) -> dict:
@@ -228,7 +252,7 @@ def ffmpeg_check(data: Path, tmp: Path) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=60, help="f_E optimiser steps")
-    ap.add_argument("--reps", type=int, default=3, help="timed repetitions of the unpinned and the pinned run")
+    ap.add_argument("--reps", type=int, default=3, help="timed repetitions of each setting of part 3")
     ap.add_argument("--parts", default="1234", help="which parts to run (digits 1-4; 2 needs 1's data only)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/out/kernel_pinning.csv"))
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -261,30 +285,36 @@ def main() -> None:
                 runs[name] = r
                 row = {"part": part, "setting": name, "vs": ref, **compare(r, runs[ref]),
                        "aten": r["facts"]["aten capability"], "numpy_blas": r["facts"]["numpy blas"].split("core ")[-1],
-                       "t_fe_s": round(r["t_fe"], 1), "t_fa_s": round(r["t_fa"], 1)}
+                       "t_fe_s": round(r["t_fe"], 1), "t_fa_s": round(r["t_fa"], 1), "cpu_fe_s": round(r["cpu_fe"], 1),
+                       "cpu_fa_s": round(r["cpu_fa"], 1)}
                 rows.append(row)
                 print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-        # part 3: cost, the two settings interleaved
+        # part 3: cost. Each setting runs at the same time as an unpinned run, one process per core, so that both
+        # see the same load from other processes (a shared machine's load moves times by tens of percent)
         for rep in range(a.reps if "3" in a.parts else 0):
-            for name, env in (("native", {}), ("pinned", PINNED)):
-                r = run_child(tmp, name, env, {}, data, a.steps)
-                rows.append({"part": "3 cost", "setting": name, "rep": rep + 1, "t_fe_s": round(r["t_fe"], 2),
-                             "t_fa_s": round(r["t_fa"], 2)})
-                print(rows[-1], flush=True)
+            for name, env in COST[1:]:
+                pair = [start_child(tmp, "native", {}, {}, data, a.steps), start_child(tmp, name, env, {}, data, a.steps)]
+                for r in map(finish_child, pair):
+                    rows.append({"part": "3 cost", "setting": r["name"], "pair": f"{name} {rep + 1}",
+                                 "t_fe_s": round(r["t_fe"], 2), "t_fa_s": round(r["t_fa"], 2),
+                                 "cpu_fe_s": round(r["cpu_fe"], 2), "cpu_fa_s": round(r["cpu_fa"], 2)})
+                    print(rows[-1], flush=True)
         if "4" in a.parts:
             rows += ffmpeg_check(data, tmp)
     df = pd.DataFrame(rows)
     cost = df[df["part"] == "3 cost"] if rows else df
     summary = []
-    for col in ("t_fe_s", "t_fa_s") if len(cost) else ():
-        nat, pin = (cost[cost["setting"] == s].reset_index() for s in ("native", "pinned"))
-        ratio = pin[col] / nat[col]
-        summary.append(f"{col}: native {nat[col].median():.1f} s, pinned {pin[col].median():.1f} s, pinned/native per "
-                       f"pair {', '.join(f'{v:.2f}' for v in ratio)} (median {ratio.median():.2f})")
+    for name, _ in COST[1:] if len(cost) else ():
+        pairs = cost[cost["pair"].str.startswith(name + " ")]
+        nat, pin = (pairs[pairs["setting"] == s].reset_index() for s in ("native", name))
+        for col in ("t_fe_s", "t_fa_s", "cpu_fe_s", "cpu_fa_s"):
+            ratio = pin[col] / nat[col]
+            summary.append(f"{name} / native, {col}: {nat[col].median():.1f} s native, {pin[col].median():.1f} s "
+                           f"{name}; per pair {', '.join(f'{v:.2f}' for v in ratio)} (median {ratio.median():.2f})")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(a.out, index=False)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(df.drop(columns=[c for c in ("rep",) if c in df]).to_string(index=False))
+        print(df.to_string(index=False))
     print("\n".join(summary))
     print(f"wrote {a.out}")
 
