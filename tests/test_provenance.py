@@ -132,6 +132,7 @@ READERS = {
     "seed": {"pretrain_fe", "train_fe", "pretrain_gitdl", "train_alignability", "retrain_fe", "retrain_fa"},
     "device": ALL_TORCH,
     "threads": set(),  # how many cores a job uses, not what it computes
+    "cpu_kernels": ALL_TORCH,  # which CPU kernels torch and numpy run (finepseudo.kernels): the numbers move
     "frames.workers": set(),  # reading processes: results do not depend on them (tests/test_train.py)
     "dataset.video_ext": {"build_manifest"},
     "dataset.source": {"build_manifest"},

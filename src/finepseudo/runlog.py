@@ -26,7 +26,10 @@ def log_to(path: str) -> Callable[[str], None]:
 
 
 def environment() -> dict[str, str]:
-    """Software versions and the compute device, for logs, checkpoints and the report."""
+    """Software versions, the compute device and the CPU kernels this process runs
+    (:func:`finepseudo.kernels.cpu_facts`: CPU model, instruction sets, ``cpu_kernels``, the libraries' kernel
+    settings), for logs, checkpoints and the report: every trained model's checkpoint carries them as
+    ``metadata["env"]``, the facts of the machine that trained it."""
     env = {"python": platform.python_version(), "platform": platform.platform()}
     for mod in ("numpy", "pandas", "torch", "torchvision", "snakemake", "seaborn", "matplotlib", "cupy"):
         try:
@@ -41,6 +44,12 @@ def environment() -> dict[str, str]:
             env["cuda_device"] = torch.cuda.get_device_name(0)
         env["torch_threads"] = str(torch.get_num_threads())
     except ImportError:
+        pass
+    try:
+        from finepseudo.kernels import cpu_facts
+
+        env.update(cpu_facts())
+    except ImportError:  # no torch
         pass
     return env
 

@@ -28,6 +28,7 @@ rule pretrain_gitdl:
             "cfg": gitdl_config(wc.init),
             "seed": config["seed"] + 1,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("pretrain_gitdl"),
     script:
@@ -58,6 +59,7 @@ rule mine_pairs:
         settings={
             "backend": config["alignability"]["dtw_backend"],
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("mine_pairs"),
     script:
@@ -93,6 +95,7 @@ rule train_alignability:
             "loss": wc.loss,
             "seed": config["seed"] + 1000 * int(wc.seed) + 2,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("train_alignability"),
     script:
@@ -126,6 +129,7 @@ rule predict_alignability:
         settings={
             "cfg": align_params("gamma", "tau", "dtw_backend"),
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("predict_alignability"),
     script:
@@ -158,6 +162,7 @@ rule pair_verification:
         settings={
             "cfg": align_params("gamma", "dtw_backend"),
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("pair_verification"),
     script:

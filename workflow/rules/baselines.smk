@@ -32,6 +32,7 @@ rule trivial_baselines:
             "clips_per_video": config["eval"]["clips_per_video"],
             "batch_size": config["eval"]["batch_size"],
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("trivial_baselines"),
     script:

@@ -225,6 +225,7 @@ def eval_settings():
         "clips_per_video": config["eval"]["clips_per_video"],
         "batch_size": config["eval"]["batch_size"],
         "device": config["device"],
+        "cpu_kernels": config["cpu_kernels"],
     }
 
 

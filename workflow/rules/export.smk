@@ -52,6 +52,7 @@ rule predict_videos:
             "ranges": config["predict"]["ranges"],
             "batch_size": config["predict"]["batch_size"],
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
             "export": export_dir(*predict_run()),
         },
         code=code("predict_videos"),

@@ -50,6 +50,7 @@ rule select_hparams:
             "accept": accept_params(),
             "rule": combine_rule(wc.method),
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("select_hparams"),
     script:
@@ -84,6 +85,7 @@ rule pseudo_label:
             "theta_grid": config["hparams"]["theta_grid"],
             "target_precision": config["hparams"]["target_precision"],
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("pseudo_label"),
     script:
@@ -113,6 +115,7 @@ rule retrain_fe:
             "init_seed": fe_init_seed(wc),
             "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 3,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("retrain_fe"),
     script:
@@ -149,6 +152,7 @@ rule retrain_fa:
             "epochs": config["pseudo"]["fa_epochs"],
             "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 4,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("retrain_fa"),
     script:

@@ -33,6 +33,7 @@ rule pretrain_fe:
             "ssl": config["fe"]["ssl"],
             "seed": config["seed"] + 7,
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("pretrain_fe"),
     script:
@@ -63,6 +64,7 @@ rule train_fe:
             "fe": fe_train_params(),
             "seed": fe_init_seed(wc),
             "device": config["device"],
+            "cpu_kernels": config["cpu_kernels"],
         },
         code=code("train_fe"),
     script:

@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 from finepseudo.models.steps import evaluate_fe_step  # noqa: E402
 
@@ -15,7 +18,7 @@ evaluate_fe_step(
     shards=list(snakemake.input.shards),
     out=dict(snakemake.output.items()),
     method=snakemake.wildcards.method,
-    **snakemake.params.settings,  # clips_per_video, batch_size, device
+    **settings,  # clips_per_video, batch_size, device
     threads=snakemake.threads,
     # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
     workers=snakemake.config["frames"]["workers"],

@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.align.steps import mine_pairs_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
@@ -14,7 +17,7 @@ mine_pairs_step(
     shards=list(snakemake.input.shards),
     out_triplets=snakemake.output.triplets,
     out_distances=snakemake.output.distances,
-    **snakemake.params.settings,  # backend, device
+    **settings,  # backend, device
     threads=snakemake.threads,
     log=log,
 )

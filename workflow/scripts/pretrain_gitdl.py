@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.align.steps import pretrain_gitdl_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
@@ -13,7 +16,7 @@ pretrain_gitdl_step(
     shards=list(snakemake.input.shards),
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
-    **snakemake.params.settings,  # cfg, seed, device
+    **settings,  # cfg, seed, device
     threads=snakemake.threads,
     log=log,
 )

@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.pseudo.steps import pseudo_label_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
@@ -17,7 +20,7 @@ pseudo_label_step(
     shards=list(snakemake.input.shards),
     out=snakemake.output.table,
     hparams=snakemake.input.hparams,
-    **snakemake.params.settings,  # source, align, clips_per_video, calibrate, accept, device
+    **settings,  # source, align, clips_per_video, calibrate, accept, device
     threads=snakemake.threads,
     val=snakemake.input.val,
     out_info=snakemake.output.info,

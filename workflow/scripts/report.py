@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.data.frames import ffmpeg_version  # noqa: E402
 from finepseudo.report.html import build_report  # noqa: E402
 from finepseudo.runlog import ReadAudit, environment, log_to  # noqa: E402
@@ -18,9 +21,9 @@ for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality
             "round_info", "exports", "predict"):
     if key in snakemake.input.keys():
         inp[key] = list(snakemake.input[key])
-inp["benchmarks"] = snakemake.params.settings["benchmarks"]
+inp["benchmarks"] = settings["benchmarks"]
 env = environment() | {"ffmpeg": ffmpeg_version()}
-html = build_report(inp, dict(snakemake.params.settings["config"]), env)
+html = build_report(inp, dict(settings["config"]), env)
 Path(snakemake.output[0]).write_text(html)
 log(f"benchmark files: {len(inp['benchmark_files'])}")
 log(f"wrote {snakemake.output[0]} ({len(html) / 1e6:.1f} MB)")

@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.pseudo.steps import retrain_fe_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
@@ -16,7 +19,7 @@ retrain_fe_step(
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
     init=snakemake.input.get("init"),
-    **snakemake.params.settings,  # recipe, init_seed, seed, device
+    **settings,  # recipe, init_seed, seed, device
     threads=snakemake.threads,
     # frame-reading processes: not a param, since results do not depend on it (changing it reruns nothing)
     workers=snakemake.config["frames"]["workers"],

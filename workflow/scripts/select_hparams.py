@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
+from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+
+settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
 from finepseudo.pseudo.steps import select_hparams_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
@@ -19,7 +22,7 @@ select_hparams_step(
     out_candidates=snakemake.output.candidates,
     # method, source, open_world, defaults, select, theta_grid, tau_grid, target_precision, known_keep, align,
     # clips_per_video, calibrate, accept, device
-    **snakemake.params.settings,
+    **settings,
     threads=snakemake.threads,
     out_calibration=snakemake.output.calibration,
     out_reliability=snakemake.output.reliability,

@@ -978,6 +978,25 @@ def _section_exports(exports: list[str], predict: list[str]) -> str:
     return out
 
 
+def _section_software(env: dict[str, str], config: dict) -> str:
+    """Package versions, then the CPU and kernel facts (:data:`finepseudo.kernels.FACT_KEYS`) that ``env`` holds."""
+    from finepseudo.kernels import FACT_KEYS
+
+    packages = sorted((k, v) for k, v in env.items() if k not in FACT_KEYS)
+    out = _table(pd.DataFrame(packages, columns=["package", "version"]))
+    cpu = [(k, env[k]) for k in FACT_KEYS if k in env]
+    if cpu:
+        out += ("<h3>CPU and kernels</h3><p>The machine and process that rendered this report. Every job pins the "
+                f"CPU kernels of torch and numpy as the config key <code>cpu_kernels</code> says "
+                f"(<b>{html.escape(str(config.get('cpu_kernels', '?')))}</b>) before it imports them, and every "
+                "trained model's checkpoint records these facts for the machine that trained it "
+                "(<code>metadata[\"env\"]</code>). With <code>avx2</code> the numbers do not depend on whether a "
+                "machine has AVX-512; a different torch or numpy build, or a GPU, is not covered (README.md, "
+                "\"How far the numbers reproduce\").</p>"
+                + _table(pd.DataFrame(cpu, columns=["fact", "value"])))
+    return out
+
+
 def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
     """Render the report. ``inp`` keys: manifest, classes, metrics (list of json paths), frame_status,
     shards, benchmarks (folder); optional synthdive_summary, alignability, pseudo_quality, round_metrics,
@@ -1026,7 +1045,7 @@ def build_report(inp: dict, config: dict, env: dict[str, str]) -> str:
         ("exports", "Exported models", _section_exports(inp.get("exports", []), inp.get("predict", []))),
         ("runtime", "Run time and memory per rule", _section_benchmarks(inp["benchmarks"], inp.get("benchmark_files"))),
         ("config", "Config used", "<pre>" + html.escape(yaml.safe_dump(cfg_public, sort_keys=False)) + "</pre>"),
-        ("software", "Software", _table(pd.DataFrame(sorted(env.items()), columns=["package", "version"]))),
+        ("software", "Software", _section_software(env, config)),
     ]
     nav = "".join(f'<a href="#{sid}">{title}</a>' for sid, title, _ in sections)
     body = "".join(f'<h2 id="{sid}">{title}</h2>{content}' for sid, title, content in sections)
