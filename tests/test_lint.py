@@ -42,21 +42,23 @@ def test_default_dry_run_lists_the_expected_jobs():
     assert rc == 0, out
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
     assert counts["extract_frames"] == "4"
-    assert counts["train_fe"] == "6"  # 3 seeds x (supervised, supervised_scratch) at 10 % labels
+    assert counts["train_fe"] == "3"  # 3 seeds x supervised at 20 % labels
     assert counts["pretrain_fe"] == counts["pretrain_gitdl"] == "1"  # once per dataset, shared by every split
-    assert counts["select_hparams"] == counts["select_round"] == "9"  # pl, fa_only and finepseudo x 3 seeds
-    assert counts["retrain_fe"] == "9"  # one round each
+    # pl, fa_only, finepseudo and finepseudo_mean x 3 seeds
+    assert counts["select_hparams"] == counts["select_round"] == "12"
+    assert counts["retrain_fe"] == counts["pseudo_label"] == "24"  # two rounds each
+    assert counts["retrain_fa"] == "9"  # before round 2, for the methods that use p_A (not pl)
     assert counts["report"] == "1"
 
 
 def test_cpu_benchmark_preset_dry_run_lists_the_expected_jobs():
-    """Every method and ablation at 5/10/20 % labels over 3 seeds, one round."""
+    """Every method and ablation at 5/10/20 % labels over 3 seeds, the default run's two rounds."""
     rc, out = _dry_run(ROOT / "config/presets/cpu_benchmark.yaml")
     assert rc == 0, out
     c = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", out, re.M)}
-    runs, pseudo_methods = 9, 7  # 3 fractions x 3 seeds; pl, fa_only, finepseudo and 4 ablations
+    runs, pseudo_methods = 9, 8  # 3 fractions x 3 seeds; pl, fa_only, finepseudo, finepseudo_mean, 4 ablations
     assert c["train_fe"] == 2 * runs + 3  # supervised and supervised_scratch per run, supervised_full per seed
-    assert c["retrain_fe"] == c["pseudo_label"] == c["select_hparams"] == pseudo_methods * runs
+    assert c["retrain_fe"] == c["pseudo_label"] == 2 * c["select_hparams"] == 2 * pseudo_methods * runs
     assert c["train_alignability"] == 4 * runs and c["pretrain_gitdl"] == 2 and c["pretrain_fe"] == 1
 
 

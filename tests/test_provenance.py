@@ -194,6 +194,8 @@ FLIPS = {
     "synthdive.camera_lag": [0.5, 1.0],
     "synthdive.zoom": [0.9, 1.0],
     "synthdive.movers": [0, 1],
+    "fe.ssl.steps": 5,  # null in the test config (epochs): a number of steps instead
+    "alignability.gitdl.steps": 5,
     "fe.ssl.clip_frames": 3,  # segments x clip_frames must fit in frames.num_frames
     "frames.num_frames": 24,
     "synthdive.classes": [7, 8, 24, 44],

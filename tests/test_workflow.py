@@ -188,14 +188,19 @@ def test_pseudo_label_rounds(run):
             assert len(t) == 12  # the whole pool, every round
             theta = json.loads((base / f"{method}/frac50_seed0/hparams.json").read_text())["values"]["theta"]
             info = json.loads((base / f"{method}/frac50_seed0/round{r}/pseudo_labels.json").read_text())
-            assert info["theta"] == theta and info["rule"] == "threshold" and info["accepted"] == t["accepted"].sum()
+            # round 1's theta is select_hparams' (the round-0 encoders); later rounds choose it again on validation
+            assert info["theta"] == theta if r == 1 else info["theta_chosen_on"] == "validation, this round"
+            assert info["rule"] == "threshold" and info["accepted"] == t["accepted"].sum()
             assert (t["accepted"] >= (t["confidence"] >= theta)).all()  # theta accepts, the floor may add more
             if info["min_accept_used"]:  # the 20 % floor (pseudo.min_accept): the most confident 3 of 12
                 assert t["accepted"].sum() == 3
                 assert t.loc[t["accepted"], "confidence"].min() >= t.loc[~t["accepted"], "confidence"].max()
             else:
                 assert (t["accepted"] == (t["confidence"] >= theta)).all()
-            assert info["T_E"] is not None and info["T_E"] > 0  # p_E calibrated on validation each round
+            if method == "pl":
+                assert info["T_E"] is not None and info["T_E"] > 0  # p_E calibrated on validation each round
+            else:  # the log-linear pool's weights, fitted on validation each round, take T_E's place
+                assert info["T_E"] is None and info["combine"] == "loglinear" and len(info["weights"]) == 2
             assert (base / f"{method}/frac50_seed0/round{r}/fe.pt").is_file()
         cal = pd.read_csv(base / f"{method}/frac50_seed0/calibration.tsv", sep="\t")
         expected = ["p_E", "p_E_calibrated", "combined"] if method == "pl" else [

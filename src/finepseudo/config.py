@@ -122,8 +122,8 @@ def cross_key_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], st
 #: copied so that validating a config at DAG time does not import the generator and ffmpeg-python;
 #: tests/test_config.py checks they agree)
 SYNTHDIVE_DEFAULTS: dict[str, Any] = {"classes": (3, 7, 8, 5, 19, 24, 21, 20, 29, 32, 34, 41, 43, 44),
-                                      "novel_classes": [], "train_per_class": 30, "phase_scale": [0.7, 1.4],
-                                      "idle_frames": [0, 5], "distractors": [2, 5]}
+                                      "novel_classes": [], "train_per_class": 30, "phase_scale": [0.6, 1.7],
+                                      "idle_frames": [0, 8], "distractors": [2, 5]}
 
 
 def _synthdive_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:

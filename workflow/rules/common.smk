@@ -158,7 +158,15 @@ def align_params(*keys):
 def gitdl_config(init):
     """f_A settings for a pre-training variant: ``scratch`` skips GITDL (the no-GITDL ablation)."""
     cfg = align_params(
-        "num_frames", "dim", "width", "layers", "pool", "gitdl", "gpus", "hflip", "clip_norm"
+        "num_frames",
+        "dim",
+        "width",
+        "layers",
+        "pool",
+        "gitdl",
+        "gpus",
+        "hflip",
+        "clip_norm",
     )
     if init == "scratch":
         cfg["gitdl"] = {**cfg["gitdl"], "epochs": 0, "steps": 0}

@@ -153,6 +153,14 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
     return model.eval(), history
 
 
+def _defaults(fn: Callable) -> dict:
+    """The keyword defaults of ``fn``: a DDP launcher's fingerprint must see what the worker's call will use
+    (a key its caller left out has its default there, not None)."""
+    import inspect
+
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty}
+
+
 def gitdl_fingerprint(a: dict, world: int) -> dict:
     """What a :func:`pretrain_gitdl` run depends on, from its arguments ``a`` (name -> value) and the number
     of processes: the resume checkpoint's loop fingerprint."""
@@ -171,7 +179,8 @@ def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log
     from finepseudo.models.distributed import run_distributed
 
     if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
-        kwargs["checkpoint"].begin(gitdl_fingerprint({"frames": frames, "device": device, **kwargs}, world_size))
+        kwargs["checkpoint"].begin(gitdl_fingerprint({**_defaults(pretrain_gitdl), "frames": frames, "device": device,
+                                                      **kwargs}, world_size))
         kwargs["checkpoint"] = kwargs["checkpoint"].quiet()
     state, history = run_distributed(_gitdl_worker, world_size, device, frames, kwargs)
     model = FrameEncoder(**{k: kwargs[k] for k in ("dim", "width", "layers", "pool", "clip_norm") if k in kwargs})
@@ -313,7 +322,8 @@ def train_avml_ddp(model: FrameEncoder, frames, labels: np.ndarray, hard_negativ
     from finepseudo.models.distributed import run_distributed
 
     if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
-        kwargs["checkpoint"].begin(avml_fingerprint({"frames": frames, "labels": labels, "hard_negative": hard_negative,
+        kwargs["checkpoint"].begin(avml_fingerprint({**_defaults(train_avml), "frames": frames, "labels": labels,
+                                                     "hard_negative": hard_negative,
                                                      "device": device, "score": score, **kwargs}, world_size))
         kwargs["checkpoint"] = kwargs["checkpoint"].quiet()
     new_head = score is None

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "select_temperature",
-           "fit_pool_weights", "softmax", "TEMPERATURE_GRID", "POOL_WEIGHT_GRID"]
+           "fit_pool_weights", "log_linear_pool", "softmax", "TEMPERATURE_GRID", "POOL_WEIGHT_GRID"]
 
 #: Candidate temperatures of p_E: 0.25 ... 64, 8 per octave.
 TEMPERATURE_GRID = tuple(float(t) for t in np.round(np.geomspace(0.25, 64.0, 65), 6))
@@ -71,6 +71,21 @@ def select_temperature(logits: np.ndarray, labels: np.ndarray,
     return float(cands.iloc[np.argmin(np.abs(np.log(cands.to_numpy())))]), table
 
 
+def log_linear_pool(p_e: np.ndarray, p_a: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """p proportional to exp(alpha log p_E + beta log p_A), row-wise (N, C) -> (N, C) float64.
+
+    A log-linear opinion pool (Genest and Zidek, Statistical Science 1986; the product of experts of
+    Hinton, 2002, with weights). It contains the two branches (alpha = 1, beta = 0 is p_E; alpha = 0,
+    beta = 1 is p_A), and a flat branch adds the same constant to every class, so it leaves its partner
+    exactly as it is instead of halving its confidence as an average does."""
+    le = np.log(np.clip(np.asarray(p_e, np.float64), 1e-12, None))
+    la = np.log(np.clip(np.asarray(p_a, np.float64), 1e-12, None))
+    z = alpha * le + beta * la
+    z -= z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
 #: Candidate weights of each branch in the log-linear pool: 0 (the branch left out), then 1/16 ... 16, 4 per octave.
 POOL_WEIGHT_GRID = (0.0,) + tuple(float(w) for w in np.round(np.geomspace(1 / 16, 16.0, 33), 6))
 
@@ -81,8 +96,6 @@ def fit_pool_weights(p_e: np.ndarray, p_a: np.ndarray, labels: np.ndarray,
     validation log-loss, over ``grid`` x ``grid`` -> ((alpha, beta), table of every pair's NLL). A log-loss
     uses each validation video's whole probability vector, not 0/1 counts at a threshold. Ties go to the
     pair closest to (1, 1) (in log, a zero weight counting as far). No validation video gives (1, 1)."""
-    from finepseudo.pseudo.pseudolabel import log_linear_pool
-
     labels = np.asarray(labels, np.int64)
     rows = []
     for a in grid:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from finepseudo.pseudo.hparams import log_linear_pool  # re-exported: the pool lives beside its weights' fit
+
 __all__ = ["ACCEPT_RULES", "COMBINE_RULES", "accept_mask", "combine", "log_linear_pool", "pseudo_label_table",
            "quality", "pseudo_quality_step"]
 
@@ -22,21 +24,6 @@ __all__ = ["ACCEPT_RULES", "COMBINE_RULES", "accept_mask", "combine", "log_linea
 #: the product of the two (each calibrated on its own); ``agree`` the average, accepted only where the two
 #: branches' arg-max agree.
 COMBINE_RULES = ("average", "loglinear", "product", "agree")
-
-
-def log_linear_pool(p_e: np.ndarray, p_a: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    """p proportional to exp(alpha log p_E + beta log p_A), row-wise (N, C) -> (N, C) float64.
-
-    A log-linear opinion pool (Genest and Zidek, Statistical Science 1986; the product of experts of
-    Hinton, 2002, with weights). It contains the two branches (alpha = 1, beta = 0 is p_E; alpha = 0,
-    beta = 1 is p_A), and a flat branch adds the same constant to every class, so it leaves its partner
-    exactly as it is instead of halving its confidence as an average does."""
-    le = np.log(np.clip(np.asarray(p_e, np.float64), 1e-12, None))
-    la = np.log(np.clip(np.asarray(p_a, np.float64), 1e-12, None))
-    z = alpha * le + beta * la
-    z -= z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def combine(p_e: np.ndarray | None, p_a: np.ndarray | None, source: str, rule: str = "average",
