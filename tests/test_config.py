@@ -109,7 +109,7 @@ def test_presets_pass_the_cross_key_checks(preset):
     ({"synthdive": {"classes": [7, 8]}, "open_world": {"novel_classes": 2}}, ["open_world.novel_classes"],
      ["SynthDive renders 2 classes", "at most 1"]),
     ({"splits": {"label_percents": [10, 1]}}, ["splits.label_percents", "hparams.val_per_class"],
-     ["at 1 % labels each class gets 1 labeled video", "train_per_class 120", "hparams.val_per_class: 0"]),
+     ["at 1 % labels each class gets 1 labeled video", "train_per_class 80", "hparams.val_per_class: 0"]),
 ])
 def test_cross_key_problems_name_the_keys_and_what_to_do(patch, keys, words):
     cfg = _deep(yaml.safe_load((ROOT / "config/config.yaml").read_text()), patch)
