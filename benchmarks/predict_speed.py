@@ -38,6 +38,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from scale_store import MemoryPeak  # noqa: E402
 
 
 def _videos(out: Path, n: int) -> list[Path]:
@@ -95,19 +98,7 @@ class TreePeak:
     def __init__(self, period: float = 0.05):
         self.period, self.rss_kb, self.anon_kb, self._stop = period, 0, 0, threading.Event()
 
-    @staticmethod
-    def _read(pid: int) -> tuple[int, int]:
-        rss = anon = 0
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        rss = int(line.split()[1])
-                    elif line.startswith("RssAnon:"):
-                        anon = int(line.split()[1])
-        except OSError:
-            pass
-        return rss, anon
+    _read = staticmethod(MemoryPeak._read)  # VmRSS and RssAnon of one process, in kB
 
     @staticmethod
     def _pids() -> list[int]:
