@@ -1,0 +1,30 @@
+"""docs/architecture.md's picture is generated from the rule graph and must be current."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import architecture_picture  # noqa: E402
+
+
+def test_picture_is_current():
+    r = subprocess.run([sys.executable, str(ROOT / "scripts/architecture_picture.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_picture_names_every_rule_file_and_step():
+    block = architecture_picture.picture()
+    for smk in (ROOT / "workflow/rules").glob("*.smk"):
+        if smk.name != "common.smk":  # common.smk holds helpers, no rule
+            assert f'["{smk.name}"]' in block, smk.name
+    assert "finepseudo.pseudo.steps.pseudo_label_step" in block
+    assert "pseudo_label --> retrain_fe" in block
+
+
+def test_check_fails_on_a_stale_picture():
+    doc = architecture_picture.DOC.read_text()
+    stale = architecture_picture.render(doc, "```mermaid\nflowchart TD\n```")
+    assert stale != doc
+    assert architecture_picture.render(stale, architecture_picture.picture()) == doc
