@@ -72,7 +72,7 @@ def _render(job: tuple) -> np.ndarray:
     item, spec, cfg, t_store, size = job
     rng = np.random.default_rng(item["key"])
     frames, names = synthdive.render_video(spec, cfg, rng)
-    start, end = synthdive._annotated_span(names, cfg, rng)
+    start, end = synthdive.drawing._annotated_span(names, cfg, rng)
     f = frames[sample_indices(len(frames), t_store, start, end)].astype(np.float32)
     a = area_matrix(f.shape[1], size)
     out = np.einsum("pw,towc->topc", a, np.einsum("oh,thwc->towc", a, f, optimize=True), optimize=True)
