@@ -4,8 +4,9 @@ Poses are 8-vectors of joint angles in radians ``[hipL, hipR, kneeL, kneeR, shou
 elbowR]``: hip flexion folds the thigh forward, knee flexion folds the shin backward, shoulder 0 = arm down,
 pi/2 = forward, pi = overhead; elbow flexion folds the forearm forward.
 
-The functions that take ``rng`` draw from the video's generator; :func:`finepseudo.data.synthdive.drawing.
-render_video` calls them in a fixed order, which is part of the output (see there).
+The functions that take ``rng`` draw from the video's generator, and
+:func:`~finepseudo.data.synthdive.drawing.render_video` calls them in a fixed order, which is part of the output
+(see there).
 """
 
 from __future__ import annotations
