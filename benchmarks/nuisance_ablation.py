@@ -41,6 +41,7 @@ from calibrate_synthdive import cpu_model  # noqa: E402
 from finepseudo.baselines import trivial  # noqa: E402
 from finepseudo.data import synthdive  # noqa: E402
 from finepseudo.data.frames import sample_indices  # noqa: E402
+from finepseudo.data.synthdive import encoding  # noqa: E402
 from finepseudo.models.train import predict_proba, train_classifier  # noqa: E402
 from finepseudo.models.video import build_video_model  # noqa: E402
 
@@ -72,7 +73,7 @@ def _render(job: tuple) -> np.ndarray:
     item, spec, cfg, t_store, size = job
     rng = np.random.default_rng(item["key"])
     frames, names = synthdive.render_video(spec, cfg, rng)
-    start, end = synthdive._annotated_span(names, cfg, rng)
+    start, end = encoding._annotated_span(names, cfg, rng)
     f = frames[sample_indices(len(frames), t_store, start, end)].astype(np.float32)
     a = area_matrix(f.shape[1], size)
     out = np.einsum("pw,towc->topc", a, np.einsum("oh,thwc->towc", a, f, optimize=True), optimize=True)

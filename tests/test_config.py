@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finepseudo.config import SYNTHDIVE_DEFAULTS, ConfigError, load_config, validate_config
+from finepseudo.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -149,13 +149,21 @@ def test_fe_augment_is_checked_against_the_augmentation_keys():
             assert w in str(err.value)
 
 
-def test_config_knows_the_synthdive_defaults():
-    from finepseudo.data.synthdive import DEFAULT_CLASSES, DEFAULT_CONFIG
+def test_validating_a_config_imports_neither_ffmpeg_nor_the_renderer():
+    """The Snakefile validates the config while it plans the DAG: the SynthDive checks read the generator's
+    defaults from its specification, without ffmpeg-python or the rendering code."""
+    import os
+    import subprocess
+    import sys
 
-    assert tuple(SYNTHDIVE_DEFAULTS["classes"]) == tuple(DEFAULT_CLASSES)
-    for k, v in SYNTHDIVE_DEFAULTS.items():
-        if k != "classes":
-            assert DEFAULT_CONFIG[k] == v, k
+    code = (f"import sys; from finepseudo.config import load_config; load_config({str(ROOT / 'config/config.yaml')!r}, "
+            f"{str(SCHEMA)!r}); print(sorted(m for m in sys.modules if m == 'ffmpeg' or "
+            "m.startswith('finepseudo.data.synthdive.') and not m.endswith('.spec')))")
+    path = [str(ROOT / "src")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(path)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
 
 
 def test_cross_key_error_stops_a_dry_run_before_any_job(tmp_path):

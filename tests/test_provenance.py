@@ -98,7 +98,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
     expected = {
         "pseudo/pseudolabel.py": {"select_hparams", "pseudo_label", "retrain_fe", "retrain_fa", "pseudo_quality",
                                   "export_model"},
-        "data/synthdive.py": {"generate_synthdive"},
+        "data/synthdive/drawing.py": {"generate_synthdive"},
         "report/html.py": {"report"},
         "align/dtw/cpu.py": {"mine_pairs", "train_alignability", "predict_alignability", "pair_verification",
                              "pretrain_gitdl", "select_hparams", "pseudo_label", "retrain_fe", "retrain_fa",
@@ -116,7 +116,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(tiny_run, tmp_
             path.write_text(text)
         assert got == rules, module
     # and the dry run plans them (with everything downstream of them)
-    path = code / "src/finepseudo/data/synthdive.py"
+    path = code / "src/finepseudo/data/synthdive/drawing.py"
     path.write_text(path.read_text() + "\n# an edit\n")
     r = snakemake(tiny_run.parent, "results/report.html", "-n", "--quiet", "rules", snakefile=code / "Snakefile")
     assert {"generate_synthdive", "build_manifest", "extract_frames", "report"} <= planned_rules(r), r.stdout

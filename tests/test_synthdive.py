@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from finepseudo.data import synthdive as sd
+from finepseudo.data.synthdive import encoding, motion
 
 TINY = sd.TINY_CONFIG
 
@@ -161,7 +162,7 @@ def _render(over: dict, seed: int, d48: int = 24):
     cfg = sd.resolve_config({**TINY, **sd.STATIC_SCENE, "speed": [1.0, 1.0], "annotation_margin": [0, 0], **over})
     rng = np.random.default_rng(seed)
     frames, names = sd.render_video(sd.parse_class(sd.load_diving48_vocab()[d48]), cfg, rng)
-    return frames, names, sd._annotated_span(names, cfg, rng)
+    return frames, names, encoding._annotated_span(names, cfg, rng)
 
 
 def test_static_scene_switches_every_nuisance_key_off():
@@ -192,14 +193,14 @@ def test_the_camera_keeps_the_diver_in_frame_while_it_varies():
     cfg = sd.resolve_config({**TINY, "zoom_drift": 0.3, "roll_deg": 10.0, "framing": 0.3, "camera_lag": [4.0, 4.0]})
     spec = sd.parse_class(sd.load_diving48_vocab()[24])
     rng = np.random.default_rng(2)
-    fig = sd._draw_figure(spec, cfg, rng)
-    water_y = sd._draw_water_level(rng)
-    phases = sd._timeline(spec, cfg, rng)
-    mot = sd._motion(spec, phases, fig.position_pose, rng)
-    view = sd._draw_view(cfg, rng)
-    world, _, _ = sd._world_joints(spec, mot, phases, fig, water_y)
-    screen = sd._project(world, view)
-    cam = sd._camera(screen, mot["visible"], water_y, cfg["frame_size"], cfg, rng)
+    fig = motion._draw_figure(spec, cfg, rng)
+    water_y = motion._draw_water_level(rng)
+    phases = motion._timeline(spec, cfg, rng)
+    mot = motion._motion(spec, phases, fig.position_pose, rng)
+    view = motion._draw_view(cfg, rng)
+    world, _, _ = motion._world_joints(spec, mot, phases, fig, water_y)
+    screen = motion._project(world, view)
+    cam = motion._camera(screen, mot["visible"], water_y, cfg["frame_size"], cfg, rng)
     assert np.ptp(cam.ppu) > 0.1 * cam.ppu.mean() and np.ptp(cam.roll) > np.radians(2)  # they vary within the video
     off = np.abs(screen.mean(axis=1) - cam.centre) * cam.ppu[:, None] / cfg["frame_size"]  # in frame widths
     tracked = mot["visible"] & (screen.mean(axis=1)[:, 1] > water_y + 0.6)  # the view never sinks below the surface
@@ -233,6 +234,31 @@ def test_config_validation():
     assert cfg["phase_frames"]["entry"] == 5 and cfg["phase_frames"]["splash"] == sd.DEFAULT_CONFIG["phase_frames"]["splash"]
     assert cfg["classes"] == list(sd.DEFAULT_CLASSES)
     assert set(sd.CONFIG_DOCS) == set(sd.DEFAULT_CONFIG)
+
+
+def test_every_position_has_joint_angles():
+    from finepseudo.data.synthdive.spec import POSITIONS
+
+    assert set(POSITIONS) == set(motion._POSITIONS)
+    assert {attrs[3] for attrs in sd.load_diving48_vocab()} <= set(POSITIONS)
+
+
+def test_the_spec_imports_neither_numpy_nor_ffmpeg():
+    """The spec module and the package's eager part stay light: finepseudo.config reads the defaults while
+    Snakemake plans the DAG."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, finepseudo.data.synthdive as sd; sd.resolve_config(None); "
+            "print(sorted(m for m in ('numpy', 'ffmpeg', 'finepseudo.data.synthdive.motion', "
+            "'finepseudo.data.synthdive.drawing', 'finepseudo.data.synthdive.encoding') if m in sys.modules))")
+    src = Path(__file__).resolve().parents[1] / "src"
+    path = [str(src)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(path)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
 
 
 def test_builtin_vocab_is_the_official_table(tmp_path):

@@ -15,6 +15,11 @@ from typing import Any
 
 import yaml
 
+# the generator's specification only (standard library): validating a config while Snakemake plans the DAG
+# imports neither numpy nor ffmpeg
+from finepseudo.data.synthdive.spec import DEFAULT_CLASSES as SYNTHDIVE_CLASSES
+from finepseudo.data.synthdive.spec import DEFAULT_CONFIG as SYNTHDIVE_CONFIG
+
 __all__ = ["ConfigError", "validate_config", "load_config"]
 
 
@@ -118,17 +123,10 @@ def cross_key_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], st
     return out
 
 
-#: the SynthDive generator defaults these checks need (finepseudo.data.synthdive.DEFAULT_CONFIG and DEFAULT_CLASSES,
-#: copied so that validating a config at DAG time does not import the generator and ffmpeg-python;
-#: tests/test_config.py checks they agree)
-SYNTHDIVE_DEFAULTS: dict[str, Any] = {"classes": (3, 7, 8, 5, 19, 24, 21, 20, 29, 32, 34, 41, 43, 44),
-                                      "novel_classes": [], "train_per_class": 30, "phase_scale": [0.6, 1.7],
-                                      "idle_frames": [0, 8], "distractors": [2, 5]}
-
-
 def _synthdive_problems(config: dict[str, Any]) -> list[tuple[tuple[str, ...], str]]:
     out: list[tuple[tuple[str, ...], str]] = []
-    sd = {**SYNTHDIVE_DEFAULTS, **{k: v for k, v in config["synthdive"].items() if v is not None}}
+    sd = {**SYNTHDIVE_CONFIG, "classes": SYNTHDIVE_CLASSES,
+          **{k: v for k, v in config["synthdive"].items() if v is not None}}
     for key in ("phase_scale", "idle_frames", "distractors"):
         lo, hi = sd[key]
         if lo > hi:

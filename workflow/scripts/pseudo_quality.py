@@ -3,14 +3,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+from finepseudo.kernels import pin_job  # noqa: E402
 
-settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
+settings = pin_job(snakemake)
 from finepseudo.pseudo.pseudolabel import pseudo_quality_step  # noqa: E402
 from finepseudo.runlog import ReadAudit, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
-reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
+reads = ReadAudit.of(snakemake)
 pseudo_quality_step(
     tables=list(snakemake.input.tables),
     truth=snakemake.input.truth,

@@ -3,15 +3,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).resolve().parents[1] / "src"))
-from finepseudo.kernels import pin_job  # noqa: E402 - imports neither torch nor numpy
+from finepseudo.kernels import pin_job  # noqa: E402
 
-settings = pin_job(snakemake)  # config cpu_kernels, set before anything imports torch or numpy
+settings = pin_job(snakemake)
 from finepseudo.data.frames import ffmpeg_version  # noqa: E402
 from finepseudo.report.html import build_report  # noqa: E402
 from finepseudo.runlog import ReadAudit, environment, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
-reads = ReadAudit.of(snakemake)  # every file the step reads must be an input of the rule
+reads = ReadAudit.of(snakemake)
 inp = {k: v for k, v in snakemake.input.items()}
 # list-valued inputs; the later ones (test predictions, validation calibration) only when the rule has them.
 # The rule's other inputs (confusion, histories, alignability_extra, test_splits) are declared so that Snakemake
