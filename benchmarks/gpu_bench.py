@@ -1,4 +1,4 @@
-"""GPU benchmark of the CuPy DTW kernels (run by benchmarks/gpu_check.sh on the GPU machine).
+"""GPU benchmark of the CuPy DTW kernels (run by gpu_check/gpu_check.sh on the GPU machine).
 
 Anchors measured in the same run: (a) cuBLAS fp32 GEMM on the all-pairs cost
 shape, (b) device-to-device copy bandwidth, (c) a MUFU probe (2 exp2 + 1 log2 per element).

@@ -6,7 +6,7 @@ workflow's own training functions, and prints one line per variant. Raw grey pix
 centred) are the reference an embedding should beat. This is a design study, not part of the workflow;
 it reads the test labels only to score the variants, as the report does.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/fa_variants.py --results results/synthdive --split frac10_seed0
+    PYTHONPATH=src .venv/bin/python studies/fa_variants.py --results results/synthdive --split frac10_seed0
 
 Choose designs on a development dataset, not on the benchmark's test split: generate SynthDive with another
 seed in a separate working directory and point --results there, e.g.

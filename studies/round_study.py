@@ -9,7 +9,7 @@ so only what a variant changes is recomputed. A variant is a config overlay (YAM
 split seeds (mean and 95 % CI), the validation top-1 and the pseudo-label quality of round 1, and writes them
 to ``<root>/study.tsv``.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/round_study.py --root /tmp/study --variants old new
+    PYTHONPATH=src .venv/bin/python studies/round_study.py --root /tmp/study --variants old new
 
 The base overlay (``BASE``) makes the development dataset: ``synthdive.seed: 101`` (the benchmark uses 0).
 Reading that dataset's test split is what a development set is for; the benchmark's test split is read only
@@ -20,7 +20,7 @@ FIGURES, measured 2026-12-01 on a 2-core Intel Xeon (24 GiB, no GPU), developmen
 split seeds 0, 1, 2, one round. Dev test top-1 (%), mean and per seed; "acc./prec." is the share of the pool
 accepted in round 1 and the precision of those pseudo-labels (%, mean over seeds). Command:
 
-    PYTHONPATH=src .venv/bin/python benchmarks/round_study.py --root /work/dev/study \
+    PYTHONPATH=src .venv/bin/python studies/round_study.py --root /work/dev/study \
         --variants new old floor50_no_share floor50 ssl --base-overlay scratch.yaml   # fe: {init: scratch}
 
     variant            method             top-1  per seed            acc./prec.

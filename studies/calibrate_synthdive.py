@@ -13,12 +13,12 @@ default config plus ``--set`` overrides, up to the outputs the calibration targe
 - phase agreement of test pairs of one class: frame t with frame t (no alignment) against the DTW path on
   f_A's embeddings (``phase_agreement.tsv``; no alignment should stay at or below about 65 %).
 
-Every run appends one row per seed to ``benchmarks/results/calibrate_synthdive.csv`` (date, commit, CPU
+Every run appends one row per seed to ``studies/results/calibrate_synthdive.csv`` (date, commit, CPU
 model, overrides, figures), so the figures behind the defaults travel with their provenance::
 
-    .venv/bin/python benchmarks/calibrate_synthdive.py --seeds 101 [--full] [--set synthdive.mirror=0 ...]
+    .venv/bin/python studies/calibrate_synthdive.py --seeds 101 [--full] [--set synthdive.mirror=0 ...]
 
-Work folders go to ``benchmarks/out/calibrate/<label>_s<seed>`` (reused: a rerun with the same settings
+Work folders go to ``studies/out/calibrate/<label>_s<seed>`` (reused: a rerun with the same settings
 only redoes what changed, as Snakemake does).
 """
 
@@ -39,7 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-RESULTS = ROOT / "benchmarks/results/calibrate_synthdive.csv"
+RESULTS = ROOT / "studies/results/calibrate_synthdive.csv"
 
 
 def cpu_model() -> str:
@@ -87,7 +87,7 @@ def main() -> None:
         # fe.epochs bounds the 100 % run; at the default fraction fe.min_steps decides the length
         cfg["fe"]["epochs"] = args.full_epochs
         frac = f"{float(cfg['splits']['label_percents'][0]):g}"
-        wd = ROOT / "benchmarks/out/calibrate" / f"{args.label}_s{seed}"
+        wd = ROOT / "studies/out/calibrate" / f"{args.label}_s{seed}"
         wd.mkdir(parents=True, exist_ok=True)
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         targets = [f"results/synthdive/eval/supervised/frac{frac}_seed0/metrics.json",

@@ -12,10 +12,10 @@ area-resized to ``--size`` px, as extraction does), then measures on the same te
 - ``pixel_dtw`` and ``pixel_pooled``: the workflow's trivial baselines (:mod:`finepseudo.baselines.trivial`)
   with the ``--few`` labeled videos as gallery.
 
-Every variant appends a row to ``benchmarks/results/nuisance_ablation.csv`` (date, commit, CPU, settings,
+Every variant appends a row to ``studies/results/nuisance_ablation.csv`` (date, commit, CPU, settings,
 figures)::
 
-    .venv/bin/python benchmarks/nuisance_ablation.py --seed 101 --variants static all background camera
+    .venv/bin/python studies/nuisance_ablation.py --seed 101 --variants static all background camera
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "studies"))
 
 from calibrate_synthdive import cpu_model  # noqa: E402
 from finepseudo.baselines import trivial  # noqa: E402
@@ -44,7 +44,7 @@ from finepseudo.data.frames import sample_indices  # noqa: E402
 from finepseudo.models.train import predict_proba, train_classifier  # noqa: E402
 from finepseudo.models.video import build_video_model  # noqa: E402
 
-RESULTS = ROOT / "benchmarks/results/nuisance_ablation.csv"
+RESULTS = ROOT / "studies/results/nuisance_ablation.csv"
 NUISANCES = {  # variant -> nuisance keys turned on (at their default values) over the static scene
     "static": (),
     "background": ("background",),
