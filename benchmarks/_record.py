@@ -5,7 +5,8 @@ columns of :data:`PROVENANCE` in front: the date, the commit (short hash, ``+dir
 uncommitted changes), the machine (CPU model from ``/proc/cpuinfo``, or ``lscpu`` where there is none), its
 logical cores and the command line that produced the row. The file keeps every earlier row: a row with a
 column the file does not have yet adds that column (earlier rows get an empty field there). The README's
-measured tables are generated from these files (``scripts/readme_tables.py``).
+measured tables are generated from these files (``scripts/readme_tables.py``). ``BENCH_RECORD=0`` turns
+recording off (smoke runs: the GPU check sets it).
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import _record
@@ -73,8 +74,11 @@ def provenance() -> dict:
 
 def append(path: str | Path, rows: list[dict], **fixed) -> Path:
     """Append ``rows`` (dicts, figures and settings) to the CSV at ``path``, each with the provenance columns
-    (``fixed`` overrides or adds columns in every row). Creates the file and its folder when missing."""
+    (``fixed`` overrides or adds columns in every row). Creates the file and its folder when missing. With
+    ``BENCH_RECORD=0`` in the environment nothing is written (the GPU check and the test suite set it)."""
     path = Path(path)
+    if os.environ.get("BENCH_RECORD") == "0":
+        return path
     head = provenance() | fixed
     rows = [head | r for r in rows]
     old_cols, old_rows = [], []

@@ -43,6 +43,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/fe_throughput.csv"
 
 #: dense (no sparsity) bf16 tensor-core peaks in TFLOP/s from NVIDIA's datasheets, first match wins
 PEAK_BF16_TFLOPS = [
@@ -265,6 +268,14 @@ def main() -> None:
         if args.root is None:
             shutil.rmtree(root, ignore_errors=True)
     save()
+    keep = ("device", "torch", "arch", "batch", "loader_workers", "steps", "warmup", "gflop_per_clip", "peak_tflops")
+    rows = [{**{k: result[k] for k in keep}, "input": r["input"], "compile": r["compile"], "clips_per_s": r["clips_per_s"],
+             "tflops": r["tflops"], "pct_of_peak": r.get("pct_of_peak", ""), "peak_mem_gib": r.get("peak_mem_gib", "")}
+            for r in result["variants"]]
+    if "loader_only_clips_per_s" in result:
+        rows.append({**{k: result[k] for k in keep}, "input": "loader", "clips_per_s": result["loader_only_clips_per_s"]})
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows)}")
     if result["errors"]:
         print("errors:\n  " + "\n  ".join(result["errors"]), flush=True)
         raise SystemExit(1)

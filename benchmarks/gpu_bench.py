@@ -26,6 +26,11 @@ from cupyx.profiler import benchmark
 from finepseudo.align import dtw
 from finepseudo.align.dtw.cuda import get_module
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/gpu_bench.csv"
+
 ROWS: list[dict] = []
 
 
@@ -214,6 +219,8 @@ def main() -> None:
     for B, T in [(512, 64), (128, 16), (64, 256)]:
         pysdtw = bench_train(B, T, pysdtw)
 
+    if ROWS:
+        print(f"appended to {_record.append(RESULTS, ROWS)}")
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         keys: list[str] = []

@@ -26,7 +26,12 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/memory_per_arch.csv"
 CASES = [  # arch, frame size, frames per clip, batch (sized so the slowest case runs in about a minute)
     ("r2plus1d_tiny", 48, 16, 16),
     ("r2plus1d_tiny", 112, 16, 4),
@@ -89,6 +94,7 @@ def main() -> None:
         a, s, f, b = args.one
         print(json.dumps(_one(a, int(s), int(f), int(b))))
         return
+    rows = []
     print(f"{'arch':14s} {'size':>4s} {'frames':>6s} {'batch':>5s} {'input MB':>9s} {'growth MB':>10s} {'ratio':>6s}")
     for case in CASES:
         out = subprocess.run([sys.executable, __file__, "--one", *map(str, case)], capture_output=True, text=True)
@@ -98,6 +104,9 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['arch']:14s} {r['size']:4d} {r['frames']:6d} {r['batch']:5d} {r['input_mb']:9.2f} "
               f"{r['growth_mb']:10.1f} {r['ratio']:6.1f}")
+        rows.append(r)
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows, threads=1)}")
 
 
 if __name__ == "__main__":

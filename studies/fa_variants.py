@@ -44,6 +44,7 @@ training code; its AVML random stream differed, which moved the default variant'
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +57,11 @@ from torch import nn
 from finepseudo.align.alignability import FrameEncoder, gitdl_loss, pairwise_distance, to_float_frames
 from finepseudo.align.train import augment_view, embed_videos, train_avml
 from finepseudo.models.steps import load_videos
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "studies/results/fa_variants.csv"
 
 
 class PositionalEncoder(FrameEncoder):
@@ -134,6 +140,7 @@ def main() -> None:
     print(f"{len(ftr)} train videos for GITDL, {len(yl)} labeled (gallery, AVML), {len(yt)} test")
     nn1, cm = scores(pixels(ft), pixels(fl), yt, yl)
     print(f"{'pixels 16x16 (no training)':42s} 1-NN {nn1:.3f} class-mean {cm:.3f}")
+    rows = [{"variant": "pixels 16x16 (no training)", "gitdl_1nn": round(nn1, 3), "gitdl_class_mean": round(cm, 3)}]
     for name in args.variants:
         cls, kw, epochs = VARIANTS[name]
         torch.manual_seed(0)
@@ -148,6 +155,9 @@ def main() -> None:
         a = scores(embed_videos(model, ft, num_frames=16), embed_videos(model, fl, num_frames=16), yt, yl)
         print(f"{name:42s} GITDL 1-NN {g[0]:.3f} class-mean {g[1]:.3f} | +AVML 1-NN {a[0]:.3f} class-mean {a[1]:.3f}"
               f" ({time.time() - t0:.0f} s)", flush=True)
+        rows.append({"variant": name, "gitdl_1nn": round(g[0], 3), "gitdl_class_mean": round(g[1], 3),
+                     "avml_1nn": round(a[0], 3), "avml_class_mean": round(a[1], 3), "seconds": round(time.time() - t0)})
+    print(f"appended to {_record.append(RESULTS, rows, results=str(args.results), split=args.split)}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from finepseudo.kernels import PINNED_ENV  # noqa: E402 - does not import torch or numpy
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = ROOT / "studies/results/kernel_pinning.csv"
+
 KNOBS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE",
          "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_L2_SIZE", "DNNL_MAX_CPU_ISA")
 PINNED = PINNED_ENV["avx2"]
@@ -317,6 +322,8 @@ def main() -> None:
         print(df.to_string(index=False))
     print("\n".join(summary))
     print(f"wrote {a.out}")
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows, steps=a.steps)}")
 
 
 def args_line(a) -> str:

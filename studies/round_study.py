@@ -85,7 +85,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _record  # noqa: E402
 from finepseudo.stats import mean_ci  # noqa: E402
+
+RESULTS = ROOT / "studies/results/round_study.csv"
 
 BASE = """
 synthdive:
@@ -207,6 +211,7 @@ def main() -> None:
         print(f"[{v}] {secs / 60:.1f} min", flush=True)
         print(summary(df).to_string(index=False), flush=True)
     df = pd.concat(all_rows, ignore_index=True)
+    print(f"appended to {_record.append(RESULTS, summary(df).to_dict('records'))}")
     out = args.root / "study.tsv"
     if out.exists():  # keep the rows of variants run earlier (a variant run again replaces its own)
         old = pd.read_csv(out, sep="\t")
