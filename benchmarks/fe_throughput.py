@@ -22,7 +22,8 @@ counted by ``torch.utils.flop_counter``, the achieved FLOP/s and the share of th
     PYTHONPATH=src .venv/bin/python benchmarks/fe_throughput.py --device cpu --arch r2plus1d_tiny --videos 16 \\
         --batch 2 --steps 3 --warmup 1 --workers 1       # CPU smoke (gpu_check/gpu_check.sh without a GPU)
 
-Figures measured so far are in the README ("Feeding a GPU").
+Every run appends its figures to ``benchmarks/results/fe_throughput.csv``; the README's "Feeding a GPU" reads
+them.
 """
 
 from __future__ import annotations

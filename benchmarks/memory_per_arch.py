@@ -7,16 +7,8 @@ optimiser state exist), records its peak RSS, then runs one forward + backward +
 
     PYTHONPATH=src .venv/bin/python benchmarks/memory_per_arch.py            # all architectures
 
-Measured on this project's 2-core CPU machine (Intel Xeon, 24 GiB), 2026-12-01, torch 2.14.1, one thread:
-
-    arch           size frames batch  input MB  growth MB  ratio
-    r2plus1d_tiny    48     16    16      6.75      164.2   24.3
-    r2plus1d_tiny   112     16     4      9.19      225.8   24.6
-    r2plus1d_18     112     16     2      4.59      693.8  151.0
-    r3d_18          112     16     2      4.59      290.4   63.2
-    frame_encoder    48     16    48     20.25      294.6   14.5
-
-(measured while another workflow ran on the same machine; memory, unlike time, is not affected by that)
+Every run appends its rows to ``benchmarks/results/memory_per_arch.csv`` (shown in the README's "Real datasets:
+adapters and the frame store").
 """
 
 from __future__ import annotations

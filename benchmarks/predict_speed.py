@@ -19,7 +19,7 @@ depend on the weights' values.
     PYTHONPATH=src .venv/bin/python benchmarks/predict_speed.py                  # 500 videos, sizes 100 and 500
     PYTHONPATH=src .venv/bin/python benchmarks/predict_speed.py --model results/synthdive/export/finepseudo/frac10_seed0
 
-Figures measured with it are in the README ("Use a trained model").
+Figures measured with it: ``benchmarks/results/predict_speed.csv`` (shown in the README's "Use a trained model").
 """
 
 from __future__ import annotations

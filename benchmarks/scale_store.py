@@ -20,7 +20,8 @@ the memory-mapped store). The store is deleted afterwards unless ``--keep``.
     PYTHONPATH=src .venv/bin/python benchmarks/scale_store.py --root /tmp/s --videos 500   # a quick look
 
 Target (issue 10): peak anonymous memory under 3 GB at the full size on the 2-core machine.
-Measured figures are in the README ("Frame store at scale").
+Measured figures: ``benchmarks/results/scale_store.csv`` (the README's "Real datasets: adapters and the frame
+store" shows them).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Prints the median of 3 cuts per video. The seeking cut should not grow with the 
 
     PYTHONPATH=src .venv/bin/python benchmarks/seek_cut.py --root /tmp/seek
 
-Measured figures are in the README ("Real datasets: adapters and the frame store").
+Measured figures: ``benchmarks/results/seek_cut.csv`` (shown in the README's "Real datasets: adapters and the
+frame store").
 """
 
 from __future__ import annotations

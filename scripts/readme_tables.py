@@ -55,6 +55,8 @@ def parse_spec(spec: str) -> dict:
 
 
 def _cell(value: str, fmt: str) -> str:
+    if value is not None and value.lower() == "nan":
+        return ""
     if value in ("", None) or not fmt:
         return "" if value is None else value.replace("|", "\\|")
     try:

@@ -15,30 +15,8 @@ seed in a separate working directory and point --results there, e.g.
     cd /tmp/dev && snakemake -s <repo>/Snakefile --cores 2 results/synthdive/splits/frac10_seed0/labeled.tsv \
         results/synthdive/frames/shard{0,1,2,3}.npy --configfile <repo>/config/config.yaml /tmp/dev/dev.yaml
 
-Measured 2026-11-27 on that development dataset (SynthDive seed 101, 10 % labels with the validation
-videos held out: 28 labeled, 210 test; --threads 1 beside other jobs), class-mean (1-NN) after GITDL |
-after AVML:
-
-    pixels 16x16 (no training)               0.738 (0.710)
-    4x4 pooling, no transformer              0.357 (0.457) | 0.505 (0.500)   <- the default f_A
-    global pooling, no transformer           0.233 (0.267) | 0.300 (0.324)
-    4x4 pooling, transformer + positions     0.343 (0.386) | 0.405 (0.410)
-
-First measured (and, in hindsight, wrongly: the design was then being judged on the test split it is
-reported on) on the default run's own data (seed 0, 10 % labels: 42 labeled, 210 test; 2 cores, about
-3.5 minutes per variant). This script, variant "4x4 pooling, no transformer" (the default f_A):
-
-    pixels 16x16 (no training)    1-NN 0.676 class-mean 0.705
-    4x4 pooling, no transformer   GITDL 1-NN 0.510 class-mean 0.519 | +AVML 1-NN 0.638 class-mean 0.690
-
-The other variants, class-mean after GITDL / after AVML, measured with an ad-hoc copy of this loop (the same
-training code; its AVML random stream differed, which moved the default variant's AVML figure to 0.714):
-
-    global pooling, no transformer           0.314 / 0.462
-    4x4 pooling, transformer + positions     0.343 / 0.514   (the earlier default design)
-    4x4 pooling, transformer, no positions   0.514 / 0.629
-    4x4 pooling, no transformer, no GITDL    0.105 / 0.457
-    4x4 pooling, no transformer, 5 epochs    0.362 / 0.567
+Every run appends one row per variant to ``studies/results/fa_variants.csv``; the rows measured so far (on the
+development dataset, and earlier, wrongly, on the default run's own data) are there with their notes.
 """
 
 from __future__ import annotations
