@@ -49,7 +49,7 @@ if [ "${1:-}" = --prepare ]; then
   exec "$PY" gpu_check/gpu_prepare.py "${@:2}"
 fi
 OUT=${OUT:-gpu_check/out}
-export BENCH_RECORD=0  # the benchmarks it runs report under $OUT, not in benchmarks/results/
+export BENCH_RECORD=0 # the benchmarks it runs report under $OUT, not in benchmarks/results/
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=${GPU_CHECK_WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)}
