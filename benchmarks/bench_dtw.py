@@ -31,6 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/bench_dtw.csv"
+
 
 def _normed(rng: np.random.Generator, n: int, t: int, f: int) -> np.ndarray:
     x = rng.normal(size=(n, t, f))
@@ -199,6 +204,8 @@ def main() -> None:
     for T in args.t:
         bench_one(args, T, rng, rows)
     limits.restore_original_limits()
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows)}")
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         with args.csv.open("w", newline="") as fh:

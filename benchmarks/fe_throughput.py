@@ -20,9 +20,10 @@ counted by ``torch.utils.flop_counter``, the achieved FLOP/s and the share of th
 
     PYTHONPATH=src python benchmarks/fe_throughput.py --device cuda --workers 12 --compile both --json out.json
     PYTHONPATH=src .venv/bin/python benchmarks/fe_throughput.py --device cpu --arch r2plus1d_tiny --videos 16 \\
-        --batch 2 --steps 3 --warmup 1 --workers 1       # CPU smoke (benchmarks/gpu_check.sh without a GPU)
+        --batch 2 --steps 3 --warmup 1 --workers 1       # CPU smoke (gpu_check/gpu_check.sh without a GPU)
 
-Figures measured so far are in the README ("Feeding a GPU").
+Every run appends its figures to ``benchmarks/results/fe_throughput.csv``; the README's "Feeding a GPU" reads
+them.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/fe_throughput.csv"
 
 #: dense (no sparsity) bf16 tensor-core peaks in TFLOP/s from NVIDIA's datasheets, first match wins
 PEAK_BF16_TFLOPS = [
@@ -265,6 +269,14 @@ def main() -> None:
         if args.root is None:
             shutil.rmtree(root, ignore_errors=True)
     save()
+    keep = ("device", "torch", "arch", "batch", "loader_workers", "steps", "warmup", "gflop_per_clip", "peak_tflops")
+    rows = [{**{k: result[k] for k in keep}, "input": r["input"], "compile": r["compile"], "clips_per_s": r["clips_per_s"],
+             "tflops": r["tflops"], "pct_of_peak": r.get("pct_of_peak", ""), "peak_mem_gib": r.get("peak_mem_gib", "")}
+            for r in result["variants"]]
+    if "loader_only_clips_per_s" in result:
+        rows.append({**{k: result[k] for k in keep}, "input": "loader", "clips_per_s": result["loader_only_clips_per_s"]})
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows)}")
     if result["errors"]:
         print("errors:\n  " + "\n  ".join(result["errors"]), flush=True)
         raise SystemExit(1)

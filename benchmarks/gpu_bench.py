@@ -1,4 +1,4 @@
-"""GPU benchmark of the CuPy DTW kernels (run by benchmarks/gpu_check.sh on the GPU machine).
+"""GPU benchmark of the CuPy DTW kernels (run by gpu_check/gpu_check.sh on the GPU machine).
 
 Anchors measured in the same run: (a) cuBLAS fp32 GEMM on the all-pairs cost
 shape, (b) device-to-device copy bandwidth, (c) a MUFU probe (2 exp2 + 1 log2 per element).
@@ -25,6 +25,11 @@ from cupyx.profiler import benchmark
 
 from finepseudo.align import dtw
 from finepseudo.align.dtw.cuda import get_module
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/gpu_bench.csv"
 
 ROWS: list[dict] = []
 
@@ -214,6 +219,8 @@ def main() -> None:
     for B, T in [(512, 64), (128, 16), (64, 256)]:
         pysdtw = bench_train(B, T, pysdtw)
 
+    if ROWS:
+        print(f"appended to {_record.append(RESULTS, ROWS)}")
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         keys: list[str] = []

@@ -7,16 +7,8 @@ optimiser state exist), records its peak RSS, then runs one forward + backward +
 
     PYTHONPATH=src .venv/bin/python benchmarks/memory_per_arch.py            # all architectures
 
-Measured on this project's 2-core CPU machine (Intel Xeon, 24 GiB), 2026-12-01, torch 2.14.1, one thread:
-
-    arch           size frames batch  input MB  growth MB  ratio
-    r2plus1d_tiny    48     16    16      6.75      164.2   24.3
-    r2plus1d_tiny   112     16     4      9.19      225.8   24.6
-    r2plus1d_18     112     16     2      4.59      693.8  151.0
-    r3d_18          112     16     2      4.59      290.4   63.2
-    frame_encoder    48     16    48     20.25      294.6   14.5
-
-(measured while another workflow ran on the same machine; memory, unlike time, is not affected by that)
+Every run appends its rows to ``benchmarks/results/memory_per_arch.csv`` (shown in the README's "Real datasets:
+adapters and the frame store").
 """
 
 from __future__ import annotations
@@ -26,7 +18,12 @@ import json
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/memory_per_arch.csv"
 CASES = [  # arch, frame size, frames per clip, batch (sized so the slowest case runs in about a minute)
     ("r2plus1d_tiny", 48, 16, 16),
     ("r2plus1d_tiny", 112, 16, 4),
@@ -89,6 +86,7 @@ def main() -> None:
         a, s, f, b = args.one
         print(json.dumps(_one(a, int(s), int(f), int(b))))
         return
+    rows = []
     print(f"{'arch':14s} {'size':>4s} {'frames':>6s} {'batch':>5s} {'input MB':>9s} {'growth MB':>10s} {'ratio':>6s}")
     for case in CASES:
         out = subprocess.run([sys.executable, __file__, "--one", *map(str, case)], capture_output=True, text=True)
@@ -98,6 +96,9 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['arch']:14s} {r['size']:4d} {r['frames']:6d} {r['batch']:5d} {r['input_mb']:9.2f} "
               f"{r['growth_mb']:10.1f} {r['ratio']:6.1f}")
+        rows.append(r)
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows, threads=1)}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ depend on the weights' values.
     PYTHONPATH=src .venv/bin/python benchmarks/predict_speed.py                  # 500 videos, sizes 100 and 500
     PYTHONPATH=src .venv/bin/python benchmarks/predict_speed.py --model results/synthdive/export/finepseudo/frac10_seed0
 
-Figures measured with it are in the README ("Use a trained model").
+Figures measured with it: ``benchmarks/results/predict_speed.csv`` (shown in the README's "Use a trained model").
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import _record  # noqa: E402
 from scale_store import MemoryPeak  # noqa: E402
+
+RESULTS = ROOT / "benchmarks/results/predict_speed.csv"
 
 
 def _videos(out: Path, n: int) -> list[Path]:
@@ -189,6 +192,11 @@ def main() -> None:
               f"the process {res['peak_rss_mb']:.0f} MB, with its ffmpeg processes {res['peak_tree_rss_mb']:.0f} MB (anonymous "
               f"{res['peak_tree_anon_mb']:.0f} MB); {res['torch_threads']} torch threads; load average at the end "
               f"{res['load'][0]:.1f}; exit status {res['rc']}")
+        _record.append(RESULTS, [{"model": args.model or "untrained, default config sizes", "videos": res["videos"],
+                                  "seconds": round(res["seconds"], 1), "videos_per_s": round(res["videos_per_s"], 2),
+                                  "peak_rss_mb": round(res["peak_rss_mb"]), "peak_tree_rss_mb": round(res["peak_tree_rss_mb"]),
+                                  "peak_tree_anon_mb": round(res["peak_tree_anon_mb"]), "torch_threads": res["torch_threads"],
+                                  "load_at_end": round(res["load"][0], 1), "rc": res["rc"]}])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ the memory-mapped store). The store is deleted afterwards unless ``--keep``.
     PYTHONPATH=src .venv/bin/python benchmarks/scale_store.py --root /tmp/s --videos 500   # a quick look
 
 Target (issue 10): peak anonymous memory under 3 GB at the full size on the 2-core machine.
-Measured figures are in the README ("Frame store at scale").
+Measured figures: ``benchmarks/results/scale_store.csv`` (the README's "Real datasets: adapters and the frame
+store" shows them).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/scale_store.csv"
 
 T, S = 32, 112
 
@@ -180,7 +186,8 @@ def main() -> None:
     try:
         t0 = time.time()
         write_store(args.root, args.videos, args.shards)
-        print(f"store written in {time.time() - t0:.0f} s", flush=True)
+        rows = [{"case": "write", "videos": args.videos, "shards": args.shards, "seconds": round(time.time() - t0, 1)}]
+        print(f"store written in {rows[0]['seconds']:.0f} s", flush=True)
         print(f"{'case':9s} {'videos':>7s} {'workers':>7s} {'seconds':>8s} {'clips/s':>8s} {'peak RSS GB':>12s} "
               f"{'peak anon GB':>13s}", flush=True)
         for case in args.cases:
@@ -193,6 +200,8 @@ def main() -> None:
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{r['case']:9s} {r['videos']:7d} {r['workers']:7d} {r['seconds']:8.1f} {r['clips_per_s']:8.1f} "
                   f"{r['peak_rss_gb']:12.2f} {r['peak_anon_gb']:13.2f}", flush=True)
+            rows.append({"shards": args.shards, **r})
+        print(f"appended to {_record.append(RESULTS, rows, store_videos=args.videos)}")
     finally:
         if not args.keep:
             shutil.rmtree(args.root, ignore_errors=True)

@@ -8,7 +8,8 @@ Prints the median of 3 cuts per video. The seeking cut should not grow with the 
 
     PYTHONPATH=src .venv/bin/python benchmarks/seek_cut.py --root /tmp/seek
 
-Measured figures are in the README ("Real datasets: adapters and the frame store").
+Measured figures: ``benchmarks/results/seek_cut.csv`` (shown in the README's "Real datasets: adapters and the
+frame store").
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ import argparse
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from finepseudo.data.frames import decode_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results/seek_cut.csv"
 
 
 def make_video(path: Path, minutes: float) -> None:
@@ -36,6 +43,7 @@ def main() -> None:
     ap.add_argument("--full-decode-max", type=float, default=8, help="longest video also cut by full decoding (min)")
     args = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
+    rows = []
     try:
         print(f"{'video min':>9s} {'seek cut s':>10s} {'decode-from-start s':>20s} {'frames':>6s}")
         for m in args.minutes:
@@ -54,8 +62,12 @@ def main() -> None:
                 _ = every[int(start * 25):int((start + 2) * 25)]
                 full = time.perf_counter() - t0
             print(f"{m:9g} {statistics.median(times):10.2f} {full:20.2f} {n:6d}", flush=True)
+            rows.append({"video_minutes": m, "seek_cut_s": round(statistics.median(times), 2),
+                         "decode_from_start_s": "" if full != full else round(full, 2), "frames": n})
     finally:
         shutil.rmtree(args.root, ignore_errors=True)
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows)}")
 
 
 if __name__ == "__main__":

@@ -215,11 +215,11 @@ def test_training_jobs_ask_for_memory_and_gpus_per_process(tmp_path):
 
 @pytest.mark.parametrize("preset", ["diving48", "finegym99", "finegym288", "finediving", "benchmark"])
 def test_preset_round_length_follows_the_stated_rule(preset):
-    """Every GPU preset sizes its rounds with one rule (benchmarks/preset_budget.py): fe.epochs epochs of the round's
+    """Every GPU preset sizes its rounds with one rule (scripts/preset_budget.py): fe.epochs epochs of the round's
     expanded set (10 % labels + 40 % of the unlabeled pool accepted), rounded up to 100 steps, stated in a comment."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("preset_budget", ROOT / "benchmarks/preset_budget.py")
+    spec = importlib.util.spec_from_file_location("preset_budget", ROOT / "scripts/preset_budget.py")
     pb = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pb)
     text = (ROOT / f"config/presets/{preset}.yaml").read_text()

@@ -1,7 +1,7 @@
 """GPU tests of finepseudo.align.dtw (CuPy backend). Skipped unless CuPy has a usable CUDA GPU.
 
 Oracles: tests/data/dtw_golden.npz (float64 values made on the CPU with the reference and checked
-against tslearn by benchmarks/gpu_make_golden.py; the GPU machine has no tslearn) and the CPU
+against tslearn by tests/data/make_dtw_golden.py; the GPU machine has no tslearn) and the CPU
 backend on the same inputs. Tolerance for float32 kernels vs float64 oracles: rtol 1e-5 on values
 (plus atol 1e-5 x the largest |value| of the matrix, for soft-DTW values that cross zero) and atol
 1e-5 on the expected alignment E (stored-weight backward, see finepseudo.align.dtw).

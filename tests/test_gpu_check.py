@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.sh, the one-shot GPU check, on a CPU machine (issue 19): it must exit 0, run every CPU part
+"""gpu_check/gpu_check.sh, the one-shot GPU check, on a CPU machine (issue 19): it must exit 0, run every CPU part
 and mark the GPU parts skipped with a "no GPU" line, so that it cannot rot between GPU loans. Plus unit tests of
 its pieces that can fail without a GPU: the comparison of a CPU and a GPU run, the job/device bookkeeping, the
 wheel-closure metadata, the shell script's syntax and format, and the PyTorch internals the GPU parts call."""
@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
-SCRIPT = BENCH / "gpu_check.sh"
+GPU_CHECK = ROOT / "gpu_check"
+SCRIPT = GPU_CHECK / "gpu_check.sh"
 GPU_PARTS = {"workflow_gpu", "ddp_nccl", "resume_gpu", "dtw_bench", "fe_throughput"}
 CPU_PARTS = {"env", "dtw_tests", "workflow_cpu", "workflow_compare", "ddp_gloo", "resume_cpu", "fe_throughput_cpu",
              "preset_budget"}
@@ -125,7 +126,7 @@ def _tree(root: Path, top1: dict[str, float], frames: bytes = b"frames") -> Path
 
 
 def test_device_comparison_passes_within_tolerance_and_fails_outside(tmp_path):
-    wf = _load("gpu_workflow", BENCH / "gpu_workflow.py")
+    wf = _load("gpu_workflow", GPU_CHECK / "gpu_workflow.py")
     cpu = _tree(tmp_path / "cpu", {"pl": 25.0, "finepseudo": 37.5})
     ok = wf.compare_device(cpu, _tree(tmp_path / "gpu_ok", {"pl": 37.5, "finepseudo": 37.5}), 2.0)
     assert ok["passed"], ok["problems"]
@@ -143,7 +144,7 @@ def test_device_comparison_passes_within_tolerance_and_fails_outside(tmp_path):
 
 
 def test_exact_comparison_finds_a_changed_cell_and_allows_a_subset(tmp_path):
-    wf = _load("gpu_workflow", BENCH / "gpu_workflow.py")
+    wf = _load("gpu_workflow", GPU_CHECK / "gpu_workflow.py")
     a = _tree(tmp_path / "a", {"pl": 25.0})
     b = _tree(tmp_path / "b", {"pl": 25.0, "fa_only": 50.0})
     assert wf.compare_exact(a, b, subset=True)["passed"]
@@ -154,7 +155,7 @@ def test_exact_comparison_finds_a_changed_cell_and_allows_a_subset(tmp_path):
 
 
 def test_snakemake_job_log_parsing():
-    wf = _load("gpu_workflow", BENCH / "gpu_workflow.py")
+    wf = _load("gpu_workflow", GPU_CHECK / "gpu_workflow.py")
     log = """Select jobs to execute...
 
 [Mon Dec  7 18:47:58 2026]
@@ -177,7 +178,7 @@ checkpoint build_manifest:
 
 
 def test_device_probe_names_rule_scripts_only():
-    probe = _load("gpu_probe_sitecustomize", BENCH / "gpu_probe" / "sitecustomize.py")
+    probe = _load("gpu_probe_sitecustomize", GPU_CHECK / "gpu_probe" / "sitecustomize.py")
     assert probe._rule_of("/w/.snakemake/scripts/tmpab12cd.mine_pairs.py") == "mine_pairs"
     assert probe._rule_of("-c") is None and probe._rule_of("/w/benchmarks/gpu_bench.py") is None
 
@@ -189,14 +190,14 @@ def test_probe_reports_each_rule_process(tmp_path):
     script.write_text("import torch\nprint(torch.ones(2).sum())\n")
     log = tmp_path / "device.jsonl"
     env = {**os.environ, "GPU_CHECK_DEVICE_LOG": str(log), "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(BENCH / "gpu_probe"), str(ROOT / "src")])}
+           "PYTHONPATH": os.pathsep.join([str(GPU_CHECK / "gpu_probe"), str(ROOT / "src")])}
     subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=300)
     rec = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(rec) == 1 and rec[0]["rule"] == "train_fe" and rec[0]["torch"] and not rec[0]["cuda_initialized"]
 
 
 def test_wheel_requirements_follow_the_target_markers(tmp_path):
-    prep = _load("gpu_prepare", BENCH / "gpu_prepare.py")
+    prep = _load("gpu_prepare", GPU_CHECK / "gpu_prepare.py")
     wheel = tmp_path / "demo-1.0-py3-none-any.whl"
     meta = ("Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: pyyaml>=6\n"
             "Requires-Dist: tzdata; sys_platform == \"win32\"\nRequires-Dist: typing-extensions; python_version < \"3.13\"\n"
@@ -235,7 +236,7 @@ def test_the_torch_internals_the_ddp_check_calls_exist():
 
 
 def test_summary_marks_parts_that_never_ran(tmp_path):
-    rep = BENCH / "gpu_check_report.py"
+    rep = GPU_CHECK / "gpu_check_report.py"
     subprocess.run([sys.executable, str(rep), "mark", "--work", str(tmp_path), "env", "passed", "--seconds", "1",
                     "--limit", "5", "--rc", "0"], check=True)
     subprocess.run([sys.executable, str(rep), "mark", "--work", str(tmp_path), "dtw_bench", "skipped", "--reason",

@@ -5,7 +5,7 @@ torch (ATen's vectorised kernels, oneDNN's convolutions, MKL's GEMMs) and numpy 
 OpenBLAS's GEMMs) each pick their kernels at run time from the CPU's instruction sets (AVX2, AVX-512, AMX)
 and, for some, its vendor. Different kernels sum in different orders, so the same code and config give
 slightly different floating-point numbers on machines of different kinds, and a training run amplifies
-the difference (``benchmarks/kernel_pinning.py`` measures by how much, and what pinning costs).
+the difference (``studies/kernel_pinning.py`` measures by how much, and what pinning costs).
 
 :func:`pin_cpu_kernels` with ``"avx2"`` sets the environment variables that make every one of these
 libraries use its AVX2 kernels (an instruction set every x86-64 server of the last decade has, Intel and

@@ -52,7 +52,7 @@ class FrameEncoder(nn.Module):
     spatial grid the last feature map is average-pooled to before the projection (``pool=1`` is global
     pooling), ``layers`` the temporal transformer depth (0: none).
 
-    Two choices, measured with ``benchmarks/fa_variants.py`` (class-mean DTW accuracy of phi_A after GITDL
+    Two choices, measured with ``studies/fa_variants.py`` (class-mean DTW accuracy of phi_A after GITDL
     + AVML) on a development SynthDive (generation seed 101, not the benchmark's data): a 4 x 4 grid
     keeps where the body parts are, which global pooling throws away (51 % vs 30 %); and a transformer
     with absolute positional embeddings lets GITDL be solved from the frame's position in the clip

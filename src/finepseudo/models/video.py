@@ -105,7 +105,7 @@ def standardize_clips(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     (clip, channel) with mean 0 and std 1. It removes a video's global colour and contrast (a hall's wall
     colour, lighting), which otherwise dominate what a small network sees before it has found the diver:
     on a development SynthDive with per-video backgrounds, r2plus1d_tiny stayed at chance for 600 steps
-    without it and reached 31 % with it (benchmarks/results/nuisance_ablation.csv)."""
+    without it and reached 31 % with it (studies/results/nuisance_ablation.csv)."""
     mean = x.mean(dim=(2, 3, 4), keepdim=True)
     std = x.std(dim=(2, 3, 4), keepdim=True)
     return (x - mean) / (std + eps)

@@ -3,23 +3,20 @@
 
 Runs the default config on generation seeds >= 100 (split seed 0) for pl (p_E alone), fa_only (p_A alone),
 finepseudo (``pseudo.combine``, the log-linear pool by default) and finepseudo_mean (the paper's average), then
-appends one row per method and round to ``benchmarks/results/combine_study.csv``: the fitted pool weights,
+appends one row per method and round to ``studies/results/combine_study.csv``: the fitted pool weights,
 theta, each branch's and the combination's top-1 on the unlabeled pool (the pool's truth is read here, by the
 study, never by training), the accepted share and its precision, and the method's final test top-1 with the
 round chosen on validation. It shares its working folder with ``calibrate_synthdive.py`` (same ``--label``),
 so the generation, frames and encoders that calibration trained are reused, not redone::
 
-    .venv/bin/python benchmarks/combine_study.py --seeds 101 [--label v4] [--set pseudo.combine=product ...]
+    .venv/bin/python studies/combine_study.py --seeds 101 [--label v4] [--set pseudo.combine=product ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import glob
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -28,37 +25,30 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "studies"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import _record  # noqa: E402
 
 from calibrate_synthdive import set_key  # noqa: E402
 
 from finepseudo.report.html import round_table  # noqa: E402
 
-RESULTS = ROOT / "benchmarks/results/combine_study.csv"
+RESULTS = ROOT / "studies/results/combine_study.csv"
 METHODS = ("pl", "fa_only", "finepseudo", "finepseudo_mean")
-COLUMNS = ("date", "commit", "machine", "label", "seed", "overrides", "method", "combine", "round", "alpha", "beta",
-           "T_E", "theta", "pool p_E", "pool p_A", "pool combined", "coverage", "precision", "selected_round",
-           "final test top1")
-
-
-def _machine() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+COLUMNS = ("label", "seed", "overrides", "method", "combine", "round", "alpha", "beta", "T_E", "theta", "pool p_E",
+           "pool p_A", "pool combined", "coverage", "precision", "selected_round", "final test top1")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", required=True, help="SynthDive generation seeds (>= 100)")
-    ap.add_argument("--label", default="v4", help="working folder benchmarks/out/calibrate/<label>_s<seed>")
+    ap.add_argument("--label", default="v4", help="working folder studies/out/calibrate/<label>_s<seed>")
     ap.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args()
     if any(s < 100 for s in args.seeds):
         raise SystemExit("design choices are made on development SynthDives: use --seeds >= 100 (0 is the benchmark)")
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     for seed in args.seeds:
         cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
         for o in args.overrides:
@@ -68,7 +58,7 @@ def main() -> None:
         cfg["splits"]["seeds"] = [0]
         cfg["methods"] = ["supervised", *METHODS]
         frac = f"{float(cfg['splits']['label_percents'][0]):g}"
-        wd = ROOT / "benchmarks/out/calibrate" / f"{args.label}_s{seed}"
+        wd = ROOT / "studies/out/calibrate" / f"{args.label}_s{seed}"
         wd.mkdir(parents=True, exist_ok=True)
         conf = wd / "combine_study.yaml"
         conf.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -86,20 +76,15 @@ def main() -> None:
             if r["method"] not in METHODS:
                 continue
             m = json.loads((wd / f"results/synthdive/eval/{r['method']}/frac{frac}_seed0/metrics.json").read_text())
-            rows.append([datetime.date.today().isoformat(), commit, _machine(), args.label, seed,
+            rows.append([args.label, seed,
                          " ".join(args.overrides), r["method"], r["combine"], r["round"], r["alpha"], r["beta"],
                          r["T_E"], r["theta"], round(r["pool p_E"], 1), round(r["pool p_A"], 1),
                          round(r["pool combined"], 1), round(r["coverage"], 1), round(r["precision"], 1),
                          m.get("selected_round"), round(m["top1"], 1)])
+        rows = [dict(zip(COLUMNS, row)) for row in rows]
         for row in rows:
-            print(dict(zip(COLUMNS, row)), flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        new = not RESULTS.exists()
-        with RESULTS.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(COLUMNS)
-            w.writerows(rows)
+            print(row, flush=True)
+        _record.append(RESULTS, rows)
 
 
 if __name__ == "__main__":

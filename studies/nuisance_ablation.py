@@ -12,20 +12,17 @@ area-resized to ``--size`` px, as extraction does), then measures on the same te
 - ``pixel_dtw`` and ``pixel_pooled``: the workflow's trivial baselines (:mod:`finepseudo.baselines.trivial`)
   with the ``--few`` labeled videos as gallery.
 
-Every variant appends a row to ``benchmarks/results/nuisance_ablation.csv`` (date, commit, CPU, settings,
-figures)::
+Every variant appends a row to ``studies/results/nuisance_ablation.csv`` (settings, figures and their
+provenance: date, commit, machine, command; ``benchmarks/_record.py``)::
 
-    .venv/bin/python benchmarks/nuisance_ablation.py --seed 101 --variants static all background camera
+    .venv/bin/python studies/nuisance_ablation.py --seed 101 --variants static all background camera
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import json
 import multiprocessing as mp
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from calibrate_synthdive import cpu_model  # noqa: E402
+import _record  # noqa: E402
 from finepseudo.baselines import trivial  # noqa: E402
 from finepseudo.data import synthdive  # noqa: E402
 from finepseudo.data.frames import sample_indices  # noqa: E402
@@ -45,7 +42,7 @@ from finepseudo.data.synthdive import encoding  # noqa: E402
 from finepseudo.models.train import predict_proba, train_classifier  # noqa: E402
 from finepseudo.models.video import build_video_model  # noqa: E402
 
-RESULTS = ROOT / "benchmarks/results/nuisance_ablation.csv"
+RESULTS = ROOT / "studies/results/nuisance_ablation.csv"
 NUISANCES = {  # variant -> nuisance keys turned on (at their default values) over the static scene
     "static": (),
     "background": ("background",),
@@ -155,22 +152,11 @@ def main() -> None:
     if args.seed < 100:
         raise SystemExit("design choices are made on development seeds: --seed >= 100")
     torch.set_num_threads(1)
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
     for name in args.variants:
         row = run_variant(name, args)
         print(json.dumps(row), flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        new = not RESULTS.exists()
-        with RESULTS.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["date", "commit", "machine", "seed", "train_per_class", "few", "size",
-                                              "steps", "variant", "set", "fe_full", "fe_few", "pixel_dtw",
-                                              "pixel_pooled", "render_s", "seconds"])
-            if new:
-                w.writeheader()
-            w.writerow({"date": datetime.date.today().isoformat(), "commit": commit, "machine": cpu_model(),
-                        "seed": args.seed, "train_per_class": args.train_per_class, "few": args.few, "size": args.size,
-                        "steps": args.steps, **row})
+        _record.append(RESULTS, [{"seed": args.seed, "train_per_class": args.train_per_class, "few": args.few,
+                                  "size": args.size, "steps": args.steps, **row}])
 
 
 if __name__ == "__main__":

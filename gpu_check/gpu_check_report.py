@@ -1,9 +1,9 @@
-"""Helpers of benchmarks/gpu_check.sh: the machine's description (``env``), one part's status (``mark``) and the
+"""Helpers of gpu_check/gpu_check.sh: the machine's description (``env``), one part's status (``mark``) and the
 summary JSON of all parts (``summary``). Standard library only, except ``env``, which imports what it reports.
 
-    python benchmarks/gpu_check_report.py env --json W/results/env.json
-    python benchmarks/gpu_check_report.py mark --work W NAME passed --seconds 12.3 --limit 100 --rc 0
-    python benchmarks/gpu_check_report.py summary --work W --out OUT/summary.json
+    python gpu_check/gpu_check_report.py env --json W/results/env.json
+    python gpu_check/gpu_check_report.py mark --work W NAME passed --seconds 12.3 --limit 100 --rc 0
+    python gpu_check/gpu_check_report.py summary --work W --out OUT/summary.json
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ PARTS = {
                                            "torch.compile off and on, share of the card's peak"},
     "fe_throughput_cpu": {"gpu": False, "smoke": True, "what": "the same script on the CPU, r2plus1d_tiny, a few steps"},
     "dtw_bench": {"gpu": True, "what": "benchmarks/gpu_bench.py --quick"},
-    "preset_budget": {"gpu": False, "what": "benchmarks/preset_budget.py, at the measured clips/s when there is one"},
+    "preset_budget": {"gpu": False, "what": "scripts/preset_budget.py, at the measured clips/s when there is one"},
 }
 
 
@@ -129,7 +129,7 @@ def summary(args) -> int:
     for st in parts.values():
         counts[st["status"]] = counts.get(st["status"], 0) + 1
     env_res = parts.get("env", {}).get("results", {})
-    out = {"check": "benchmarks/gpu_check.sh", "gpu": args.gpu == 1, "gpu_line": args.gpu_line,
+    out = {"check": "gpu_check/gpu_check.sh", "gpu": args.gpu == 1, "gpu_line": args.gpu_line,
            "started": args.started, "wall_s": args.wall, "budget_s": args.budget or None,
            "machine": {k: env_res.get(k) for k in ("gpus", "nvidia_smi", "nvidia_smi_header", "cpus", "memory_gib",
                                                    "python", "torch_cuda", "ffmpeg", "prepared") if k in env_res},

@@ -1,4 +1,4 @@
-"""Download, here, the wheels that ``benchmarks/gpu_check.sh`` installs on the GPU machine (which has no network).
+"""Download, here, the wheels that ``gpu_check/gpu_check.sh`` installs on the GPU machine (which has no network).
 
 That machine's image has Python 3.12, torch 2.11 (CUDA 13), cupy-cuda13x 14.2, numpy and pytest, and nothing else
 of ours. This script resolves the dependency closure of what the check runs (Snakemake and the workflow's
@@ -22,7 +22,7 @@ between-workflow cache cannot do this: it restores the videos as symbolic links 
 build_manifest refuses as links leaving the dataset folder.) Prepare again after changing those rules or the
 tiny config.
 
-    .venv/bin/python benchmarks/gpu_prepare.py          # or: bash benchmarks/gpu_check.sh --prepare
+    .venv/bin/python gpu_check/gpu_prepare.py          # or: bash gpu_check/gpu_check.sh --prepare
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ workflow's own training functions, and prints one line per variant. Raw grey pix
 centred) are the reference an embedding should beat. This is a design study, not part of the workflow;
 it reads the test labels only to score the variants, as the report does.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/fa_variants.py --results results/synthdive --split frac10_seed0
+    PYTHONPATH=src .venv/bin/python studies/fa_variants.py --results results/synthdive --split frac10_seed0
 
 Choose designs on a development dataset, not on the benchmark's test split: generate SynthDive with another
 seed in a separate working directory and point --results there, e.g.
@@ -15,35 +15,14 @@ seed in a separate working directory and point --results there, e.g.
     cd /tmp/dev && snakemake -s <repo>/Snakefile --cores 2 results/synthdive/splits/frac10_seed0/labeled.tsv \
         results/synthdive/frames/shard{0,1,2,3}.npy --configfile <repo>/config/config.yaml /tmp/dev/dev.yaml
 
-Measured 2026-11-27 on that development dataset (SynthDive seed 101, 10 % labels with the validation
-videos held out: 28 labeled, 210 test; --threads 1 beside other jobs), class-mean (1-NN) after GITDL |
-after AVML:
-
-    pixels 16x16 (no training)               0.738 (0.710)
-    4x4 pooling, no transformer              0.357 (0.457) | 0.505 (0.500)   <- the default f_A
-    global pooling, no transformer           0.233 (0.267) | 0.300 (0.324)
-    4x4 pooling, transformer + positions     0.343 (0.386) | 0.405 (0.410)
-
-First measured (and, in hindsight, wrongly: the design was then being judged on the test split it is
-reported on) on the default run's own data (seed 0, 10 % labels: 42 labeled, 210 test; 2 cores, about
-3.5 minutes per variant). This script, variant "4x4 pooling, no transformer" (the default f_A):
-
-    pixels 16x16 (no training)    1-NN 0.676 class-mean 0.705
-    4x4 pooling, no transformer   GITDL 1-NN 0.510 class-mean 0.519 | +AVML 1-NN 0.638 class-mean 0.690
-
-The other variants, class-mean after GITDL / after AVML, measured with an ad-hoc copy of this loop (the same
-training code; its AVML random stream differed, which moved the default variant's AVML figure to 0.714):
-
-    global pooling, no transformer           0.314 / 0.462
-    4x4 pooling, transformer + positions     0.343 / 0.514   (the earlier default design)
-    4x4 pooling, transformer, no positions   0.514 / 0.629
-    4x4 pooling, no transformer, no GITDL    0.105 / 0.457
-    4x4 pooling, no transformer, 5 epochs    0.362 / 0.567
+Every run appends one row per variant to ``studies/results/fa_variants.csv``; the rows measured so far (on the
+development dataset, and earlier, wrongly, on the default run's own data) are there with their notes.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +35,11 @@ from torch import nn
 from finepseudo.align.alignability import FrameEncoder, gitdl_loss, pairwise_distance, to_float_frames
 from finepseudo.align.train import augment_view, embed_videos, train_avml
 from finepseudo.models.steps import load_videos
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[1] / "studies/results/fa_variants.csv"
 
 
 class PositionalEncoder(FrameEncoder):
@@ -134,6 +118,7 @@ def main() -> None:
     print(f"{len(ftr)} train videos for GITDL, {len(yl)} labeled (gallery, AVML), {len(yt)} test")
     nn1, cm = scores(pixels(ft), pixels(fl), yt, yl)
     print(f"{'pixels 16x16 (no training)':42s} 1-NN {nn1:.3f} class-mean {cm:.3f}")
+    rows = [{"variant": "pixels 16x16 (no training)", "gitdl_1nn": round(nn1, 3), "gitdl_class_mean": round(cm, 3)}]
     for name in args.variants:
         cls, kw, epochs = VARIANTS[name]
         torch.manual_seed(0)
@@ -148,6 +133,9 @@ def main() -> None:
         a = scores(embed_videos(model, ft, num_frames=16), embed_videos(model, fl, num_frames=16), yt, yl)
         print(f"{name:42s} GITDL 1-NN {g[0]:.3f} class-mean {g[1]:.3f} | +AVML 1-NN {a[0]:.3f} class-mean {a[1]:.3f}"
               f" ({time.time() - t0:.0f} s)", flush=True)
+        rows.append({"variant": name, "gitdl_1nn": round(g[0], 3), "gitdl_class_mean": round(g[1], 3),
+                     "avml_1nn": round(a[0], 3), "avml_class_mean": round(a[1], 3), "seconds": round(time.time() - t0)})
+    print(f"appended to {_record.append(RESULTS, rows, results=str(args.results), split=args.split)}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Device probe of the workflow runs of benchmarks/gpu_check.sh (on PYTHONPATH there only; nothing else loads it).
+"""Device probe of the workflow runs of gpu_check/gpu_check.sh (on PYTHONPATH there only; nothing else loads it).
 
 When a process that runs a Snakemake rule script (``.snakemake/scripts/tmp<random>.<rule>.py``) exits, it appends
 one JSON line to the file named by ``GPU_CHECK_DEVICE_LOG``: the rule, whether torch initialised CUDA in that
 process, the peak CUDA memory torch allocated, and whether the CuPy DTW kernels were built and launched there
-(:func:`finepseudo.align.dtw.cuda.get_module` called). benchmarks/gpu_workflow.py reads it to check that every
+(:func:`finepseudo.align.dtw.cuda.get_module` called). gpu_check/gpu_workflow.py reads it to check that every
 GPU-capable job of the ``device: cuda`` run used the GPU (and ``mine_pairs`` the CuPy kernels) and that no job of
 the CPU run did. A ``sitecustomize`` module that this one shadows (the Python installation's own) still runs.
 """

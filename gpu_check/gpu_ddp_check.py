@@ -1,5 +1,5 @@
 """DistributedDataParallel in one process group of the GPUs present, nccl and SyncBatchNorm (run by
-benchmarks/gpu_check.sh). With ``--device cpu`` the same script runs with gloo and 2 CPU processes (the smoke
+gpu_check/gpu_check.sh). With ``--device cpu`` the same script runs with gloo and 2 CPU processes (the smoke
 test that keeps it from rotting on machines without a GPU).
 
 One :func:`finepseudo.models.distributed.run_distributed` world of ``--world`` processes (default: every GPU
@@ -22,7 +22,7 @@ statistics are the whole batch's; bf16 autocast, TF32 and the order of sums diff
 where batch norm is per process (tests/test_ddp.py's widest bound; 6 % measured here for f_E with 2 processes; that
 file checks the gloo path closely). The weights' relative difference is reported.
 
-    PYTHONPATH=src python benchmarks/gpu_ddp_check.py --device cuda --json ddp.json
+    PYTHONPATH=src python gpu_check/gpu_ddp_check.py --device cuda --json ddp.json
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Runs f_E training/prediction, GITDL pre-training, AVML (whose soft-DTW goes thro
 on CUDA tensors), phi_A and all-pairs mining on random uint8 clips, on the CPU and on the GPU with the
 same seed, and prints the losses and agreement. Needs torch (CUDA) and cupy; no dataset, no ffmpeg.
 
-    PYTHONPATH=src python benchmarks/gpu_training_smoke.py
+    PYTHONPATH=src python gpu_check/gpu_training_smoke.py
 """
 
 from __future__ import annotations

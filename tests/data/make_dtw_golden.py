@@ -7,7 +7,7 @@ against tslearn 0.10 on every pair (``0.5 * soft_dtw(xhat, yhat, 2 gamma)`` / ``
 for cosine). Inputs are stored as float32, and the oracle is evaluated on exactly those float32
 values promoted to float64.
 
-Run: ``PYTHONPATH=src python benchmarks/gpu_make_golden.py``
+Run: ``PYTHONPATH=src python tests/data/make_dtw_golden.py``
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tslearn.metrics as tsm
 
 from finepseudo.align import dtw
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "dtw_golden.npz"
+OUT = Path(__file__).resolve().parent / "dtw_golden.npz"
 
 # (name, N, T, M, T2, F): 9 = reg kernel MAXN 16 (right-aligned padding), 16 = exact, 64 = MAXN 64,
 # 70 = global-memory kernel; T2 > T exercises the transposed launch

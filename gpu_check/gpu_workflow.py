@@ -1,9 +1,9 @@
 """The tiny config end to end through Snakemake on a device, and the comparison of two such runs (run by
-benchmarks/gpu_check.sh).
+gpu_check/gpu_check.sh).
 
 ``run``: ``snakemake`` on config/test.yaml plus an overlay (``device: cuda`` and ``alignability.dtw_backend: cupy``,
 so that mining fails rather than falls back when CuPy is unusable; or ``device: cpu`` and ``dtw_backend: cpu`` with
-no GPU visible) in a fresh working directory, with the device probe (benchmarks/gpu_probe) on every job. It
+no GPU visible) in a fresh working directory, with the device probe (gpu_check/gpu_probe) on every job. It
 checks that the run succeeded, that every job of a rule which requested a GPU (``gpu=1`` in Snakemake's job
 log: the GPU-capable rules under ``device: cuda``) initialised CUDA, that ``mine_pairs`` ran the CuPy kernels,
 and, for the CPU run, that no job touched CUDA; it writes the wall time and these facts as JSON.
@@ -20,8 +20,8 @@ and, for the CPU run, that no job touched CUDA; it writes the wall time and thes
 * ``exact`` (two CPU runs: every table, JSON file, .npz and .pt equal, timings and versions aside; with
   ``--subset`` the first run may hold fewer files, e.g. a run of a few targets against a whole run).
 
-    python benchmarks/gpu_workflow.py run --device cuda --workdir /tmp/wf_gpu --cores 8 --json gpu.json
-    python benchmarks/gpu_workflow.py compare /tmp/wf_cpu/results /tmp/wf_gpu/results --json cmp.json
+    python gpu_check/gpu_workflow.py run --device cuda --workdir /tmp/wf_gpu --cores 8 --json gpu.json
+    python gpu_check/gpu_workflow.py compare /tmp/wf_cpu/results /tmp/wf_gpu/results --json cmp.json
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = ROOT / "benchmarks" / "gpu_probe"
+PROBE = ROOT / "gpu_check" / "gpu_probe"
 sys.path.insert(0, str(ROOT / "scripts" / "slurm"))
 import compare_outputs as co  # noqa: E402  (scripts/slurm: the table/JSON/array comparison of two runs)
 
@@ -322,7 +322,7 @@ def main() -> None:
     r.add_argument("--workdir", type=Path, required=True)
     r.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     r.add_argument("--prepared-data", type=Path, default=None,
-                   help="a tar of SynthDive, manifest and frames made elsewhere (benchmarks/gpu_prepare.py), for a machine "
+                   help="a tar of SynthDive, manifest and frames made elsewhere (gpu_check/gpu_prepare.py), for a machine "
                         "without ffmpeg: extracted into the working directory and marked up to date first")
     r.add_argument("--json", type=Path, default=None)
     r.add_argument("targets", nargs="*", default=["results/report.html"])

@@ -3,14 +3,14 @@
 # 8 minutes), and the same script on a CPU machine, where the GPU parts are skipped with a "no GPU" line and the
 # rest runs on the CPU (CI runs it so: tests/test_gpu_check.py).
 #
-#   bash benchmarks/gpu_check.sh --prepare   # here, with network: wheels and the tiny config's data into .whl/
-#   bash benchmarks/gpu_check.sh             # anywhere: results under $OUT (default benchmarks/out/gpu)
+#   bash gpu_check/gpu_check.sh --prepare   # here, with network: wheels and the tiny config's data into .whl/
+#   bash gpu_check/gpu_check.sh             # anywhere: results under $OUT (default gpu_check/out)
 #
-# The device tool: command "bash benchmarks/gpu_check.sh", carry [".whl"], timeout_s 540.
+# The device tool: command "bash gpu_check/gpu_check.sh", carry [".whl"], timeout_s 540.
 #
 # Nothing is installed from the network: when the interpreter lacks Snakemake, the wheels in .whl/ (made by
 # --prepare: Snakemake's closure and the workflow's packages for CPython 3.12 manylinux x86_64, see
-# benchmarks/gpu_prepare.py) are installed with pip --no-index into $GPU_CHECK_SITE (/tmp/gpu_check_site), and
+# gpu_check/gpu_prepare.py) are installed with pip --no-index into $GPU_CHECK_SITE (/tmp/gpu_check_site), and
 # torchvision only when the image has none. Without an ffmpeg binary, both workflow runs start from the tiny
 # config's SynthDive, manifest and frames made by --prepare (.whl/tiny_data.tar.gz; the workflow never calls ffprobe).
 #
@@ -46,9 +46,10 @@ if [ -z "${PY:-}" ]; then
   if [ -x .venv/bin/python ]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
 fi
 if [ "${1:-}" = --prepare ]; then
-  exec "$PY" benchmarks/gpu_prepare.py "${@:2}"
+  exec "$PY" gpu_check/gpu_prepare.py "${@:2}"
 fi
-OUT=${OUT:-benchmarks/out/gpu}
+OUT=${OUT:-gpu_check/out}
+export BENCH_RECORD=0 # the benchmarks it runs report under $OUT, not in benchmarks/results/
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=${GPU_CHECK_WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)}
@@ -56,8 +57,8 @@ mkdir -p "$WORK/logs" "$WORK/results" "$WORK/status"
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T_START=$(date +%s)
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLCONFIGDIR="$WORK/mplconfig"
-REPORT=("$PY" "$ROOT/benchmarks/gpu_check_report.py")
-WF=("$PY" "$ROOT/benchmarks/gpu_workflow.py")
+REPORT=("$PY" "$ROOT/gpu_check/gpu_check_report.py")
+WF=("$PY" "$ROOT/gpu_check/gpu_workflow.py")
 
 # limit NAME GPU_DEFAULT CPU_DEFAULT: the part's limit in seconds, cut to what is left of the budget
 limit() {
@@ -124,7 +125,7 @@ main() {
           .whl/ifmissing/torchvision-*.whl >>"$WORK/logs/pip.log" 2>&1 || echo "[gpu_check] torchvision install failed"
       fi
     else
-      echo "[gpu_check] $PY has no Snakemake and .whl/ holds no wheels: run 'bash benchmarks/gpu_check.sh --prepare'"
+      echo "[gpu_check] $PY has no Snakemake and .whl/ holds no wheels: run 'bash gpu_check/gpu_check.sh --prepare'"
     fi
   fi
   export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
@@ -172,9 +173,9 @@ main() {
       --json "$WORK/results/workflow_compare.json" &
     part dtw_tests "$(limit dtw_tests 100 0)" cuda "$PY" -m pytest -q -p no:cacheprovider -rs tests/test_dtw.py \
       tests/test_dtw_gpu.py &
-    part ddp_nccl "$(limit ddp_nccl 100 0)" cuda "$PY" benchmarks/gpu_ddp_check.py --device cuda \
+    part ddp_nccl "$(limit ddp_nccl 100 0)" cuda "$PY" gpu_check/gpu_ddp_check.py --device cuda \
       --json "$WORK/results/ddp_nccl.json" &
-    part resume_gpu "$(limit resume_gpu 100 0)" cuda "$PY" benchmarks/resume_check.py --device cuda \
+    part resume_gpu "$(limit resume_gpu 100 0)" cuda "$PY" gpu_check/resume_check.py --device cuda \
       --json "$WORK/results/resume_gpu.json" &
     wait
     skip ddp_gloo "a GPU is present: ddp_nccl runs instead"
@@ -203,10 +204,10 @@ main() {
       skip workflow_compare "$NOGPU (and no GPU_CHECK_REFERENCE run to compare the CPU run with)"
     fi
     skip ddp_nccl "$NOGPU"
-    part ddp_gloo "$(limit ddp_gloo 0 600)" cpu "$PY" benchmarks/gpu_ddp_check.py --device cpu \
+    part ddp_gloo "$(limit ddp_gloo 0 600)" cpu "$PY" gpu_check/gpu_ddp_check.py --device cpu \
       --json "$WORK/results/ddp_gloo.json"
     skip resume_gpu "$NOGPU"
-    part resume_cpu "$(limit resume_cpu 0 600)" cpu "$PY" benchmarks/resume_check.py --device cpu \
+    part resume_cpu "$(limit resume_cpu 0 600)" cpu "$PY" gpu_check/resume_check.py --device cpu \
       --json "$WORK/results/resume_cpu.json"
     skip dtw_bench "$NOGPU"
     skip fe_throughput "$NOGPU"
@@ -217,7 +218,7 @@ main() {
   # the presets' GPU hours, at the measured rate when there is one
   RATE=$("$PY" -c "import json, sys; print(json.load(open(sys.argv[1])).get('workflow_clips_per_s') or '')" \
     "$WORK/results/fe_throughput.json" 2>/dev/null)
-  part preset_budget "$(limit preset_budget 20 120)" cpu "$PY" benchmarks/preset_budget.py \
+  part preset_budget "$(limit preset_budget 20 120)" cpu "$PY" scripts/preset_budget.py \
     config/presets/diving48.yaml config/presets/finegym99.yaml config/presets/finegym288.yaml \
     config/presets/finediving.yaml ${RATE:+--clips-per-s "$RATE"} --json "$WORK/results/preset_budget.json"
 

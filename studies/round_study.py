@@ -9,66 +9,21 @@ so only what a variant changes is recomputed. A variant is a config overlay (YAM
 split seeds (mean and 95 % CI), the validation top-1 and the pseudo-label quality of round 1, and writes them
 to ``<root>/study.tsv``.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/round_study.py --root /tmp/study --variants old new
+    PYTHONPATH=src .venv/bin/python studies/round_study.py --root /tmp/study --variants old new
 
 The base overlay (``BASE``) makes the development dataset: ``synthdive.seed: 101`` (the benchmark uses 0).
 Reading that dataset's test split is what a development set is for; the benchmark's test split is read only
 by the final evaluation of the default run.
 
-FIGURES, measured 2026-12-01 on a 2-core Intel Xeon (24 GiB, no GPU), development SynthDive (generation seed
-101: 14 classes, 420 train and 630 test videos, 48 px), 10 % labels (2 training + 1 validation video per class),
-split seeds 0, 1, 2, one round. Dev test top-1 (%), mean and per seed; "acc./prec." is the share of the pool
-accepted in round 1 and the precision of those pseudo-labels (%, mean over seeds). Command:
+Every run appends one row per variant and method to ``studies/results/round_study.csv`` (mean test top-1 over
+split seeds, per seed, round-1 coverage and precision). The first rows (2026-12-01, one round, 10 % labels; the
+script was then benchmarks/round_study.py) were
+measured with::
 
-    PYTHONPATH=src .venv/bin/python benchmarks/round_study.py --root /work/dev/study \
+    PYTHONPATH=src .venv/bin/python studies/round_study.py --root /work/dev/study \
         --variants new old floor50_no_share floor50 ssl --base-overlay scratch.yaml   # fe: {init: scratch}
 
-    variant            method             top-1  per seed            acc./prec.
-    old (see VARIANTS) pl                 16.9   16.3 15.7 18.7      5 / 21
-                       fa_only            24.2   23.0 17.6 31.9     27 / 73
-                       finepseudo         17.4   16.2 16.3 19.5      8 / 66
-    new                supervised         15.4   13.0 15.7 17.6
-                       pl                 14.4   10.0 18.9 14.3     20 / 22
-                       fa_only            25.2   18.3 22.4 34.9     35 / 66
-                       finepseudo         22.1   14.6 23.2 28.4     28 / 66
-                       finepseudo_uncal   16.0   12.2 17.5 18.3     20 / 48
-    floor50            fa_only            24.6   17.1 21.7 34.9     55 / 63
-                       finepseudo         19.6   16.8 20.0 22.1     50 / 64
-    floor50_no_share   fa_only            21.8   18.9 18.7 27.8     55 / 63
-                       finepseudo         22.6   12.5 18.7 36.7     50 / 64
-    ssl (new + fe.init: ssl)
-                       supervised         18.9   19.4 20.2 17.3
-                       fa_only            36.6   30.8 33.0 45.9     35 / 66
-                       finepseudo         34.0   25.2 33.7 43.2     28 / 67
-    ssl_steps600 (ssl with 600 steps for the warm-up and the round)
-                       supervised         22.4   21.0 23.8 22.5
-                       fa_only            43.0   34.4 37.9 56.5     35 / 66
-                       finepseudo         39.7   30.2 38.4 50.5     30 / 66
-
-    ssl_grid (ssl with hparams.theta_grid extended down to 0.1): identical to ssl on every seed. The same
-    thetas were chosen: on 14 validation videos, FinePseudo's combined confidence reaches the 0.8 target
-    precision only where it accepts 0-2 videos (theta 0.3, or 0.9 on seed 1), so the 20 % floor decides.
-
-What was chosen, and why:
-- Calibrating p_E (pseudo.calibrate: true) is what lets FinePseudo use p_E at all: with the same encoders and
-  acceptance, FinePseudo calibrated beat the paper's uncalibrated average on every seed (+2.4, +5.7, +10.1
-  points) and its pseudo-labels were 66 % instead of 48 % precise. f_E trained on 28 videos is over-confident;
-  T_E came out at 3.7-64 (the grid's top), i.e. p_E is nearly flattened and p_A decides.
-- The round recipe (fixed initialisation, 300 steps, half of each batch labeled, confidence weights, a 20 %
-  floor) did not beat the old fine-tuning for fa_only (25.2 vs 24.2, within the seed spread); a larger floor
-  (50 %) or uniform batches without weights were not better either. It is kept because it is the paper's
-  practice (fixed init), it cannot starve (the floor: PL's theta went to 0.9 on every seed and accepted 5 % of
-  the pool under the old rule), and it is what the self-supervised initialisation needs: fine-tuning the
-  previous round's f_E would throw that initialisation away.
-- The self-supervised f_E initialisation (fe.init: ssl) is the largest gain measured: +11.4 points for fa_only
-  and +11.9 for FinePseudo (every seed up), +3.5 for supervised.
-- 300 optimiser steps per training (fe.min_steps and pseudo.fe.steps) and one round are set by the default
-  run's 20-minute budget on 2 cores, not by accuracy: 600 steps gave every method 3.5-6.4 points more
-  (ssl_steps600 against ssl) and would need about 10 more minutes; a second round was not measured.
-- Frames stay at 48 px: at 32 px supervised_full fell from 98.9 % to 77.6 % on this dataset (seed 0 split,
-  one run each), although training was 1.7x faster.
-Where the advantage is lost: phi_A labels only 44-59 % of the pool correctly (seeds 0-2), so even the most
-confident pseudo-labels are about 66 % precise, and an f_E trained on 100-250 such videos reaches 31-46 %.
+What they chose, and why: studies/README.md.
 """
 
 from __future__ import annotations
@@ -85,7 +40,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _record  # noqa: E402
 from finepseudo.stats import mean_ci  # noqa: E402
+
+RESULTS = ROOT / "studies/results/round_study.csv"
 
 BASE = """
 synthdive:
@@ -207,6 +166,7 @@ def main() -> None:
         print(f"[{v}] {secs / 60:.1f} min", flush=True)
         print(summary(df).to_string(index=False), flush=True)
     df = pd.concat(all_rows, ignore_index=True)
+    print(f"appended to {_record.append(RESULTS, summary(df).to_dict('records'))}")
     out = args.root / "study.tsv"
     if out.exists():  # keep the rows of variants run earlier (a variant run again replaces its own)
         old = pd.read_csv(out, sep="\t")

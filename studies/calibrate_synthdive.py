@@ -13,22 +13,19 @@ default config plus ``--set`` overrides, up to the outputs the calibration targe
 - phase agreement of test pairs of one class: frame t with frame t (no alignment) against the DTW path on
   f_A's embeddings (``phase_agreement.tsv``; no alignment should stay at or below about 65 %).
 
-Every run appends one row per seed to ``benchmarks/results/calibrate_synthdive.csv`` (date, commit, CPU
-model, overrides, figures), so the figures behind the defaults travel with their provenance::
+Every run appends one row per seed to ``studies/results/calibrate_synthdive.csv`` (figures, overrides and
+their provenance: date, commit, machine, cores, command; ``benchmarks/_record.py``)::
 
-    .venv/bin/python benchmarks/calibrate_synthdive.py --seeds 101 [--full] [--set synthdive.mirror=0 ...]
+    .venv/bin/python studies/calibrate_synthdive.py --seeds 101 [--full] [--set synthdive.mirror=0 ...]
 
-Work folders go to ``benchmarks/out/calibrate/<label>_s<seed>`` (reused: a rerun with the same settings
+Work folders go to ``studies/out/calibrate/<label>_s<seed>`` (reused: a rerun with the same settings
 only redoes what changed, as Snakemake does).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -38,15 +35,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-RESULTS = ROOT / "benchmarks/results/calibrate_synthdive.csv"
+import _record  # noqa: E402
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+RESULTS = ROOT / "studies/results/calibrate_synthdive.csv"
 
 
 def set_key(cfg: dict, dotted: str, value: str) -> None:
@@ -72,10 +65,6 @@ def main() -> None:
     if any(s < 100 for s in args.seeds):
         raise SystemExit("design choices are made on development SynthDives: use --seeds >= 100 (0 is the benchmark)")
     base = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True).stdout.strip())
     for seed in args.seeds:
         cfg = json.loads(json.dumps(base))
         for o in args.overrides:
@@ -87,7 +76,7 @@ def main() -> None:
         # fe.epochs bounds the 100 % run; at the default fraction fe.min_steps decides the length
         cfg["fe"]["epochs"] = args.full_epochs
         frac = f"{float(cfg['splits']['label_percents'][0]):g}"
-        wd = ROOT / "benchmarks/out/calibrate" / f"{args.label}_s{seed}"
+        wd = ROOT / "studies/out/calibrate" / f"{args.label}_s{seed}"
         wd.mkdir(parents=True, exist_ok=True)
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         targets = [f"results/synthdive/eval/supervised/frac{frac}_seed0/metrics.json",
@@ -109,17 +98,12 @@ def main() -> None:
         if args.full:
             row["supervised_full"] = json.loads((res / targets[3].removeprefix("results/")).read_text())["top1"]
         print(json.dumps(row, indent=1, default=str), flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        new = not RESULTS.exists()
-        with RESULTS.open("a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["date", "commit", "machine", "label", "seed", "overrides", "supervised_full", "supervised",
-                            "phi_a", "pixel_dtw", "pixel_pooled", "ssl_probe", "phase_agreement"])
-            w.writerow([datetime.date.today().isoformat(), commit + ("+dirty" if dirty else ""), cpu_model(),
-                        args.label, seed, " ".join(args.overrides), row.get("supervised_full", ""),
-                        f"{row['supervised']:.1f}", f"{row['phi_a']:.1f}", f"{row['pixel_dtw']:.1f}",
-                        f"{row['pixel_pooled']:.1f}", f"{row['ssl_probe']:.1f}", json.dumps(row["phase_agreement"])])
+        _record.append(RESULTS, [{
+            "label": args.label, "seed": seed, "overrides": " ".join(args.overrides),
+            "supervised_full": row.get("supervised_full", ""), "supervised": f"{row['supervised']:.1f}",
+            "phi_a": f"{row['phi_a']:.1f}", "pixel_dtw": f"{row['pixel_dtw']:.1f}",
+            "pixel_pooled": f"{row['pixel_pooled']:.1f}", "ssl_probe": f"{row['ssl_probe']:.1f}",
+            "phase_agreement": json.dumps(row["phase_agreement"])}])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ run's methods accept 20-57 %): steps = fe.epochs x (0.1 N + 0.4 x 0.9 N) / fe.ba
 multiple of 100, N the train split's size. Before this rule every preset copied Diving48's 30,000 steps, about
 900 epochs of that set per round on FineDiving's 2,251 training videos.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/preset_budget.py config/presets/diving48.yaml
+    PYTHONPATH=src .venv/bin/python scripts/preset_budget.py config/presets/diving48.yaml
 """
 
 from __future__ import annotations

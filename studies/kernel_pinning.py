@@ -1,7 +1,7 @@
 """Do a run's numbers depend on which CPU kernels torch and numpy pick, does pinning them to AVX2
 (``cpu_kernels: avx2``, :mod:`finepseudo.kernels`) make them independent of that choice, and what does it cost?
 
-    PYTHONPATH=src nice -n 5 .venv/bin/python benchmarks/kernel_pinning.py [--parts 1234] [--steps 60] [--reps 3]
+    PYTHONPATH=src nice -n 5 .venv/bin/python studies/kernel_pinning.py [--parts 1234] [--steps 60] [--reps 3]
 
 One workload, run in a fresh subprocess per setting (the libraries read their variables when they load),
 1 thread, on data rendered once by the SynthDive generator (14 classes, 4 train and 4 test videos each,
@@ -42,6 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from finepseudo.kernels import PINNED_ENV  # noqa: E402 - does not import torch or numpy
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _record  # noqa: E402
+
+RESULTS = ROOT / "studies/results/kernel_pinning.csv"
 
 KNOBS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "OPENBLAS_CORETYPE",
          "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES", "OPENBLAS_L2_SIZE", "DNNL_MAX_CPU_ISA")
@@ -254,7 +259,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60, help="f_E optimiser steps")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions of each setting of part 3")
     ap.add_argument("--parts", default="1234", help="which parts to run (digits 1-4; 2 needs 1's data only)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/out/kernel_pinning.csv"))
+    ap.add_argument("--out", default=str(ROOT / "studies/out/kernel_pinning.csv"))
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -317,6 +322,8 @@ def main() -> None:
         print(df.to_string(index=False))
     print("\n".join(summary))
     print(f"wrote {a.out}")
+    if rows:
+        print(f"appended to {_record.append(RESULTS, rows, steps=a.steps)}")
 
 
 def args_line(a) -> str:

@@ -5,7 +5,7 @@ Row 1 is the static scene (every nuisance key at its ``STATIC_SCENE`` value); ea
 nuisance on at its default value, with the same class and video seed; the last row is the default config
 (every nuisance on). Writes ``docs/img/synthdive_nuisances.jpg``::
 
-    .venv/bin/python benchmarks/synthdive_strips.py [--d48 24] [--seed 3] [--frames 10]
+    .venv/bin/python scripts/synthdive_strips.py [--d48 24] [--seed 3] [--frames 10]
 """
 
 from __future__ import annotations

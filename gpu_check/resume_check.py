@@ -1,5 +1,5 @@
 """The resume path of f_E training on a device: a training killed mid-run (SIGKILL) and run again gives the
-weights of an uninterrupted run (run by benchmarks/gpu_check.sh, on the GPU and on the CPU).
+weights of an uninterrupted run (run by gpu_check/gpu_check.sh, on the GPU and on the CPU).
 
 Three processes train r2plus1d_tiny with :func:`finepseudo.models.train.train_classifier` from the same seed on
 the same generated clips, with loader worker processes and an epoch checkpoint (:class:`finepseudo.resume.
@@ -14,7 +14,7 @@ after the checkpoint of epoch ``--kill-after`` was written); (3) the same comman
 
 and the checkpoint held epoch k when the process was killed. Writes the figures with ``--json``.
 
-    PYTHONPATH=src python benchmarks/resume_check.py --device cuda --json resume.json
+    PYTHONPATH=src python gpu_check/resume_check.py --device cuda --json resume.json
 """
 
 from __future__ import annotations
