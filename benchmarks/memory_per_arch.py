@@ -3,7 +3,7 @@
 For each architecture a fresh process builds the model, runs one warm-up step (so allocator pools and
 optimiser state exist), records its peak RSS, then runs one forward + backward + AdamW step on a batch of
 ``--batch`` clips and records the new peak. The growth divided by the float32 input size is the
-``ACT_PER_INPUT`` factor in ``workflow/rules/common.smk`` (activation bytes per input byte).
+``ACT_PER_INPUT`` factor in ``finepseudo.resources`` (activation bytes per input byte).
 
     PYTHONPATH=src .venv/bin/python benchmarks/memory_per_arch.py            # all architectures
 

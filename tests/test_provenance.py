@@ -177,7 +177,7 @@ READERS = {
     "methods": set(),
     "predict.*": set(),  # a prediction run (rule predict_videos), planned only when predict.videos_dir is set
 }
-# An export's card records the config its model depends on (workflow/rules/common.smk, NOT_MODEL_KEYS), so
+# An export's card records the config its model depends on (finepseudo.plan.NOT_MODEL_KEYS), so
 # export_model reads every key but these, besides the keys of the table above.
 NOT_MODEL_KEYS = ("threads", "frames.workers", "methods", "splits.", "predict.")
 # Keys not flipped, and why.

@@ -6,16 +6,16 @@
 
 rule pretrain_gitdl:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=layout.MANIFEST,
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
-        history="results/{dataset}/alignability/pretrained/{init}_fa.history.tsv",
+        model=layout.PRETRAINED_FA,
+        history=layout.PRETRAINED_FA.replace(".pt", ".history.tsv"),
     log:
-        "results/logs/{dataset}/pretrain_gitdl/{init}.log",
+        layout.log("pretrain_gitdl", "{init}"),
     benchmark:
-        "results/benchmarks/pretrain_gitdl/{dataset}/{init}.tsv"
+        layout.benchmark("pretrain_gitdl", "{init}")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -25,8 +25,8 @@ rule pretrain_gitdl:
         gpu=GPU * config["alignability"]["gpus"],
     params:
         settings=lambda wc: {
-            "cfg": gitdl_config(wc.init),
-            "seed": config["seed"] + 1,
+            "cfg": plan.gitdl_settings(config, wc.init),
+            "seed": stage_seed("pretrain_gitdl"),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -37,17 +37,17 @@ rule pretrain_gitdl:
 
 rule mine_pairs:
     input:
-        model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
+        model=layout.PRETRAINED_FA,
+        labeled=f"{layout.SPLIT_DIR}/labeled.tsv",
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
-        distances="results/{dataset}/alignability/frac{frac}_seed{seed}/labeled_dtw_{init}.npz",
+        triplets=f"{layout.ALIGN_DIR}/triplets_{{init}}.tsv",
+        distances=f"{layout.ALIGN_DIR}/labeled_dtw_{{init}}.npz",
     log:
-        "results/logs/{dataset}/mine_pairs/frac{frac}_seed{seed}_{init}.log",
+        layout.log("mine_pairs", f"{layout.RUN}_{{init}}"),
     benchmark:
-        "results/benchmarks/mine_pairs/{dataset}/frac{frac}_seed{seed}_{init}.tsv"
+        layout.benchmark("mine_pairs", f"{layout.RUN}_{{init}}")
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -68,18 +68,18 @@ rule mine_pairs:
 
 rule train_alignability:
     input:
-        model="results/{dataset}/alignability/pretrained/{init}_fa.pt",
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        triplets="results/{dataset}/alignability/frac{frac}_seed{seed}/triplets_{init}.tsv",
+        model=layout.PRETRAINED_FA,
+        labeled=f"{layout.SPLIT_DIR}/labeled.tsv",
+        triplets=f"{layout.ALIGN_DIR}/triplets_{{init}}.tsv",
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.pt",
-        history="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.history.tsv",
+        model=layout.AVML_FA,
+        history=layout.AVML_FA.replace(".pt", ".history.tsv"),
     log:
-        "results/logs/{dataset}/train_alignability/frac{frac}_seed{seed}_{loss}_{init}.log",
+        layout.log("train_alignability", f"{layout.RUN}_{{loss}}_{{init}}"),
     benchmark:
-        "results/benchmarks/train_alignability/{dataset}/frac{frac}_seed{seed}_{loss}_{init}.tsv"
+        layout.benchmark("train_alignability", f"{layout.RUN}_{{loss}}_{{init}}")
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -89,11 +89,18 @@ rule train_alignability:
         gpu=GPU * config["alignability"]["gpus"],
     params:
         settings=lambda wc: {
-            "cfg": align_params(
-                "num_frames", "gamma", "margin", "omega", "avml", "gpus", "hflip"
+            "cfg": plan.align_settings(
+                config,
+                "num_frames",
+                "gamma",
+                "margin",
+                "omega",
+                "avml",
+                "gpus",
+                "hflip",
             ),
             "loss": wc.loss,
-            "seed": config["seed"] + 1000 * int(wc.seed) + 2,
+            "seed": stage_seed("train_alignability", wc),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -104,20 +111,20 @@ rule train_alignability:
 
 rule predict_alignability:
     input:
-        model="results/{dataset}/alignability/frac{frac}_seed{seed}/avml_av_gitdl_fa.pt",
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
-        test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
-        classes="results/{dataset}/classes.tsv",
+        model=f"{layout.ALIGN_DIR}/avml_av_gitdl_fa.pt",
+        labeled=f"{layout.SPLIT_DIR}/labeled.tsv",
+        unlabeled=f"{layout.SPLIT_DIR}/unlabeled.tsv",
+        test=f"{layout.SPLIT_DIR}/test.tsv",
+        classes=layout.CLASSES,
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        unlabeled="results/{dataset}/alignability/frac{frac}_seed{seed}/pA_unlabeled.tsv",
-        test="results/{dataset}/alignability/frac{frac}_seed{seed}/pA_test.tsv",
+        unlabeled=f"{layout.ALIGN_DIR}/pA_unlabeled.tsv",
+        test=f"{layout.ALIGN_DIR}/pA_test.tsv",
     log:
-        "results/logs/{dataset}/predict_alignability/frac{frac}_seed{seed}.log",
+        layout.log("predict_alignability", layout.RUN),
     benchmark:
-        "results/benchmarks/predict_alignability/{dataset}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("predict_alignability", layout.RUN)
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -127,7 +134,7 @@ rule predict_alignability:
         gpu=GPU,
     params:
         settings={
-            "cfg": align_params("gamma", "tau", "dtw_backend"),
+            "cfg": plan.align_settings(config, "gamma", "tau", "dtw_backend"),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -141,16 +148,16 @@ rule pair_verification:
         unpack(get_pair_verification_inputs),
     output:
         table=report(
-            "results/{dataset}/alignability/frac{frac}_seed{seed}/pair_verification.tsv",
+            f"{layout.ALIGN_DIR}/pair_verification.tsv",
             caption="../report/pair_verification.rst",
             category="Alignability",
         ),
-        phase="results/{dataset}/alignability/frac{frac}_seed{seed}/phase_agreement.tsv",
-        example="results/{dataset}/alignability/frac{frac}_seed{seed}/alignment_example.npz",
+        phase=f"{layout.ALIGN_DIR}/phase_agreement.tsv",
+        example=f"{layout.ALIGN_DIR}/alignment_example.npz",
     log:
-        "results/logs/{dataset}/pair_verification/frac{frac}_seed{seed}.log",
+        layout.log("pair_verification", layout.RUN),
     benchmark:
-        "results/benchmarks/pair_verification/{dataset}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("pair_verification", layout.RUN)
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -160,7 +167,7 @@ rule pair_verification:
         gpu=GPU,
     params:
         settings={
-            "cfg": align_params("gamma", "dtw_backend"),
+            "cfg": plan.align_settings(config, "gamma", "dtw_backend"),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },

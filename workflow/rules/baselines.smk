@@ -7,14 +7,15 @@ rule trivial_baselines:
     input:
         unpack(get_trivial_baselines_inputs),
     output:
-        metrics=trivial_outputs("metrics.json"),
-        per_class=trivial_outputs("per_class.tsv"),
-        confusion=trivial_outputs("confusion.tsv"),
-        predictions=trivial_outputs("predictions.tsv"),
+        # one file per baseline, in the order of TRIVIAL (the settings carry that order to the script)
+        metrics=[f"{baseline_dir(b)}/metrics.json" for b in TRIVIAL],
+        per_class=[f"{baseline_dir(b)}/per_class.tsv" for b in TRIVIAL],
+        confusion=[f"{baseline_dir(b)}/confusion.tsv" for b in TRIVIAL],
+        predictions=[f"{baseline_dir(b)}/predictions.tsv" for b in TRIVIAL],
     log:
-        "results/logs/{dataset}/trivial_baselines/frac{frac}_seed{seed}.log",
+        layout.log("trivial_baselines", layout.RUN),
     benchmark:
-        "results/benchmarks/trivial_baselines/{dataset}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("trivial_baselines", layout.RUN)
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]

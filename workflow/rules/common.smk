@@ -1,4 +1,6 @@
-# Config validation, wildcard constraints and the get_* input helpers. Read first by the Snakefile.
+# Config validation, wildcard constraints and the input functions the rules share. Read first by the Snakefile.
+# What the config plans (runs, methods, stage seeds: finepseudo.plan), where files go (finepseudo.layout) and
+# how much memory a job asks for (finepseudo.resources) are library modules; this file binds them to the config.
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -6,12 +8,14 @@ from types import SimpleNamespace
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from finepseudo import layout, plan  # noqa: E402
 from finepseudo.config import ConfigError, validate_config  # noqa: E402
 from finepseudo.data.datasets import ANNOTATION_KEYS, FORMATS  # noqa: E402
 from finepseudo.export.videos import list_videos  # noqa: E402
+from finepseudo.plan import FULL, avml_variant, uses_phi_a  # noqa: E402
 from finepseudo.provenance import code_digest  # noqa: E402
-from finepseudo.registry import PSEUDO_METHODS, SUPERVISED_METHODS  # noqa: E402
-from finepseudo.registry import TRIVIAL_BASELINES  # noqa: E402
+from finepseudo.registry import PSEUDO_METHODS  # noqa: E402
+from finepseudo.resources import mem_mb  # noqa: E402
 
 try:
     validate_config(
@@ -52,61 +56,64 @@ def code(script):
 SHARDS = list(range(config["frames"]["shards"]))
 # torch runs on a GPU when device is cuda; only then do training rules ask the scheduler for one.
 GPU = 1 if config["device"] == "cuda" else 0
-FULL = "100"  # supervised_full = the supervised method trained on 100 % of the train labels
+PERCENTS, SEEDS = plan.percents(config), plan.seeds(config)
+ROUNDS = plan.rounds(config)
+TRIVIAL = plan.trivial_baselines(config)
 
 
-# Host memory per job, derived from the config (frames are memory-mapped, so the dataset's size does not
-# enter): 1.5 GB for the Python/PyTorch process, model and optimiser, plus the batches in flight (the
-# batch being used and two ahead per loader worker, float32 after augmentation), plus, when the model
-# runs on the CPU, the activations kept for the backward pass. ACT_PER_INPUT is activation bytes per
-# input byte, measured with benchmarks/memory_per_arch.py (peak RSS growth of one training step over the
-# float32 input size, 2-core CPU). Each retry (attempt) doubles the request.
-ACT_PER_INPUT = {
-    "r2plus1d_tiny": 25,
-    "r2plus1d_18": 151,
-    "r3d_18": 63,
-    "frame_encoder": 15,
-}
+def runs():
+    return plan.runs(config)
+
+
+def methods():
+    return plan.methods(config)
+
+
+def avml_variants():
+    return plan.avml_variants(config)
+
+
+def predict_name():
+    return plan.predict_name(config)
 
 
 def job_mem_mb(kind, train=True):
-    """``resources: mem_mb`` of a job of ``kind`` (fe, ssl, fa), as a function of the retry attempt. A training
-    job of f_E (``fe.gpus``) or f_A (``alignability.gpus``) runs that many processes, each with its own
-    interpreter, loader workers and batches in flight (activations are split between them).
-    """
-    fr, fe, al = config["frames"], config["fe"], config["alignability"]
-    px = fr["size"] ** 2 * 3 * 4  # one float32 frame
-    if kind == "fe":
-        batch = fe["batch_size"] if train else config["eval"]["batch_size"]
-        items, arch = batch * fe["clip_frames"], fe["arch"]
-    elif kind == "ssl":
-        ssl = fe["ssl"]
-        items, arch = (
-            ssl["batch_size"] * ssl["segments"] * 2 * ssl["clip_frames"],
-            fe["arch"],
-        )
-    else:
-        batch = max(al["gitdl"]["batch_size"] * 2, al["avml"]["batch_size"] * 3)
-        items, arch = batch * al["num_frames"], "frame_encoder"
-    batch_mb = items * px / 2**20
-    in_flight = 1 + 2 * fr["workers"]
-    act = (
-        ACT_PER_INPUT[arch] * batch_mb * (1 if train else 0.25)
-        if config["device"] != "cuda"
-        else 0
+    """``resources: mem_mb`` of a job of ``kind`` (finepseudo.resources.mem_mb), by retry attempt."""
+    return lambda wc, attempt: mem_mb(config, kind, train, attempt)
+
+
+def stage_seed(stage, wc=None):
+    """The seed of a training stage (finepseudo.plan.STAGE_SEEDS) for a job's split seed and round."""
+    per = plan.STAGE_SEEDS[stage].per
+    split = wc.seed if per != "dataset" else None
+    return plan.stage_seed(
+        config, stage, split, wc["round"] if per == "round" else None
     )
-    procs = {"fe": fe["gpus"], "fa": al["gpus"]}.get(kind, 1) if train else 1
-    need = procs * (1500 + in_flight * batch_mb) + act
-    return lambda wc, attempt: int(-(-need // 100) * 100) * attempt
 
 
-def fmt_percent(p):
-    """Label percents as they appear in paths: 10 -> '10', 2.5 -> '2.5'."""
-    return f"{float(p):g}"
+def path(template, wc=None, **fields):
+    """A path of the results layout (a finepseudo.layout template) for this dataset: its fields from
+    ``fields``, else from ``wc`` (a job's wildcards, or any object with those attributes).
+    """
+    values = {"dataset": DATASET, **fields}
+    for name in layout.wildcards(template) - set(values):
+        values[name] = getattr(wc, name)
+    return layout.fill(template, **values)
 
 
-PERCENTS = [fmt_percent(p) for p in config["splits"]["label_percents"]]
-SEEDS = [str(s) for s in config["splits"]["seeds"]]
+def baseline_dir(baseline):
+    """The run folder pattern of a trivial baseline (wildcards dataset, frac, seed)."""
+    return layout.partial(layout.BASELINE_DIR, baseline=baseline)
+
+
+def split_file(wc, name):
+    """A table of the job's split (labeled.tsv, val.tsv, unlabeled.tsv, test.tsv)."""
+    return f"{path(layout.SPLIT_DIR, wc)}/{name}"
+
+
+SSL_FE = path(layout.SSL_FE)
+CLASSES = path(layout.CLASSES)
+MANIFEST = path(layout.MANIFEST)
 
 
 wildcard_constraints:
@@ -125,12 +132,12 @@ def get_annotations(wildcards):
     dataset's format reads (finepseudo.data.datasets.ANNOTATION_KEYS), named in the config.
     """
     if DATASET == "synthdive":
-        ann = "results/synthdive/raw/annotations"
+        ann = f"{layout.SYNTHDIVE_RAW}/annotations"
         return {
             "train_annotations": f"{ann}/train.json",
             "test_annotations": f"{ann}/test.json",
             "vocab": f"{ann}/vocab.json",
-            "videos": "results/synthdive/raw/videos",
+            "videos": videos_dir(),
         }
     ds = config["dataset"]
     keys = ("videos_dir",) + ANNOTATION_KEYS[FORMATS[DATASET]]
@@ -146,31 +153,8 @@ def get_annotations(wildcards):
 
 def videos_dir():
     if DATASET == "synthdive":
-        return "results/synthdive/raw/videos"
+        return f"{layout.SYNTHDIVE_RAW}/videos"
     return config["dataset"]["videos_dir"]
-
-
-def align_params(*keys):
-    """The alignability settings a rule uses, and only those (so a change re-runs only its rules)."""
-    return {k: config["alignability"][k] for k in keys}
-
-
-def gitdl_config(init):
-    """f_A settings for a pre-training variant: ``scratch`` skips GITDL (the no-GITDL ablation)."""
-    cfg = align_params(
-        "num_frames",
-        "dim",
-        "width",
-        "layers",
-        "pool",
-        "gitdl",
-        "gpus",
-        "hflip",
-        "clip_norm",
-    )
-    if init == "scratch":
-        cfg["gitdl"] = {**cfg["gitdl"], "epochs": 0, "steps": 0}
-    return cfg
 
 
 def get_frames_inputs(wildcards):
@@ -178,7 +162,7 @@ def get_frames_inputs(wildcards):
     video files (or FineDiving's frame folders) of this shard, read from the manifest (build_manifest is a
     checkpoint), so that replacing a video re-extracts its shard and only that one."""
     if DATASET == "synthdive":
-        return {"manifest": f"results/{DATASET}/manifest.tsv", "videos": videos_dir()}
+        return {"manifest": MANIFEST, "videos": videos_dir()}
     manifest = checkpoints.build_manifest.get(dataset=DATASET).output.manifest
     import pandas as pd
 
@@ -189,77 +173,18 @@ def get_frames_inputs(wildcards):
     return {"manifest": manifest, "videos": paths}
 
 
+# Every rule that reads frames declares both the shard arrays (get_shards) and their shard indexes
+# (get_shard_indexes): the store reads each array through its index (finepseudo.data.frames.FrameStore).
 def get_shards(wildcards):
-    return expand(
-        "results/{dataset}/frames/shard{shard}.npy", dataset=DATASET, shard=SHARDS
-    )
+    return [path(layout.SHARD, shard=k) for k in SHARDS]
 
 
-def get_shard_status(wildcards):
-    return expand(
-        "results/{dataset}/frames/shard{shard}.status.tsv",
-        dataset=DATASET,
-        shard=SHARDS,
-    )
+def get_shard_indexes(wildcards):
+    return [path(layout.SHARD_INDEX, shard=k) for k in SHARDS]
 
 
-# Pseudo-labeling methods (source of pseudo-labels, AVML variant f_A starts from): finepseudo.registry.
-SSL_FE = f"results/{DATASET}/models/ssl/fe_ssl.pt"
-
-
-def calibrate_pe(method):
-    """Whether a method's p_E is temperature-scaled on validation before use (not for the ablation)."""
-    return bool(config["pseudo"]["calibrate"]) and PSEUDO_METHODS[method].calibrate
-
-
-def combine_rule(method):
-    """How a method combines p_E and p_A: its fixed rule (the paper's average rows), else pseudo.combine."""
-    return PSEUDO_METHODS[method].combine or config["pseudo"]["combine"]
-
-
-def accept_params():
-    """The acceptance rule of pseudo-labels (pseudolabel.accept_mask's keyword arguments)."""
-    ps = config["pseudo"]
-    return {
-        "rule": ps["accept"],
-        "min_accept": ps["min_accept"],
-        "topk_share": ps["topk_share"],
-    }
-
-
-def eval_settings():
-    """Settings of f_E's evaluation (evaluate_fe, evaluate_round): test-time clips and batch size."""
-    return {
-        "clips_per_video": config["eval"]["clips_per_video"],
-        "batch_size": config["eval"]["batch_size"],
-        "device": config["device"],
-        "cpu_kernels": config["cpu_kernels"],
-    }
-
-
-def fe_train_params():
-    """The f_E settings of supervised training (the self-supervised stage's keys excluded)."""
-    return {k: v for k, v in config["fe"].items() if k != "ssl"}
-
-
-def fe_init_seed(wc):
-    """Seed of f_E's random initialisation and warm-up for a split seed (shared by every method)."""
-    return config["seed"] + 1000 * int(wc.seed)
-
-
-def get_train_fe_inputs(wc):
-    """Labeled split, classes, frames and, for fe.init ssl, the self-supervised checkpoint
-    (supervised_scratch always starts from the random initialisation)."""
-    inputs = {
-        "labeled": f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/labeled.tsv",
-        "classes": f"results/{DATASET}/classes.tsv",
-        "shards": get_shards(wc),
-        "shard_index": get_shard_status(wc),
-    }
-    if config["fe"]["init"] == "ssl" and wc.sup == "supervised":
-        inputs["init"] = SSL_FE
-    inputs["weights"] = fe_weights()
-    return inputs
+def frame_inputs(wc):
+    return {"shards": get_shards(wc), "shard_index": get_shard_indexes(wc)}
 
 
 def fe_weights(wildcards=None):
@@ -268,106 +193,78 @@ def fe_weights(wildcards=None):
     return [w] if w else []
 
 
+def get_train_fe_inputs(wc):
+    """Labeled split, classes, frames and, for fe.init ssl, the self-supervised checkpoint
+    (supervised_scratch always starts from the random initialisation)."""
+    inputs = {"labeled": split_file(wc, "labeled.tsv"), "classes": CLASSES}
+    inputs |= frame_inputs(wc)
+    if config["fe"]["init"] == "ssl" and wc.sup == "supervised":
+        inputs["init"] = SSL_FE
+    inputs["weights"] = fe_weights()
+    return inputs
+
+
 def get_retrain_fe_inputs(wc):
     """Round r-1's f_E, the split, the round's pseudo-labels and, for fe.init ssl, f_E's initialisation."""
     inputs = {
         "fe": previous_fe(wc),
-        "labeled": f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/labeled.tsv",
-        "pseudo": f"{run_dir(wc)}/round{wc['round']}/pseudo_labels.tsv",
-        "shards": get_shards(wc),
-        "shard_index": get_shard_status(wc),
+        "labeled": split_file(wc, "labeled.tsv"),
+        "pseudo": f"{path(layout.ROUND_DIR, wc)}/pseudo_labels.tsv",
     }
+    inputs |= frame_inputs(wc)
     if config["fe"]["init"] == "ssl" and config["pseudo"]["fe"]["init"] == "fixed":
         inputs["init"] = SSL_FE
     inputs["weights"] = fe_weights()
     return inputs
 
 
-ROUNDS = list(range(1, config["pseudo"]["rounds"] + 1))
-
-
-def avml_variant(method):
-    return PSEUDO_METHODS[method].avml
-
-
-def open_world_delta(method):
-    """delta of the open-world novelty filter for a method, or None (closed world, PL, or the
-    ``*_no_filter`` comparison run). The filter needs Sbar from phi_A, so PL has none.
-    """
-    ow = config["open_world"]
-    m = PSEUDO_METHODS[method]
-    if ow["novel_classes"] == 0 or m.source == "fe" or not m.filtered:
-        return None
-    return ow["delta"]
-
-
-def run_dir(wc):
-    return run_dir_of(wc.method, wc.frac, wc.seed)
-
-
 def previous_fe(wc):
     """f_E of round r-1: the supervised warm-up for round 1."""
     r = int(wc["round"])
     if r == 1:
-        return f"results/{DATASET}/models/supervised/frac{wc.frac}_seed{wc.seed}/fe.pt"
-    return f"{run_dir(wc)}/round{r - 1}/fe.pt"
+        return f"{path(layout.SUPERVISED_DIR, wc, sup='supervised')}/fe.pt"
+    return f"{path(layout.ROUND_DIR, wc, round=r - 1)}/fe.pt"
+
+
+def fa_of_round(method, frac, seed, r):
+    """The f_A (+ f_S) that pseudo-labeled round r of a method: round r-1's, the AVML model's for round 1."""
+    if r == 1:
+        loss, init = avml_variant(method)
+        return path(layout.AVML_FA, frac=frac, seed=seed, loss=loss, init=init)
+    run = path(layout.ROUND_DIR, method=method, frac=frac, seed=seed, round=r - 1)
+    return f"{run}/fa.pt"
 
 
 def previous_fa(wc):
     """f_A (+ f_S) of round r-1: the AVML model of the method's variant for round 1."""
-    r = int(wc["round"])
-    if r == 1:
-        loss, init = avml_variant(wc.method)
-        return f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/avml_{loss}_{init}_fa.pt"
-    return f"{run_dir(wc)}/round{r - 1}/fa.pt"
+    return fa_of_round(wc.method, wc.frac, wc.seed, int(wc["round"]))
 
 
 def get_pseudo_label_inputs(wc):
-    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
     inputs = {
         "fe": previous_fe(wc),
-        "hparams": f"{run_dir(wc)}/hparams.json",
-        "labeled": f"{split}/labeled.tsv",
-        "val": f"{split}/val.tsv",
-        "unlabeled": f"{split}/unlabeled.tsv",
-        "classes": f"results/{DATASET}/classes.tsv",
-        "shards": get_shards(wc),
-        "shard_index": get_shard_status(wc),
+        "hparams": f"{path(layout.RUN_DIR, wc)}/hparams.json",
+        "labeled": split_file(wc, "labeled.tsv"),
+        "val": split_file(wc, "val.tsv"),
+        "unlabeled": split_file(wc, "unlabeled.tsv"),
+        "classes": CLASSES,
     }
-    if PSEUDO_METHODS[wc.method].source != "fe":
+    inputs |= frame_inputs(wc)
+    if uses_phi_a(wc.method):
         inputs["fa"] = previous_fa(wc)
     return inputs
 
 
-def get_model(wildcards):
-    """The f_E checkpoint a method/fraction/seed is evaluated with."""
-    if wildcards.method == "supervised_full":
-        if wildcards.frac != FULL:
+def get_model_path(wildcards):
+    """The path of the f_E checkpoint a supervised method/fraction/seed is evaluated with."""
+    sup, frac = wildcards.method, wildcards.frac
+    if sup == "supervised_full":
+        if frac != FULL:
             raise WorkflowError(
                 "supervised_full is defined at 100 % labels only (frac100)"
             )
-        return (
-            f"results/{DATASET}/models/supervised/frac{FULL}_seed{wildcards.seed}/fe.pt"
-        )
-    return f"results/{DATASET}/models/{wildcards.method}/frac{wildcards.frac}_seed{wildcards.seed}/fe.pt"
-
-
-def methods():
-    """The configured methods; in the open world also FinePseudo without the novelty filter."""
-    ms = list(config["methods"])
-    if config["open_world"]["novel_classes"] and "finepseudo" in ms:
-        ms.append("finepseudo_no_filter")
-    return ms
-
-
-def runs():
-    """(method, percent, seed) triples the config asks for; supervised_full only at 100 %."""
-    out = []
-    for method in methods():
-        for seed in SEEDS:
-            for p in [FULL] if method == "supervised_full" else PERCENTS:
-                out.append((method, p, seed))
-    return out
+        sup = "supervised"
+    return f"{path(layout.SUPERVISED_DIR, wildcards, sup=sup, frac=frac)}/fe.pt"
 
 
 def get_final_metrics(wildcards):
@@ -416,36 +313,31 @@ def get_hparams(wildcards):
 
 def get_select_hparams_inputs(wc):
     """The round-0 encoders of a method (never trained on the validation videos) and the split."""
-    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
     inputs = {
-        "fe": f"results/{DATASET}/models/supervised/frac{wc.frac}_seed{wc.seed}/fe.pt",
-        "labeled": f"{split}/labeled.tsv",
-        "val": f"{split}/val.tsv",
-        "classes": f"results/{DATASET}/classes.tsv",
-        "shards": get_shards(wc),
-        "shard_index": get_shard_status(wc),
+        "fe": f"{path(layout.SUPERVISED_DIR, wc, sup='supervised')}/fe.pt",
+        "labeled": split_file(wc, "labeled.tsv"),
+        "val": split_file(wc, "val.tsv"),
+        "classes": CLASSES,
     }
-    if PSEUDO_METHODS[wc.method].source != "fe":
-        loss, init = avml_variant(wc.method)
-        inputs["fa"] = (
-            f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/avml_{loss}_{init}_fa.pt"
-        )
+    inputs |= frame_inputs(wc)
+    if uses_phi_a(wc.method):
+        inputs["fa"] = fa_of_round(wc.method, wc.frac, wc.seed, 1)
     return inputs
 
 
 def get_select_round_inputs(wc):
     """Validation metrics of every round (to choose) and the rounds' test outputs (to copy)."""
-    ev = f"results/{DATASET}/eval/{wc.method}/frac{wc.frac}_seed{wc.seed}"
-    inputs = {"hparams": f"{run_dir(wc)}/hparams.json"}
+    inputs = {"hparams": f"{path(layout.RUN_DIR, wc)}/hparams.json"}
     for r in ROUNDS:
-        inputs[f"val_round{r}"] = f"{ev}/round{r}/val_metrics.json"
+        ev = path(layout.EVAL_ROUND_DIR, wc, round=r)
+        inputs[f"val_round{r}"] = f"{ev}/val_metrics.json"
         for key in (
             "metrics.json",
             "per_class.tsv",
             "confusion.tsv",
             "predictions.tsv",
         ):
-            inputs[f"{key.split('.')[0]}_round{r}"] = f"{ev}/round{r}/{key}"
+            inputs[f"{key.split('.')[0]}_round{r}"] = f"{ev}/{key}"
     return inputs
 
 
@@ -458,25 +350,16 @@ def get_calibration(wildcards, name="calibration.tsv"):
     ]
 
 
-# Trivial baselines (finepseudo.registry.TRIVIAL_BASELINES), run per label fraction and split seed; the probe of
-# the self-supervised f_E only where fe.init is ssl (with scratch there is no fe_ssl.pt; the report says so).
-TRIVIAL = [
-    n for n in TRIVIAL_BASELINES if n != "ssl_probe" or config["fe"]["init"] == "ssl"
-]
-
-
 def get_trivial_baselines_inputs(wc):
     """The split's labeled gallery and test videos, their frames, phi_A's test table and, with fe.init ssl,
     the self-supervised f_E (never val.tsv nor the unlabeled videos)."""
-    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
     inputs = {
-        "labeled": f"{split}/labeled.tsv",
-        "test": f"{split}/test.tsv",
-        "classes": f"results/{DATASET}/classes.tsv",
-        "pa_test": f"results/{DATASET}/alignability/frac{wc.frac}_seed{wc.seed}/pA_test.tsv",
-        "shards": get_shards(wc),
-        "shard_index": get_shard_status(wc),
+        "labeled": split_file(wc, "labeled.tsv"),
+        "test": split_file(wc, "test.tsv"),
+        "classes": CLASSES,
+        "pa_test": f"{path(layout.ALIGN_DIR, wc)}/pA_test.tsv",
     }
+    inputs |= frame_inputs(wc)
     if "ssl_probe" in TRIVIAL:
         inputs["ssl"] = SSL_FE
     return inputs
@@ -512,7 +395,7 @@ def get_report_inputs(wildcards):
         ],
         "calibration": get_calibration(wildcards),
         "reliability": get_calibration(wildcards, "reliability.tsv"),
-        "frame_status": get_shard_status(wildcards),
+        "frame_status": get_shard_indexes(wildcards),
         "shards": get_shards(wildcards),
         "alignability": get_alignability_outputs(wildcards),
         "pseudo_quality": get_pseudo_quality(wildcards),
@@ -559,23 +442,13 @@ def get_histories():
         if m in PSEUDO_METHODS:
             out += [f"{run_dir_of(m, p, s)}/round{r}/fe.history.tsv" for r in ROUNDS]
         else:
-            model = get_model(SimpleNamespace(method=m, frac=p, seed=s))
+            model = get_model_path(SimpleNamespace(method=m, frac=p, seed=s))
             out.append(model.replace("fe.pt", "fe.history.tsv"))
     return sorted(set(out))
 
 
 def run_dir_of(method, frac, seed):
     return f"results/{DATASET}/methods/{method}/frac{frac}_seed{seed}"
-
-
-def avml_variants():
-    """(loss, init) of every AVML model the run trains: the default one (pair verification and p_A tables)
-    and each pseudo-labeling method's."""
-    out = {("av", "gitdl")}
-    out |= {
-        avml_variant(m) for m, _, _ in runs() if m in PSEUDO_METHODS and avml_variant(m)
-    }
-    return sorted(out)
 
 
 def get_benchmark_files():
@@ -631,6 +504,18 @@ def get_benchmark_files():
             ]
             if PSEUDO_METHODS[m].source != "fe" and r < ROUNDS[-1]:
                 out.append(f"{b}/retrain_fa/{d}/{m}/frac{p}_seed{s}_round{r}.tsv")
+    for m, p, s in runs():
+        if m in PSEUDO_METHODS:
+            out += [
+                f"{b}/{r}/{d}/{m}/frac{p}_seed{s}.tsv"
+                for r in ("pseudo_quality", "select_round")
+            ]
+            out += [
+                f"{b}/evaluate_round/{d}/{m}/frac{p}_seed{s}_round{r}.tsv"
+                for r in ROUNDS
+            ]
+    out += [f"{b}/make_splits/{d}/frac{p}_seed{s}.tsv" for p, s in sorted(sup)]
+    out.append(f"{b}/build_manifest/{d}.tsv")
     out += [f"{b}/export_model/{d}/{m}/frac{p}_seed{s}.tsv" for m, p, s in runs()]
     if predict_name() is not None:
         out.append(f"{b}/predict_videos/{d}/{predict_name()}.tsv")
@@ -638,18 +523,16 @@ def get_benchmark_files():
 
 
 def get_pair_verification_inputs(wildcards):
-    base = f"results/{DATASET}/alignability"
-    run = f"frac{wildcards.frac}_seed{wildcards.seed}"
+    align = path(layout.ALIGN_DIR, wildcards)
     inputs = {
-        "gitdl": f"{base}/pretrained/gitdl_fa.pt",
-        "avml": f"{base}/{run}/avml_av_gitdl_fa.pt",
-        "test": f"results/{DATASET}/splits/{run}/test.tsv",
-        "manifest": f"results/{DATASET}/manifest.tsv",
-        "shards": get_shards(wildcards),
-        "shard_index": get_shard_status(wildcards),
+        "gitdl": path(layout.PRETRAINED_FA, init="gitdl"),
+        "avml": f"{align}/avml_av_gitdl_fa.pt",
+        "test": split_file(wildcards, "test.tsv"),
+        "manifest": MANIFEST,
     }
+    inputs |= frame_inputs(wildcards)
     if DATASET == "synthdive":
-        inputs["phases"] = "results/synthdive/raw/annotations/phases.json"
+        inputs["phases"] = f"{layout.SYNTHDIVE_RAW}/annotations/phases.json"
     return inputs
 
 
@@ -658,7 +541,7 @@ def get_alignability_outputs(wildcards):
     out = []
     for p in PERCENTS:
         for s in SEEDS:
-            run = f"results/{DATASET}/alignability/frac{p}_seed{s}"
+            run = path(layout.ALIGN_DIR, frac=p, seed=s)
             out += [
                 f"{run}/pair_verification.tsv",
                 f"{run}/pA_test.tsv",
@@ -667,41 +550,9 @@ def get_alignability_outputs(wildcards):
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Exported models and prediction runs (workflow/rules/export.smk)
-
-# Config keys that change no trained model: how many cores or loader processes a job uses, which runs and
-# splits exist besides this one, and prediction runs. The card records the rest (its config digest), so an
-# export is rerun when any of it changes.
-NOT_MODEL_KEYS = ("threads", "methods", "splits", "predict")
-
-
-def model_config():
-    """The config a trained model depends on, as recorded in its export's card."""
-    cfg = {k: v for k, v in config.items() if k not in NOT_MODEL_KEYS}
-    cfg["frames"] = {k: v for k, v in cfg["frames"].items() if k != "workers"}
-    return cfg
-
-
-def export_dir(method, frac, seed):
-    return f"results/{DATASET}/export/{method}/frac{frac}_seed{seed}"
-
-
 def get_exports(wildcards=None):
     """The export folder of every run the config trains (the report lists them)."""
-    return [export_dir(m, p, s) for m, p, s in runs()]
-
-
-def fa_of_round(method, frac, seed, r):
-    """The f_A (+ f_S) that pseudo-labeled round r of a method: round r-1's, the AVML model's for round 1."""
-    if r == 1:
-        loss, init = avml_variant(method)
-        return f"results/{DATASET}/alignability/frac{frac}_seed{seed}/avml_{loss}_{init}_fa.pt"
-    return f"{run_dir_of(method, frac, seed)}/round{r - 1}/fa.pt"
-
-
-def uses_phi_a(method):
-    return method in PSEUDO_METHODS and PSEUDO_METHODS[method].source != "fe"
+    return [path(layout.EXPORT_DIR, method=m, frac=p, seed=s) for m, p, s in runs()]
 
 
 def get_export_inputs(wc):
@@ -709,88 +560,27 @@ def get_export_inputs(wc):
     may name (each round's, since the round is chosen at run time), the split's validation videos (p_E's
     temperature) and labeled videos (phi_A's gallery), and for phi_A methods each round's f_A and the method's tau.
     """
-    ev = f"results/{DATASET}/eval/{wc.method}/frac{wc.frac}_seed{wc.seed}"
-    split = f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}"
+    ev = path(layout.EVAL_DIR, wc)
     inputs = {
         "metrics": f"{ev}/metrics.json",
         "predictions": f"{ev}/predictions.tsv",
-        "classes": f"results/{DATASET}/classes.tsv",
-        "labeled": f"{split}/labeled.tsv",
-        "val": f"{split}/val.tsv",
-        "shards": get_shards(wc),
-        "shard_index": get_shard_status(wc),
+        "classes": CLASSES,
+        "labeled": split_file(wc, "labeled.tsv"),
+        "val": split_file(wc, "val.tsv"),
     }
+    inputs |= frame_inputs(wc)
     if wc.method in PSEUDO_METHODS:
-        run = run_dir_of(wc.method, wc.frac, wc.seed)
-        inputs["models"] = [f"{run}/round{r}/fe.pt" for r in ROUNDS]
-        inputs["hparams"] = f"{run}/hparams.json"
+        inputs["models"] = [
+            f"{path(layout.ROUND_DIR, wc, round=r)}/fe.pt" for r in ROUNDS
+        ]
+        inputs["hparams"] = f"{path(layout.RUN_DIR, wc)}/hparams.json"
         if uses_phi_a(wc.method):
             inputs["fa_models"] = [
                 fa_of_round(wc.method, wc.frac, wc.seed, r) for r in ROUNDS
             ]
     else:
-        inputs["models"] = [get_model(wc)]
+        inputs["models"] = [get_model_path(wc)]
     return inputs
-
-
-def method_description(method):
-    if method in SUPERVISED_METHODS:
-        return SUPERVISED_METHODS[method]
-    return PSEUDO_METHODS[method].description
-
-
-def export_settings(wc):
-    m = wc.method
-    trained_by = "retrain_fe" if m in PSEUDO_METHODS else "train_fe"
-    return {
-        "dataset": DATASET,
-        "method": m,
-        "description": method_description(m),
-        "frames": {k: config["frames"][k] for k in ("num_frames", "size", "resize")},
-        "eval": eval_settings(),
-        "align": align_params("gamma"),
-        "config": model_config(),
-        "code": {
-            "trained_by": trained_by,
-            trained_by: code(trained_by),
-            "evaluate_fe": code("evaluate_fe"),
-            "export_model": code("export_model"),
-        },
-    }
-
-
-def predict_name():
-    p = config["predict"]
-    if not p["videos_dir"]:
-        return None
-    return p["name"] or Path(p["videos_dir"]).resolve().name
-
-
-def predict_run():
-    """(method, frac, seed) of the export a prediction run uses; frac and seed default to the first of
-    splits.label_percents and splits.seeds."""
-    p = config["predict"]
-    frac = fmt_percent(p["frac"]) if p["frac"] is not None else PERCENTS[0]
-    seed = str(p["seed"]) if p["seed"] is not None else SEEDS[0]
-    if p["method"] == "supervised_full":
-        frac = FULL
-    run = (p["method"], frac, seed)
-    if run not in runs():
-        raise WorkflowError(
-            f"config keys predict.method, predict.frac, predict.seed name the export {p['method']} at {frac} % "
-            f"labels, split seed {seed}, which this config does not train; its runs are "
-            + ", ".join(f"{m} {q} % seed {s}" for m, q, s in runs())
-        )
-    return run
-
-
-def predict_videos():
-    """The video files of predict.videos_dir (finepseudo.export.videos.list_videos): each is an input."""
-    folder = config["predict"]["videos_dir"]
-    try:
-        return [item.path for item in list_videos(folder)]
-    except (FileNotFoundError, ValueError) as exc:
-        raise WorkflowError(f"config key predict.videos_dir: {exc}")
 
 
 def get_predict_outputs(wildcards=None):
@@ -798,10 +588,8 @@ def get_predict_outputs(wildcards=None):
     name = predict_name()
     if name is None:
         return []
-    return [
-        f"results/{DATASET}/predict/{name}/{f}"
-        for f in ("predictions.tsv", "page.html")
-    ]
+    run = path(layout.PREDICT_DIR, name=name)
+    return [f"{run}/{f}" for f in ("predictions.tsv", "page.html")]
 
 
 def get_predict_inputs(wc):
@@ -813,10 +601,28 @@ def get_predict_inputs(wc):
         )
     if wc.name != name:
         raise WorkflowError(
-            f"results/{DATASET}/predict/{wc.name}/ is not this config's prediction run: predict.name is "
+            f"{path(layout.PREDICT_DIR, name=wc.name)}/ is not this config's prediction run: predict.name is "
             f"{name!r} (predict.videos_dir's folder name when null); set predict.name: {wc.name}"
         )
-    inputs = {"export": export_dir(*predict_run()), "videos": predict_videos()}
+    inputs = {"export": predict_export(), "videos": predict_videos()}
     if config["predict"]["ranges"]:
         inputs["ranges"] = config["predict"]["ranges"]
     return inputs
+
+
+def predict_export():
+    """The export folder a prediction run uses (finepseudo.plan.predict_run)."""
+    try:
+        method, frac, seed = plan.predict_run(config)
+    except ValueError as exc:
+        raise WorkflowError(str(exc))
+    return path(layout.EXPORT_DIR, method=method, frac=frac, seed=seed)
+
+
+def predict_videos():
+    """The video files of predict.videos_dir (finepseudo.export.videos.list_videos): each is an input."""
+    folder = config["predict"]["videos_dir"]
+    try:
+        return [item.path for item in list_videos(folder)]
+    except (FileNotFoundError, ValueError) as exc:
+        raise WorkflowError(f"config key predict.videos_dir: {exc}")

@@ -2,14 +2,15 @@
 # annotations into one manifest table, and the labeled / unlabeled / test splits.
 
 
+# Cached (between workflows): Snakemake forbids benchmark: there, so the log reports the time.
 rule generate_synthdive:
     output:
-        videos=directory("results/synthdive/raw/videos"),
-        train="results/synthdive/raw/annotations/train.json",
-        test="results/synthdive/raw/annotations/test.json",
-        vocab="results/synthdive/raw/annotations/vocab.json",
-        phases="results/synthdive/raw/annotations/phases.json",
-        summary="results/synthdive/raw/summary.json",
+        videos=directory(f"{layout.SYNTHDIVE_RAW}/videos"),
+        train=f"{layout.SYNTHDIVE_RAW}/annotations/train.json",
+        test=f"{layout.SYNTHDIVE_RAW}/annotations/test.json",
+        vocab=f"{layout.SYNTHDIVE_RAW}/annotations/vocab.json",
+        phases=f"{layout.SYNTHDIVE_RAW}/annotations/phases.json",
+        summary=f"{layout.SYNTHDIVE_RAW}/summary.json",
     log:
         "results/logs/generate_synthdive.log",
     cache: "omit-software"
@@ -32,13 +33,15 @@ checkpoint build_manifest:
         unpack(get_annotations),
     output:
         manifest=report(
-            "results/{dataset}/manifest.tsv",
+            layout.MANIFEST,
             caption="../report/manifest.rst",
             category="Dataset",
         ),
-        classes="results/{dataset}/classes.tsv",
+        classes=layout.CLASSES,
     log:
-        "results/logs/{dataset}/build_manifest.log",
+        layout.log("build_manifest"),
+    benchmark:
+        layout.benchmark("build_manifest")
     conda:
         "../../envs/video.yaml"
     threads: 1
@@ -61,16 +64,18 @@ checkpoint build_manifest:
 
 rule make_splits:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=layout.MANIFEST,
     output:
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        val="results/{dataset}/splits/frac{frac}_seed{seed}/val.tsv",
-        unlabeled="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled.tsv",
-        unlabeled_truth="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled_truth.tsv",
-        test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
-        novel="results/{dataset}/splits/frac{frac}_seed{seed}/novel_classes.tsv",
+        labeled=f"{layout.SPLIT_DIR}/labeled.tsv",
+        val=f"{layout.SPLIT_DIR}/val.tsv",
+        unlabeled=f"{layout.SPLIT_DIR}/unlabeled.tsv",
+        unlabeled_truth=f"{layout.SPLIT_DIR}/unlabeled_truth.tsv",
+        test=f"{layout.SPLIT_DIR}/test.tsv",
+        novel=f"{layout.SPLIT_DIR}/novel_classes.tsv",
     log:
-        "results/logs/{dataset}/make_splits/frac{frac}_seed{seed}.log",
+        layout.log("make_splits", layout.RUN),
+    benchmark:
+        layout.benchmark("make_splits", layout.RUN)
     conda:
         "../../envs/video.yaml"
     threads: 1

@@ -7,11 +7,11 @@ rule export_model:
     input:
         unpack(get_export_inputs),
     output:
-        directory("results/{dataset}/export/{method}/frac{frac}_seed{seed}"),
+        directory(layout.EXPORT_DIR),
     log:
-        "results/logs/{dataset}/export_model/{method}/frac{frac}_seed{seed}.log",
+        layout.log("export_model", f"{{method}}/{layout.RUN}"),
     benchmark:
-        "results/benchmarks/export_model/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("export_model", f"{{method}}/{layout.RUN}")
     conda:
         "../../envs/export.yaml"
     threads: config["threads"]
@@ -20,7 +20,23 @@ rule export_model:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        settings=export_settings,
+        settings=lambda wc: {
+            "dataset": DATASET,
+            "method": wc.method,
+            "description": plan.method_description(wc.method),
+            "frames": {
+                k: config["frames"][k] for k in ("num_frames", "size", "resize")
+            },
+            "eval": plan.eval_settings(config),
+            "align": plan.align_settings(config, "gamma"),
+            "config": plan.model_config(config),
+            "code": {
+                "trained_by": plan.trained_by(wc.method),
+                plan.trained_by(wc.method): code(plan.trained_by(wc.method)),
+                "evaluate_fe": code("evaluate_fe"),
+                "export_model": code("export_model"),
+            },
+        },
         code=code("export_model"),
     script:
         "../scripts/export_model.py"
@@ -31,12 +47,12 @@ rule predict_videos:
     input:
         unpack(get_predict_inputs),
     output:
-        table="results/{dataset}/predict/{name}/predictions.tsv",
-        page="results/{dataset}/predict/{name}/page.html",
+        table=f"{layout.PREDICT_DIR}/predictions.tsv",
+        page=f"{layout.PREDICT_DIR}/page.html",
     log:
-        "results/logs/{dataset}/predict_videos/{name}.log",
+        layout.log("predict_videos", "{name}"),
     benchmark:
-        "results/benchmarks/predict_videos/{dataset}/{name}.tsv"
+        layout.benchmark("predict_videos", "{name}")
     wildcard_constraints:
         name=r"[^/]+",
     conda:
@@ -53,7 +69,7 @@ rule predict_videos:
             "batch_size": config["predict"]["batch_size"],
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
-            "export": export_dir(*predict_run()),
+            "export": predict_export(),
         },
         code=code("predict_videos"),
     script:

@@ -1,16 +1,17 @@
 # Frame extraction with ffmpeg: T frames sampled uniformly over each annotated clip, resized, stored
-# as uint8 .npy arrays in shards (many videos per job and per file) with an index (status) table each.
-# Steps read them memory-mapped, never unpickled. Cached: a rerun decodes nothing.
+# as uint8 .npy arrays in shards (many videos per job and per file) with a shard index each (one row per
+# video: its status and row). Steps read them memory-mapped, never unpickled. Cached: a rerun decodes
+# nothing (Snakemake forbids benchmark: on cached rules, so the log reports the time).
 
 
 rule extract_frames:
     input:
         unpack(get_frames_inputs),
     output:
-        frames="results/{dataset}/frames/shard{shard}.npy",
-        status="results/{dataset}/frames/shard{shard}.status.tsv",
+        frames=layout.SHARD,
+        shard_index=layout.SHARD_INDEX,
     log:
-        "results/logs/{dataset}/extract_frames/shard{shard}.log",
+        layout.log("extract_frames", "shard{shard}"),
     cache: "omit-software"
     conda:
         "../../envs/video.yaml"

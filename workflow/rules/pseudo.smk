@@ -9,14 +9,14 @@ rule select_hparams:
     input:
         unpack(get_select_hparams_inputs),
     output:
-        hparams="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/hparams.json",
-        candidates="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/hparams_candidates.tsv",
-        calibration="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/calibration.tsv",
-        reliability="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/reliability.tsv",
+        hparams=f"{layout.RUN_DIR}/hparams.json",
+        candidates=f"{layout.RUN_DIR}/hparams_candidates.tsv",
+        calibration=f"{layout.RUN_DIR}/calibration.tsv",
+        reliability=f"{layout.RUN_DIR}/reliability.tsv",
     log:
-        "results/logs/{dataset}/select_hparams/{method}/frac{frac}_seed{seed}.log",
+        layout.log("select_hparams", f"{{method}}/{layout.RUN}"),
     benchmark:
-        "results/benchmarks/select_hparams/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("select_hparams", f"{{method}}/{layout.RUN}")
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -28,7 +28,7 @@ rule select_hparams:
         settings=lambda wc: {
             "method": wc.method,
             "source": PSEUDO_METHODS[wc.method].source,
-            "open_world": open_world_delta(wc.method) is not None,
+            "open_world": plan.open_world_delta(config, wc.method) is not None,
             "defaults": {
                 "theta": config["pseudo"]["theta"],
                 "tau": config["alignability"]["tau"],
@@ -44,11 +44,11 @@ rule select_hparams:
                     "known_keep",
                 )
             },
-            "align": align_params("gamma", "dtw_backend"),
+            "align": plan.align_settings(config, "gamma", "dtw_backend"),
             "clips_per_video": config["eval"]["clips_per_video"],
-            "calibrate": calibrate_pe(wc.method),
-            "accept": accept_params(),
-            "rule": combine_rule(wc.method),
+            "calibrate": plan.calibrate_pe(config, wc.method),
+            "accept": plan.accept_settings(config),
+            "rule": plan.combine_rule(config, wc.method),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -61,12 +61,12 @@ rule pseudo_label:
     input:
         unpack(get_pseudo_label_inputs),
     output:
-        table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
-        info="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.json",
+        table=f"{layout.ROUND_DIR}/pseudo_labels.tsv",
+        info=f"{layout.ROUND_DIR}/pseudo_labels.json",
     log:
-        "results/logs/{dataset}/pseudo_label/{method}/frac{frac}_seed{seed}_round{round}.log",
+        layout.log("pseudo_label", f"{{method}}/{layout.ROUND_JOB}"),
     benchmark:
-        "results/benchmarks/pseudo_label/{dataset}/{method}/frac{frac}_seed{seed}_round{round}.tsv"
+        layout.benchmark("pseudo_label", f"{{method}}/{layout.ROUND_JOB}")
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -77,11 +77,11 @@ rule pseudo_label:
     params:
         settings=lambda wc: {
             "source": PSEUDO_METHODS[wc.method].source,
-            "align": align_params("gamma", "dtw_backend"),
+            "align": plan.align_settings(config, "gamma", "dtw_backend"),
             "clips_per_video": config["eval"]["clips_per_video"],
-            "calibrate": calibrate_pe(wc.method),
-            "accept": accept_params(),
-            "rule": combine_rule(wc.method),
+            "calibrate": plan.calibrate_pe(config, wc.method),
+            "accept": plan.accept_settings(config),
+            "rule": plan.combine_rule(config, wc.method),
             "theta_grid": config["hparams"]["theta_grid"],
             "target_precision": config["hparams"]["target_precision"],
             "device": config["device"],
@@ -96,12 +96,12 @@ rule retrain_fe:
     input:
         unpack(get_retrain_fe_inputs),
     output:
-        model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.pt",
-        history="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.history.tsv",
+        model=f"{layout.ROUND_DIR}/fe.pt",
+        history=f"{layout.ROUND_DIR}/fe.history.tsv",
     log:
-        "results/logs/{dataset}/retrain_fe/{method}/frac{frac}_seed{seed}_round{round}.log",
+        layout.log("retrain_fe", f"{{method}}/{layout.ROUND_JOB}"),
     benchmark:
-        "results/benchmarks/retrain_fe/{dataset}/{method}/frac{frac}_seed{seed}_round{round}.tsv"
+        layout.benchmark("retrain_fe", f"{{method}}/{layout.ROUND_JOB}")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -112,8 +112,8 @@ rule retrain_fe:
     params:
         settings=lambda wc: {
             "recipe": config["pseudo"]["fe"],
-            "init_seed": fe_init_seed(wc),
-            "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 3,
+            "init_seed": stage_seed("fe_init", wc),
+            "seed": stage_seed("retrain_fe", wc),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -124,18 +124,18 @@ rule retrain_fe:
 
 rule retrain_fa:
     input:
-        fa=lambda wc: previous_fa(wc),
-        labeled="results/{dataset}/splits/frac{frac}_seed{seed}/labeled.tsv",
-        pseudo="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/pseudo_labels.tsv",
+        fa=previous_fa,
+        labeled=f"{layout.SPLIT_DIR}/labeled.tsv",
+        pseudo=f"{layout.ROUND_DIR}/pseudo_labels.tsv",
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fa.pt",
-        history="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fa.history.tsv",
+        model=f"{layout.ROUND_DIR}/fa.pt",
+        history=f"{layout.ROUND_DIR}/fa.history.tsv",
     log:
-        "results/logs/{dataset}/retrain_fa/{method}/frac{frac}_seed{seed}_round{round}.log",
+        layout.log("retrain_fa", f"{{method}}/{layout.ROUND_JOB}"),
     benchmark:
-        "results/benchmarks/retrain_fa/{dataset}/{method}/frac{frac}_seed{seed}_round{round}.tsv"
+        layout.benchmark("retrain_fa", f"{{method}}/{layout.ROUND_JOB}")
     conda:
         "../../envs/dtw.yaml"
     threads: config["threads"]
@@ -145,12 +145,19 @@ rule retrain_fa:
         gpu=GPU * config["alignability"]["gpus"],
     params:
         settings=lambda wc: {
-            "align": align_params(
-                "gamma", "margin", "omega", "dtw_backend", "avml", "gpus", "hflip"
+            "align": plan.align_settings(
+                config,
+                "gamma",
+                "margin",
+                "omega",
+                "dtw_backend",
+                "avml",
+                "gpus",
+                "hflip",
             ),
             "loss": avml_variant(wc.method)[0],
             "epochs": config["pseudo"]["fa_epochs"],
-            "seed": config["seed"] + 1000 * int(wc.seed) + 10 * int(wc["round"]) + 4,
+            "seed": stage_seed("retrain_fa", wc),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -162,15 +169,16 @@ rule retrain_fa:
 rule pseudo_quality:
     input:
         tables=lambda wc: [
-            f"results/{DATASET}/methods/{wc.method}/frac{wc.frac}_seed{wc.seed}/round{r}/pseudo_labels.tsv"
-            for r in ROUNDS
+            f"{path(layout.ROUND_DIR, wc, round=r)}/pseudo_labels.tsv" for r in ROUNDS
         ],
-        truth="results/{dataset}/splits/frac{frac}_seed{seed}/unlabeled_truth.tsv",
-        novel="results/{dataset}/splits/frac{frac}_seed{seed}/novel_classes.tsv",
+        truth=f"{layout.SPLIT_DIR}/unlabeled_truth.tsv",
+        novel=f"{layout.SPLIT_DIR}/novel_classes.tsv",
     output:
-        table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/pseudo_quality.tsv",
+        table=f"{layout.RUN_DIR}/pseudo_quality.tsv",
     log:
-        "results/logs/{dataset}/pseudo_quality/{method}/frac{frac}_seed{seed}.log",
+        layout.log("pseudo_quality", f"{{method}}/{layout.RUN}"),
+    benchmark:
+        layout.benchmark("pseudo_quality", f"{{method}}/{layout.RUN}")
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -185,20 +193,22 @@ rule pseudo_quality:
 
 rule evaluate_round:
     input:
-        model="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round{round}/fe.pt",
-        test="results/{dataset}/splits/frac{frac}_seed{seed}/test.tsv",
-        val="results/{dataset}/splits/frac{frac}_seed{seed}/val.tsv",
-        classes="results/{dataset}/classes.tsv",
+        model=f"{layout.ROUND_DIR}/fe.pt",
+        test=f"{layout.SPLIT_DIR}/test.tsv",
+        val=f"{layout.SPLIT_DIR}/val.tsv",
+        classes=layout.CLASSES,
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/metrics.json",
-        per_class="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/per_class.tsv",
-        confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/confusion.tsv",
-        predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/predictions.tsv",
-        val_metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/round{round}/val_metrics.json",
+        metrics=f"{layout.EVAL_ROUND_DIR}/metrics.json",
+        per_class=f"{layout.EVAL_ROUND_DIR}/per_class.tsv",
+        confusion=f"{layout.EVAL_ROUND_DIR}/confusion.tsv",
+        predictions=f"{layout.EVAL_ROUND_DIR}/predictions.tsv",
+        val_metrics=f"{layout.EVAL_ROUND_DIR}/val_metrics.json",
     log:
-        "results/logs/{dataset}/evaluate_round/{method}/frac{frac}_seed{seed}_round{round}.log",
+        layout.log("evaluate_round", f"{{method}}/{layout.ROUND_JOB}"),
+    benchmark:
+        layout.benchmark("evaluate_round", f"{{method}}/{layout.ROUND_JOB}")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -207,7 +217,7 @@ rule evaluate_round:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        settings=eval_settings(),
+        settings=plan.eval_settings(config),
         code=code("evaluate_fe"),
     script:
         "../scripts/evaluate_fe.py"
@@ -217,18 +227,20 @@ rule select_round:
     input:
         unpack(get_select_round_inputs),
     output:
-        metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/metrics.json",
+        metrics=f"{layout.EVAL_DIR}/metrics.json",
         per_class=report(
-            "results/{dataset}/eval/{method}/frac{frac}_seed{seed}/per_class.tsv",
+            f"{layout.EVAL_DIR}/per_class.tsv",
             caption="../report/metrics.rst",
             category="Accuracy",
             labels={"method": "{method}", "labels %": "{frac}", "seed": "{seed}"},
         ),
-        confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/confusion.tsv",
-        predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/predictions.tsv",
-        table="results/{dataset}/methods/{method}/frac{frac}_seed{seed}/round_selection.tsv",
+        confusion=f"{layout.EVAL_DIR}/confusion.tsv",
+        predictions=f"{layout.EVAL_DIR}/predictions.tsv",
+        table=f"{layout.RUN_DIR}/round_selection.tsv",
     log:
-        "results/logs/{dataset}/select_round/{method}/frac{frac}_seed{seed}.log",
+        layout.log("select_round", f"{{method}}/{layout.RUN}"),
+    benchmark:
+        layout.benchmark("select_round", f"{{method}}/{layout.RUN}")
     wildcard_constraints:
         method="|".join(PSEUDO_METHODS),
     conda:

@@ -6,17 +6,17 @@
 
 rule pretrain_fe:
     input:
-        manifest="results/{dataset}/manifest.tsv",
+        manifest=layout.MANIFEST,
         weights=fe_weights,
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        model="results/{dataset}/models/ssl/fe_ssl.pt",
-        history="results/{dataset}/models/ssl/fe_ssl.history.tsv",
+        model=layout.SSL_FE,
+        history=layout.SSL_FE.replace(".pt", ".history.tsv"),
     log:
-        "results/logs/{dataset}/pretrain_fe.log",
+        layout.log("pretrain_fe"),
     benchmark:
-        "results/benchmarks/pretrain_fe/{dataset}.tsv"
+        layout.benchmark("pretrain_fe")
     conda:
         "../../envs/torch.yaml"
     threads: config["threads"]
@@ -31,7 +31,7 @@ rule pretrain_fe:
                 for k in ("arch", "weights", "weight_decay", "augment", "clip_norm")
             },
             "ssl": config["fe"]["ssl"],
-            "seed": config["seed"] + 7,
+            "seed": stage_seed("pretrain_fe"),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -44,12 +44,12 @@ rule train_fe:
     input:
         unpack(get_train_fe_inputs),
     output:
-        model="results/{dataset}/models/{sup}/frac{frac}_seed{seed}/fe.pt",
-        history="results/{dataset}/models/{sup}/frac{frac}_seed{seed}/fe.history.tsv",
+        model=f"{layout.SUPERVISED_DIR}/fe.pt",
+        history=f"{layout.SUPERVISED_DIR}/fe.history.tsv",
     log:
-        "results/logs/{dataset}/train_fe/{sup}/frac{frac}_seed{seed}.log",
+        layout.log("train_fe", f"{{sup}}/{layout.RUN}"),
     benchmark:
-        "results/benchmarks/train_fe/{dataset}/{sup}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("train_fe", f"{{sup}}/{layout.RUN}")
     wildcard_constraints:
         sup="supervised|supervised_scratch",
     conda:
@@ -61,8 +61,8 @@ rule train_fe:
         gpu=GPU * config["fe"]["gpus"],
     params:
         settings=lambda wc: {
-            "fe": fe_train_params(),
-            "seed": fe_init_seed(wc),
+            "fe": plan.fe_train_settings(config),
+            "seed": stage_seed("fe_init", wc),
             "device": config["device"],
             "cpu_kernels": config["cpu_kernels"],
         },
@@ -73,25 +73,25 @@ rule train_fe:
 
 rule evaluate_fe:
     input:
-        model=get_model,
-        test=lambda wc: f"results/{DATASET}/splits/frac{wc.frac}_seed{wc.seed}/test.tsv",
-        classes="results/{dataset}/classes.tsv",
+        model=get_model_path,
+        test=f"{layout.SPLIT_DIR}/test.tsv",
+        classes=layout.CLASSES,
         shards=get_shards,
-        shard_index=get_shard_status,  # the index each shard array is read through
+        shard_index=get_shard_indexes,
     output:
-        metrics="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/metrics.json",
+        metrics=f"{layout.EVAL_DIR}/metrics.json",
         per_class=report(
-            "results/{dataset}/eval/{method}/frac{frac}_seed{seed}/per_class.tsv",
+            f"{layout.EVAL_DIR}/per_class.tsv",
             caption="../report/metrics.rst",
             category="Accuracy",
             labels={"method": "{method}", "labels %": "{frac}", "seed": "{seed}"},
         ),
-        confusion="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/confusion.tsv",
-        predictions="results/{dataset}/eval/{method}/frac{frac}_seed{seed}/predictions.tsv",
+        confusion=f"{layout.EVAL_DIR}/confusion.tsv",
+        predictions=f"{layout.EVAL_DIR}/predictions.tsv",
     log:
-        "results/logs/{dataset}/evaluate_fe/{method}/frac{frac}_seed{seed}.log",
+        layout.log("evaluate_fe", f"{{method}}/{layout.RUN}"),
     benchmark:
-        "results/benchmarks/evaluate_fe/{dataset}/{method}/frac{frac}_seed{seed}.tsv"
+        layout.benchmark("evaluate_fe", f"{{method}}/{layout.RUN}")
     wildcard_constraints:
         method="supervised|supervised_full|supervised_scratch",
     conda:
@@ -102,7 +102,7 @@ rule evaluate_fe:
         runtime=lambda wc, attempt: 30 * attempt,
         gpu=GPU,
     params:
-        settings=eval_settings(),
+        settings=plan.eval_settings(config),
         code=code("evaluate_fe"),
     script:
         "../scripts/evaluate_fe.py"

@@ -21,6 +21,6 @@ log(f"shard {par['shard']}: {len(videos)} videos, {par['num_frames']} frames at 
     f"({par['resize']}), on_error={par['on_error']}")
 status = extract_shard(videos, snakemake.output.frames, num_frames=par["num_frames"], size=par["size"],
                        on_error=par["on_error"], resize=par["resize"], log=log)
-write_index(snakemake.output.status, status)
+write_index(snakemake.output.shard_index, status)
 log(f"wrote {sum(r['status'] == 'ok' for r in status)} videos, {sum(r['status'] != 'ok' for r in status)} failed")
 reads.check()
