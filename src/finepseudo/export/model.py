@@ -204,7 +204,7 @@ class ExportedModel:
     def predict_frames(self, frames) -> Prediction:
         """Predict N videos given as frames (see :meth:`prepare_frames`)."""
         from finepseudo.models.train import predict_proba_and_logits
-        from finepseudo.pseudo.hparams import softmax
+        from finepseudo.stats import softmax
 
         x = self.prepare_frames(frames)
         p = self.preprocessing

@@ -21,6 +21,7 @@ from finepseudo.align.train import embed_videos, train_avml_ddp
 from finepseudo.pseudo import hparams as hp
 from finepseudo.pseudo.pseudolabel import combine, pseudo_label_table
 from finepseudo.runlog import environment
+from finepseudo.stats import softmax
 from finepseudo.models.steps import Log, _setup_torch, load_videos, read_classes, resolve_device
 
 __all__ = ["select_hparams_step", "read_hparams", "pseudo_label_step", "retrain_fe_step", "retrain_fa_step",
@@ -51,7 +52,7 @@ def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shar
 
 def calibrated_pe(p_e: np.ndarray, logits: np.ndarray, temperature: float | None) -> np.ndarray:
     """p_E as combined: the paper's averaged softmax (``temperature`` None) or softmax(logits / T_E)."""
-    return np.asarray(p_e, np.float64) if temperature is None else hp.softmax(np.asarray(logits) / temperature)
+    return np.asarray(p_e, np.float64) if temperature is None else softmax(np.asarray(logits) / temperature)
 
 
 def fit_pe_temperature(*, fe: str, val: str, shards: list[str], clips_per_video: int, dev: str, log: Log,
@@ -144,7 +145,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
             chosen_on["tau"] = "validation"
             at_edge["tau"] = values["tau"] in (min(tau_grid), max(tau_grid))
             candidates.append(tab.assign(hparam="tau", value=tab["tau"]).drop(columns="tau"))
-        p_a = hp.softmax(sbar / values["tau"]) if sbar is not None else None
+        p_a = softmax(sbar / values["tau"]) if sbar is not None else None
         fit = fit_on_validation(p_e_raw if source != "fa" else None, logits, p_a if source != "fe" else None, y,
                                 source=source, rule=rule, calibrate=calibrate, choose_theta="theta" in todo,
                                 theta=values["theta"], theta_grid=theta_grid, target_precision=target_precision)
@@ -243,7 +244,7 @@ def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, 
         p_e_raw, logits, sbar, val_t = _predict(fe=fe, fa=fa, gallery=labeled, table=val_t, shards=shards,
                                                 align=align, clips_per_video=clips_per_video, dev=dev,
                                                 num_classes=len(names), log=log, what="validation")
-        p_a = hp.softmax(sbar / tau) if sbar is not None else None
+        p_a = softmax(sbar / tau) if sbar is not None else None
         fit = fit_on_validation(p_e_raw if source != "fa" else None, logits, p_a if source != "fe" else None,
                                 val_t["label"].to_numpy(), source=source, rule=rule, calibrate=calibrate,
                                 choose_theta=choose_theta, theta=theta, theta_grid=theta_grid or [theta],
@@ -263,7 +264,7 @@ def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, 
                                            clips_per_video=clips_per_video, dev=dev, num_classes=len(names),
                                            log=log, what="unlabeled")
         p_e = calibrated_pe(p_e, logits, info["T_E"])
-        p_a = hp.softmax(sbar / tau) if sbar is not None else None
+        p_a = softmax(sbar / tau) if sbar is not None else None
         table = pseudo_label_table(pool["video"].tolist(), p_e, p_a, sbar, source=source, theta=theta, delta=delta,
                                    accept=accept, info=info, rule=rule,
                                    weights=tuple(info["weights"]) if info["weights"] else None)
