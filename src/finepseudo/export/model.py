@@ -113,7 +113,7 @@ class ExportedModel:
         unpickling). ``device``: cpu, cuda or auto. Raises :class:`~finepseudo.export.card.ExportError` naming
         the file that is missing, changed or does not fit."""
         from finepseudo.align.alignability import FrameEncoder, ScoreHead
-        from finepseudo.models.steps import resolve_device
+        from finepseudo.device import resolve_device
         from finepseudo.models.video import build_video_model
 
         folder = Path(folder)
