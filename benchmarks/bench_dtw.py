@@ -82,6 +82,7 @@ def bench_one(args: argparse.Namespace, T: int, rng: np.random.Generator, rows: 
     from dtaidistance import dtw_ndim
 
     from finepseudo.align import dtw
+    from finepseudo.align.dtw.cpu import _dp_cpu
 
     N = M = args.n
     g = args.gamma
@@ -122,9 +123,9 @@ def bench_one(args: argparse.Namespace, T: int, rng: np.random.Generator, rows: 
     b = Y32[:nl].transpose(1, 0, 2).reshape(T * nl, -1)
     C = (1.0 - a @ b.T).astype(np.float32).reshape(T, nu, T, nl)
     dp_cells = nu * nl * T * T
-    t_dp_s, _ = _best(lambda: dtw._dp_cpu(C.copy(), g, 1 << 30, 1 << 30), args.repeat)
+    t_dp_s, _ = _best(lambda: _dp_cpu(C.copy(), g, 1 << 30, 1 << 30), args.repeat)
     t_copy, _ = _best(lambda: C.copy(), args.repeat)
-    t_dp_h, _ = _best(lambda: dtw._dp_cpu(C, 0.0, 1 << 30, 1 << 30), args.repeat)
+    t_dp_h, _ = _best(lambda: _dp_cpu(C, 0.0, 1 << 30, 1 << 30), args.repeat)
     t_dp_s = max(t_dp_s - t_copy, 1e-9)
 
     def add(impl, kind, secs, ncells=cells, note=""):

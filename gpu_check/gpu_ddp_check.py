@@ -2,7 +2,7 @@
 gpu_check/gpu_check.sh). With ``--device cpu`` the same script runs with gloo and 2 CPU processes (the smoke
 test that keeps it from rotting on machines without a GPU).
 
-One :func:`finepseudo.models.distributed.run_distributed` world of ``--world`` processes (default: every GPU
+One :func:`finepseudo.ddp.run_distributed` world of ``--world`` processes (default: every GPU
 torch sees; world size 1 on one card still initialises nccl and runs its collectives) does, in every process:
 
 1. nccl collectives on device tensors: all_reduce, all_gather, broadcast, and the library's ``_GatherRows``
@@ -78,7 +78,7 @@ def _collectives(device: str) -> dict:
     """Every check's result in plain values (rank 0's are returned)."""
     import torch.distributed as dist
 
-    from finepseudo.models.distributed import _GatherRows
+    from finepseudo.ddp import _GatherRows
 
     rank, world = dist.get_rank(), dist.get_world_size()
     out: dict = {"backend": dist.get_backend(), "world": world}
@@ -201,7 +201,7 @@ def main() -> None:
 
     from finepseudo.align.alignability import FrameEncoder
     from finepseudo.align.train import pretrain_gitdl, train_avml
-    from finepseudo.models.distributed import run_distributed
+    from finepseudo.ddp import run_distributed
     from finepseudo.models.train import train_classifier
     from finepseudo.models.video import build_video_model
 

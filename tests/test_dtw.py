@@ -1,6 +1,6 @@
 """Tests of finepseudo.align.dtw on the CPU.
 
-Oracles: a float64 plain-loop reference (``dtw._reference``, cross-checked here against brute
+Oracles: a float64 plain-loop reference (``reference._reference``, cross-checked here against brute
 force over all paths and against tslearn 0.10), tslearn itself, dtaidistance for hard DTW, the
 golden values below (closed-form cases), and torch.autograd.gradcheck. tslearn/dtaidistance tests are
 skipped where those packages are missing (the GPU machine), everything else runs anywhere.
@@ -20,6 +20,7 @@ import torch
 
 from finepseudo.align import dtw
 from finepseudo.align.dtw import cuda as dtw_cuda
+from finepseudo.align.dtw.reference import _reference
 
 RNG = np.random.default_rng(20240917)
 
@@ -30,7 +31,7 @@ def _rand_seqs(n: int, t: int, f: int, seed: int) -> np.ndarray:
 
 def _ref_matrix(X: np.ndarray, Y: np.ndarray, gamma: float, metric: str, band: int | None) -> np.ndarray:
     C = dtw.cost_matrix(X[:, None].astype(np.float64), Y[None].astype(np.float64), metric)
-    return np.array([[dtw._reference(C[u, v], gamma, band)[0] for v in range(len(Y))] for u in range(len(X))])
+    return np.array([[_reference(C[u, v], gamma, band)[0] for v in range(len(Y))] for u in range(len(X))])
 
 
 def _delannoy(m: int, n: int) -> int:
@@ -82,7 +83,7 @@ def _brute(C: np.ndarray, gamma: float, band: int | None = None) -> tuple[float,
 @pytest.mark.parametrize("gamma", [0.0, 0.01, 0.1, 1.0, 10.0])
 def test_reference_matches_brute_force(m, n, gamma):
     C = RNG.random((m, n)) * 2
-    val, E = dtw._reference(C, gamma)
+    val, E = _reference(C, gamma)
     bval, bE = _brute(C, gamma)
     assert val == pytest.approx(bval, rel=1e-12, abs=1e-12)
     if gamma > 0:
@@ -95,7 +96,7 @@ def test_reference_matches_brute_force(m, n, gamma):
 def test_reference_band_matches_brute_force(m, n, band):
     C = RNG.random((m, n))
     for gamma in (0.0, 0.3):
-        val, E = dtw._reference(C, gamma, band)
+        val, E = _reference(C, gamma, band)
         bval, bE = _brute(C, gamma, band)
         assert val == pytest.approx(bval, rel=1e-12)
         if gamma > 0:
@@ -108,11 +109,11 @@ def test_reference_matches_tslearn_precomputed():
         D = RNG.random((m, n)) * 2
         for gamma in (0.01, 0.1, 1.0, 10.0):
             sd = tsm.SoftDTW(D, gamma=gamma)
-            val, E = dtw._reference(D, gamma)
+            val, E = _reference(D, gamma)
             assert val == pytest.approx(sd.compute(), rel=1e-12, abs=1e-12)
             np.testing.assert_allclose(E, sd.grad(), rtol=1e-9, atol=1e-12)
         _, s = tsm.dtw_path_from_metric(D, metric="precomputed")
-        assert dtw._reference(D, 0.0)[0] == pytest.approx(s, rel=1e-12)
+        assert _reference(D, 0.0)[0] == pytest.approx(s, rel=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ SHAPES = [(1, 1), (1, 9), (9, 1), (6, 6), (7, 12), (12, 7), (16, 16), (20, 33)]
 @pytest.mark.parametrize("band", [None, 0, 2])
 def test_dtw_batch_vs_reference(m, n, gamma, band):
     C = np.random.default_rng(m * 1000 + n).random((3, m, n)) * 2
-    ref = np.array([dtw._reference(c, gamma, band)[0] for c in C])
+    ref = np.array([_reference(c, gamma, band)[0] for c in C])
     np.testing.assert_allclose(dtw.dtw_batch(C, gamma, band, backend="cpu"), ref, rtol=1e-12, atol=1e-10)
     got32 = dtw.dtw_batch(C.astype(np.float32), gamma, band, backend="cpu")
     assert got32.dtype == np.float32
@@ -385,7 +386,7 @@ def test_soft_dtw_value_and_grad_vs_reference(m, n, gamma, band):
     v = dtw.soft_dtw(t, gamma, band=band)
     v.backward(torch.tensor([1.0, 2.0, -0.5], dtype=torch.float64))
     for b, w in enumerate((1.0, 2.0, -0.5)):
-        rv, rE = dtw._reference(C[b], gamma, band)
+        rv, rE = _reference(C[b], gamma, band)
         assert float(v[b].detach()) == pytest.approx(rv, rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(t.grad[b].numpy(), w * rE, rtol=1e-10, atol=1e-12)
 
@@ -456,7 +457,7 @@ def test_soft_dtw_lengths_padding_equals_unpadded():
         v.sum().backward()
         assert torch.isfinite(t.grad).all()
         for b in range(4):
-            rv, rE = dtw._reference(pieces[b], 0.2, band)
+            rv, rE = _reference(pieces[b], 0.2, band)
             assert float(v[b].detach()) == pytest.approx(rv, rel=1e-10, abs=1e-10)
             np.testing.assert_allclose(t.grad[b, : lx[b], : ly[b]].numpy(), rE, rtol=1e-10, atol=1e-12)
             pad = t.grad[b].clone()

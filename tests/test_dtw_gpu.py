@@ -17,11 +17,13 @@ import pytest
 import torch
 
 from finepseudo.align import dtw
+from finepseudo.align.dtw.common import _cupy_probe
+from finepseudo.align.dtw.reference import _reference
 
 pytestmark = pytest.mark.gpu
 
 if not dtw.cupy_available():
-    pytest.skip(f"no usable CuPy GPU: {dtw._cupy_probe()}", allow_module_level=True)
+    pytest.skip(f"no usable CuPy GPU: {_cupy_probe()}", allow_module_level=True)
 
 import cupy
 
@@ -152,7 +154,7 @@ def test_training_op_auto_uses_cupy_on_cuda_float32_and_torch_for_float64():
     C = torch.rand(4, 9, 7, device="cuda", dtype=torch.float64, requires_grad=True)
     v = dtw.soft_dtw(C, 0.3)  # float64 on CUDA: generic torch path
     v.sum().backward()
-    ref = [dtw._reference(c, 0.3) for c in C.detach().cpu().numpy()]
+    ref = [_reference(c, 0.3) for c in C.detach().cpu().numpy()]
     np.testing.assert_allclose(v.detach().cpu().numpy(), [r[0] for r in ref], rtol=1e-12)
     np.testing.assert_allclose(C.grad.cpu().numpy(), np.stack([r[1] for r in ref]), atol=1e-12)
     C32 = C.detach().float().requires_grad_(True)

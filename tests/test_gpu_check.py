@@ -227,7 +227,8 @@ def test_the_torch_internals_the_ddp_check_calls_exist():
     assert params[1:] == ["input", "weight", "bias", "running_mean", "running_var", "eps", "momentum",
                           "process_group", "world_size"]
     from finepseudo.align.train import _avml_worker, _gitdl_worker
-    from finepseudo.models.distributed import _classifier_worker, _GatherRows
+    from finepseudo.ddp import _GatherRows
+    from finepseudo.models.distributed import _classifier_worker
 
     assert list(inspect.signature(_classifier_worker).parameters) == ["device", "model", "clips", "labels", "kwargs"]
     assert list(inspect.signature(_gitdl_worker).parameters) == ["device", "frames", "kwargs"]

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from finepseudo.ddp import rank_and_world
+
 __all__ = ["Checkpointer", "TrainingStopped", "for_output", "resume_path", "rng_state", "set_rng_state",
            "array_digest"]
 
@@ -137,12 +139,6 @@ def set_generator_state(gen: np.random.Generator, state: str) -> None:
     gen.bit_generator.state = json.loads(state)
 
 
-def _rank_world() -> tuple[int, int]:
-    from finepseudo.models.distributed import rank_and_world
-
-    return rank_and_world()
-
-
 class Checkpointer:
     """Epoch checkpoints of one training run at ``path``, valid for ``fingerprint`` (a JSON-safe dict of
     what the training depends on). A training loop calls :meth:`begin` once with its own arguments (added
@@ -203,7 +199,7 @@ class Checkpointer:
         states (``rng``, one per rank). Collective under DDP: every rank calls it, rank 0 writes."""
         if self._settings is None:
             raise RuntimeError("Checkpointer.save called before begin()")
-        rank, world = _rank_world()
+        rank, world = rank_and_world()
         rngs = [rng_state(device)]
         if world > 1:
             import torch.distributed as dist
@@ -237,7 +233,7 @@ class Checkpointer:
 
 def restore_rng(state: dict, device: str | torch.device | None = None) -> None:
     """Set this process's global random states from a checkpoint's ``state["rng"]`` (its rank's entry)."""
-    rank, _ = _rank_world()
+    rank, _ = rank_and_world()
     set_rng_state(state["rng"][rank], device)
 
 

@@ -1,6 +1,7 @@
 """Uncertainty of the benchmark's numbers: confidence intervals over split seeds, a paired bootstrap for
-"is method A better than method B on the same test videos", and calibration measures (ECE, reliability
-table, NLL). Pure numpy / pandas (no scipy, no torch).
+"is method A better than method B on the same test videos", calibration measures (ECE, reliability table,
+NLL), and the row-wise softmax that turns scores into the probabilities they measure. Pure numpy / pandas
+(no scipy, no torch).
 """
 
 from __future__ import annotations
@@ -11,7 +12,19 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["t_quantile", "mean_ci", "paired_bootstrap", "expected_calibration_error", "reliability_table", "nll"]
+__all__ = ["t_quantile", "mean_ci", "paired_bootstrap", "expected_calibration_error", "reliability_table", "nll",
+           "softmax"]
+
+
+# ------------------------------------------------------------------------------------ softmax
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (phi_A's p_A = softmax(Sbar / tau) everywhere uses this one)."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 
 # ------------------------------------------------------------------------------------ Student t

@@ -2,7 +2,7 @@
 
 The GPU machine has CuPy and torch but no tslearn, so the oracles are computed here, on the CPU:
 the float64 CPU backend of :mod:`finepseudo.align.dtw` (itself tested against the plain-loop reference
-and tslearn), cross-checked at generation time against ``dtw._reference`` on sampled pairs and
+and tslearn), cross-checked at generation time against ``reference._reference`` on sampled pairs and
 against tslearn 0.10 on every pair (``0.5 * soft_dtw(xhat, yhat, 2 gamma)`` / ``0.5 * dtw**2``
 for cosine). Inputs are stored as float32, and the oracle is evaluated on exactly those float32
 values promoted to float64.
@@ -19,6 +19,7 @@ import numpy as np
 import tslearn.metrics as tsm
 
 from finepseudo.align import dtw
+from finepseudo.align.dtw.reference import _reference
 
 OUT = Path(__file__).resolve().parent / "dtw_golden.npz"
 
@@ -67,7 +68,7 @@ def main() -> None:
             if T * T2 <= 400:
                 C = dtw.cost_matrix(X64[:2, None], Y64[None, :2], metric)
                 for u, v in itertools.product(range(2), range(2)):
-                    r = dtw._reference(C[u, v], gamma, band)[0]
+                    r = _reference(C[u, v], gamma, band)[0]
                     assert abs(D[u, v] - r) <= 1e-10 * max(1.0, abs(r))
             out[key(name, metric, gamma, band)] = D
 
@@ -84,7 +85,7 @@ def main() -> None:
         E = np.zeros((B, Mx, Nx))
         for b in range(B):
             c = C[b, : lx[b], : ly[b]].astype(np.float64)
-            vals[b], e = dtw._reference(c, gamma, band)
+            vals[b], e = _reference(c, gamma, band)
             E[b, : lx[b], : ly[b]] = e
             if band is None and lx[b] > 1 and ly[b] > 1:
                 sd = tsm.SoftDTW(c, gamma=gamma)

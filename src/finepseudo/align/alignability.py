@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from finepseudo.align import dtw
-from finepseudo.pseudo.hparams import softmax
+from finepseudo.stats import softmax
 
 __all__ = [
     "FrameEncoder",

@@ -17,10 +17,11 @@ from finepseudo.align.train import embed_videos, eval_indices, pretrain_gitdl_dd
 from finepseudo.data.frames import sample_indices
 from finepseudo.resume import for_output
 from finepseudo.runlog import environment
-from finepseudo.models.steps import Log, _setup_torch, load_videos, read_classes, resolve_device
+from finepseudo.device import resolve_device, setup_torch
+from finepseudo.models.steps import Log, load_videos, read_classes
 
 __all__ = ["pretrain_gitdl_step", "mine_pairs_step", "train_alignability_step", "predict_alignability_step",
-           "pair_verification_step", "average_precision", "save_fa", "load_fa"]
+           "pair_verification_step", "average_precision", "save_fa", "load_fa", "embed_table"]
 
 
 def save_fa(path: str, model: FrameEncoder, score: ScoreHead | None, meta: dict) -> None:
@@ -58,7 +59,7 @@ def pretrain_gitdl_step(*, manifest: str, shards: list[str], out_model: str, out
                         seed: int, device: str, threads: int, log: Log) -> None:
     """GITDL on every training video. Only the ``video`` and ``split`` columns of the manifest are
     read: no label reaches this step."""
-    _setup_torch(threads, seed)
+    setup_torch(threads, seed)
     dev = resolve_device(device)
     vids = pd.read_csv(manifest, sep="\t", usecols=["video", "split"], dtype={"video": str})
     train = vids[vids["split"] == "train"][["video"]]
@@ -88,7 +89,7 @@ def mine_pairs_step(*, model: str, labeled: str, shards: list[str], out_triplets
                     backend: str, threads: int, device: str, log: Log) -> None:
     """All-pairs hard DTW between the labeled videos' f_A embeddings (CuPy on a GPU); for each anchor
     the hardest positive (same class, largest distance) and hardest negative (other class, smallest)."""
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     fa, _, meta = load_fa(model)
     table = pd.read_csv(labeled, sep="\t", dtype={"video": str})
@@ -126,7 +127,7 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
                             log: Log) -> None:
     """AVML: L_AV = L_AT + omega L_Score on the labeled videos, from the GITDL f_A.
     ``loss`` is ``av`` (both terms), ``at`` (L_AT only) or ``score`` (L_Score only)."""
-    _setup_torch(threads, seed)
+    setup_torch(threads, seed)
     dev = resolve_device(device)
     fa, _, meta = load_fa(model)
     table = pd.read_csv(labeled, sep="\t", dtype={"video": str})
@@ -156,7 +157,11 @@ def train_alignability_step(*, model: str, labeled: str, triplets: str, shards: 
     ckpt.clear()
 
 
-def _embed(model: FrameEncoder, meta: dict, shards: list[str], table: pd.DataFrame, dev: str, log: Log, what: str):
+def embed_table(model: FrameEncoder, meta: dict, shards: list[str], table: pd.DataFrame, dev: str, log: Log,
+                what: str):
+    """f_A's frame embeddings of the videos of ``table`` that have frames (``meta["num_frames"]`` each, see
+    :func:`~finepseudo.align.train.embed_videos`), and the table of those videos; ``what`` names the set in
+    the log."""
     frames, table = load_videos(shards, table, log, what)
     return embed_videos(model.to(dev), frames, num_frames=meta["num_frames"], device=dev), table
 
@@ -166,18 +171,18 @@ def predict_alignability_step(*, model: str, labeled: str, queries: dict[str, st
                               log: Log) -> None:
     """phi_A: class-mean alignability of each query video against the labeled gallery; p_A tables.
     Query tables are read for their ``video`` column only (no label is used)."""
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     fa, score, meta = load_fa(model)
     names = read_classes(classes)
     gal = pd.read_csv(labeled, sep="\t", dtype={"video": str})
-    g_emb, gal = _embed(fa, meta, shards, gal, dev, log, "gallery")
+    g_emb, gal = embed_table(fa, meta, shards, gal, dev, log, "gallery")
     for name, path in queries.items():
         q = pd.read_csv(path, sep="\t", usecols=["video"], dtype={"video": str})
         if q.empty:
             pd.DataFrame(columns=["video", "pred", "confidence", "max_sbar"]).to_csv(out[name], sep="\t", index=False)
             continue
-        q_emb, q = _embed(fa, meta, shards, q, dev, log, name)
+        q_emb, q = embed_table(fa, meta, shards, q, dev, log, name)
         d = pairwise_distance(q_emb, g_emb, gamma=cfg["gamma"], backend=cfg["dtw_backend"])
         sbar, p = class_alignability(d, gal["label"].to_numpy(), len(names), score, cfg["tau"])
         df = pd.DataFrame({"video": q["video"], "pred": p.argmax(1), "confidence": p.max(1).round(6),
@@ -212,7 +217,7 @@ def pair_verification_step(*, models: dict[str, str], test: str, manifest: str, 
     score, for each f_A in ``models`` (e.g. after GITDL and after AVML). Test labels are used only
     as the verification ground truth here. On SynthDive also the share of DTW-aligned frame pairs
     that fall in the same action phase, against the per-timestamp (identity) alignment."""
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     # the test frames are read once and shared by every f_A stage
     frames, tab = load_videos(shards, pd.read_csv(test, sep="\t", dtype={"video": str}), log, "test")

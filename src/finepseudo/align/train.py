@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from finepseudo.align.alignability import FrameEncoder, ScoreHead, alignment_distance, avml_loss, gitdl_loss
 from finepseudo.data.frames import sample_indices
+from finepseudo.ddp import average_gradients, data_parallel, encode_rows, rank_and_world, run_distributed
 from finepseudo.resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
 
 Log = Callable[[str], None]
@@ -85,9 +86,7 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
 
     ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
     DDP every process loads, rank 0 writes); the result equals an uninterrupted run's."""
-    from finepseudo.models.distributed import data_parallel, rank_and_world
-
-    arguments = {k: v for k, v in locals().items() if k not in ("log", "checkpoint", "rank_and_world", "data_parallel")}
+    arguments = {k: v for k, v in locals().items() if k not in ("log", "checkpoint")}
     rank, world = rank_and_world()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -176,8 +175,6 @@ def pretrain_gitdl_ddp(frames, *, world_size: int, device: str = "cpu", log: Log
     with 1, pretrain_gitdl itself."""
     if world_size <= 1:
         return pretrain_gitdl(frames, device=device, log=log, **kwargs)
-    from finepseudo.models.distributed import run_distributed
-
     if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
         kwargs["checkpoint"].begin(gitdl_fingerprint({**_defaults(pretrain_gitdl), "frames": frames, "device": device,
                                                       **kwargs}, world_size))
@@ -231,15 +228,13 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
 
     Inside a DistributedDataParallel world (:func:`train_avml_ddp`) every process draws the same batch,
     positives and views, encodes its rows of the views (r, r + N, ...) and gathers every row's embedding
-    (:func:`~finepseudo.models.distributed.gather_rows`), so the in-batch hardest negatives are chosen
+    (:func:`~finepseudo.ddp.gather_rows`), so the in-batch hardest negatives are chosen
     over the whole batch and every process computes the whole batch's loss; the gradient is the
     single-process one (f_S's gradients, identical on every process, are averaged too).
 
     ``checkpoint``: resume from / write epoch checkpoints (:class:`~finepseudo.resume.Checkpointer`; under
     DDP every process loads, rank 0 writes); the result equals an uninterrupted run's.
     """
-    from finepseudo.models.distributed import average_gradients, data_parallel, encode_rows, rank_and_world
-
     rank, world = rank_and_world()
     fingerprint = avml_fingerprint({k: v for k, v in locals().items() if k != "checkpoint"}, world)
     torch.manual_seed(seed)
@@ -319,8 +314,6 @@ def train_avml_ddp(model: FrameEncoder, frames, labels: np.ndarray, hard_negativ
     train_avml itself. ``model`` and ``score`` (a new f_S when None) get rank 0's weights."""
     if world_size <= 1:
         return train_avml(model, frames, labels, hard_negative, device=device, log=log, score=score, **kwargs)
-    from finepseudo.models.distributed import run_distributed
-
     if kwargs.get("checkpoint") is not None:  # say here whether the workers resume; they cannot log
         kwargs["checkpoint"].begin(avml_fingerprint({**_defaults(train_avml), "frames": frames, "labels": labels,
                                                      "hard_negative": hard_negative,

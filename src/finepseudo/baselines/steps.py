@@ -16,7 +16,8 @@ from finepseudo.align.train import eval_indices
 from finepseudo.baselines.trivial import (class_distances, class_mean_distances, cosine_distances, decide,
                                           dtw_distances, frame_vectors, pooled_features, pooled_vectors)
 from finepseudo.models.evaluate import classification_metrics
-from finepseudo.models.steps import Log, _setup_torch, load_videos, read_classes, resolve_device
+from finepseudo.device import resolve_device, setup_torch
+from finepseudo.models.steps import Log, load_videos, read_classes
 from finepseudo.registry import TRIVIAL_BASELINES
 
 __all__ = ["trivial_baselines_step", "pixel_vectors", "OUTPUT_FILES"]
@@ -71,7 +72,7 @@ def trivial_baselines_step(*, labeled: str, test: str, classes: str, shards: lis
         raise ValueError(f"unknown trivial baseline(s) {unknown}; known: {list(TRIVIAL_BASELINES)}")
     if "ssl_probe" in out and ssl_model is None:
         raise ValueError("ssl_probe needs the self-supervised f_E (fe_ssl.pt), which exists with fe.init: ssl only")
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
     gal = pd.read_csv(labeled, sep="\t", dtype={"video": str})

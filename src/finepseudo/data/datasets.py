@@ -23,6 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from finepseudo.data.errors import AnnotationError
+from finepseudo.data.finediving import read_finediving
+from finepseudo.data.finegym import read_finegym
+
 __all__ = ["AnnotationError", "read_vocab", "read_diving48_split", "build_manifest", "build_manifest_for",
            "read_dataset", "FORMATS", "ANNOTATION_KEYS", "MANIFEST_COLUMNS"]
 
@@ -37,10 +41,6 @@ ANNOTATION_KEYS = {
     "finediving": ("train_annotations", "test_annotations", "coarse_annotations", "fine_annotations"),
 }
 _REQUIRED = {"vid_name": str, "label": int, "start_frame": int, "end_frame": int}
-
-
-class AnnotationError(ValueError):
-    """An annotation or vocabulary file is malformed; the message names the file and entry."""
 
 
 def _load_json(path: Path):
@@ -146,12 +146,8 @@ def read_dataset(fmt: str, files: dict, videos_dir: str | Path, *, video_ext: st
         df["path"] = [str(Path(videos_dir) / f"{v}{video_ext}") for v in df["video"]]
         return df, names
     if fmt == "finegym":
-        from finepseudo.data.finegym import read_finegym
-
         return read_finegym(files["train_annotations"], files["test_annotations"], files["vocab"], files["timestamps"],
                             videos_dir, video_ext=video_ext, source=source)
-    from finepseudo.data.finediving import read_finediving
-
     return read_finediving(files["train_annotations"], files["test_annotations"], files["coarse_annotations"],
                            files["fine_annotations"], videos_dir)
 

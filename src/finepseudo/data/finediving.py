@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from finepseudo.data import safe_pickle
-from finepseudo.data.datasets import AnnotationError
+from finepseudo.data.errors import AnnotationError
 
 __all__ = ["read_finediving"]
 

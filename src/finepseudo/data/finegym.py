@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from finepseudo.data.datasets import AnnotationError
+from finepseudo.data.errors import AnnotationError
 
 __all__ = ["read_categories", "read_element_list", "read_finegym"]
 

@@ -36,6 +36,7 @@ __all__ = [
     "FrameExtractionError",
     "FrameRangeError",
     "FrameStore",
+    "check_frame_range",
     "decode_images",
     "decode_video",
     "image_files",
@@ -239,14 +240,14 @@ def extract_shard(
                 if Path(path).is_dir():  # a folder of frame images (FineDiving): decode only the sampled ones
                     files = image_files(path)
                     n_decoded = len(files)
-                    _check_range(vid, path, int(start), stop, n_decoded, span, warnings)
+                    check_frame_range(vid, path, int(start), stop, n_decoded, span, warnings)
                     idx = sample_indices(n_decoded, num_frames, int(start), stop)
                     arr[i] = decode_images([files[j] for j in idx], size, resize=resize, warnings=warnings)
                 else:
                     frames = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize,
                                           warnings=warnings)
                     n_decoded = len(frames)
-                    _check_range(vid, path, int(start), stop, n_decoded, span, warnings)
+                    check_frame_range(vid, path, int(start), stop, n_decoded, span, warnings)
                     arr[i] = frames[sample_indices(n_decoded, num_frames, int(start), stop)]
                 for w in warnings:
                     log(f"[extract] WARNING {vid}: {w}")
@@ -277,7 +278,7 @@ def extract_shard(
     return rows
 
 
-def _check_range(vid: str, path, start: int, stop: int | None, n: int, span: tuple, warnings: list[str]) -> None:
+def check_frame_range(vid: str, path, start: int, stop: int | None, n: int, span: tuple, warnings: list[str]) -> None:
     """Raise FrameRangeError when frames [start, stop) start past the ``n`` frames there are; add a warning
     when they end past them (the range is clamped to the last frame)."""
     where = f" of the span [{span[0]}, {span[1]}) s" if span[0] is not None or span[1] is not None else ""

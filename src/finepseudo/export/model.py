@@ -113,7 +113,7 @@ class ExportedModel:
         unpickling). ``device``: cpu, cuda or auto. Raises :class:`~finepseudo.export.card.ExportError` naming
         the file that is missing, changed or does not fit."""
         from finepseudo.align.alignability import FrameEncoder, ScoreHead
-        from finepseudo.models.steps import resolve_device
+        from finepseudo.device import resolve_device
         from finepseudo.models.video import build_video_model
 
         folder = Path(folder)
@@ -204,7 +204,7 @@ class ExportedModel:
     def predict_frames(self, frames) -> Prediction:
         """Predict N videos given as frames (see :meth:`prepare_frames`)."""
         from finepseudo.models.train import predict_proba_and_logits
-        from finepseudo.pseudo.hparams import softmax
+        from finepseudo.stats import softmax
 
         x = self.prepare_frames(frames)
         p = self.preprocessing

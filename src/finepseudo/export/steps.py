@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from finepseudo.export.card import ExportError, make_card
-from finepseudo.models.steps import Log, _setup_torch, read_classes, resolve_device
+from finepseudo.device import resolve_device, setup_torch
+from finepseudo.models.steps import Log, read_classes
 
 __all__ = ["export_model_step", "predict_videos_step", "config_sha256", "bootstrap_top1"]
 
@@ -56,14 +57,14 @@ def export_model_step(*, dataset: str, method: str, frac: str, seed: int, metric
     are given (methods whose pseudo-labels use phi_A), the f_A + f_S that pseudo-labeled the chosen round with the
     method's tau and the labeled gallery's embeddings. ``fa_models[r - 1]`` is round r's f_A (the AVML model for
     round 1)."""
-    from finepseudo.align.steps import _embed, load_fa
+    from finepseudo.align.steps import embed_table, load_fa
     from finepseudo.data.frames import ffmpeg_version
     from finepseudo.export.model import save_export
     from finepseudo.models.train import load_checkpoint
     from finepseudo.pseudo.steps import fit_pe_temperature, read_hparams
     from finepseudo.runlog import environment
 
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(eval["device"])
     names = read_classes(classes)
     m = json.loads(Path(metrics).read_text())
@@ -121,7 +122,7 @@ def export_model_step(*, dataset: str, method: str, frac: str, seed: int, metric
         fa, score, fa_meta = load_fa(fa_path)
         tau = read_hparams(hparams)["tau"]
         gal = pd.read_csv(labeled, sep="\t", dtype={"video": str})
-        emb, gal = _embed(fa, fa_meta, shards, gal, dev, log, "gallery")
+        emb, gal = embed_table(fa, fa_meta, shards, gal, dev, log, "gallery")
         gal_labels = gal["label"].to_numpy(np.int64)
         card["alignability"] = {
             "weights": "", "arch": dict(fa_meta["arch"]), "num_frames": int(fa_meta["num_frames"]),
@@ -156,7 +157,7 @@ def predict_videos_step(*, export: str, videos_dir: str, ranges: str | None, out
     from finepseudo.export.stream import run_prediction
     from finepseudo.export.videos import list_videos, read_ranges, with_ranges
 
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     model = ExportedModel.load(export, device=device)
     items = with_ranges(list_videos(videos_dir), read_ranges(ranges) if ranges else None)
     log(f"predicting {len(items)} videos of {videos_dir} with {export} ({model.card['method']}, "

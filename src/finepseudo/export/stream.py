@@ -35,7 +35,7 @@ def decode_item(item: VideoItem, prep: dict) -> tuple[np.ndarray, int, list[str]
     """Decode one video and sample ``frames_per_video`` frames from its range, exactly as the workflow's
     ``extract_frames`` does for a shard row -> (uint8 (frames_per_video, S, S, 3), frames in the range,
     warnings). Raises :class:`~finepseudo.data.frames.FrameExtractionError` naming the file."""
-    from finepseudo.data.frames import _check_range, decode_images, decode_video, image_files, sample_indices
+    from finepseudo.data.frames import check_frame_range, decode_images, decode_video, image_files, sample_indices
 
     t, size, resize = prep["frames_per_video"], prep["frame_size"], prep["resize"]
     start = int(item.start_frame or 0)
@@ -46,13 +46,13 @@ def decode_item(item: VideoItem, prep: dict) -> tuple[np.ndarray, int, list[str]
     if path.is_dir():  # a folder of frame images: decode only the sampled ones
         files = image_files(path)
         n = len(files)
-        _check_range(item.video, path, start, stop, n, span, warnings)
+        check_frame_range(item.video, path, start, stop, n, span, warnings)
         frames = decode_images([files[j] for j in sample_indices(n, t, start, stop)], size, resize=resize,
                                warnings=warnings)
     else:
         decoded = decode_video(path, size, start_sec=span[0], end_sec=span[1], resize=resize, warnings=warnings)
         n = len(decoded)
-        _check_range(item.video, path, start, stop, n, span, warnings)
+        check_frame_range(item.video, path, start, stop, n, span, warnings)
         frames = decoded[sample_indices(n, t, start, stop)]
     used = (n if stop is None else min(stop, n)) - start
     return np.ascontiguousarray(frames), int(used), warnings

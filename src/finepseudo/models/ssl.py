@@ -34,7 +34,8 @@ from torch import nn
 from finepseudo.models.augment import DEFAULT_AUGMENT, train_indices, train_input
 from finepseudo.resume import Checkpointer, for_output, generator_state, restore_rng, set_generator_state
 from finepseudo.runlog import environment
-from finepseudo.models.steps import Log, _setup_torch, load_videos, resolve_device
+from finepseudo.device import resolve_device, setup_torch
+from finepseudo.models.steps import Log, load_videos
 from finepseudo.models.train import _check_clips, _fmt_time, make_adamw, save_checkpoint, warmup_cosine
 
 __all__ = [
@@ -260,7 +261,7 @@ def pretrain_fe_step(*, manifest: str, shards: list[str], out_model: str, out_hi
 
     cfg = {**DEFAULT_SSL, **(ssl or {})}
     cfg.setdefault("weight_decay", fe.get("weight_decay", 0.05))
-    _setup_torch(threads, seed)
+    setup_torch(threads, seed)
     dev = resolve_device(device)
     vids = pd.read_csv(manifest, sep="\t", usecols=["video", "split"], dtype={"video": str})
     train = vids[vids["split"] == "train"][["video"]]

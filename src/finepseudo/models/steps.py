@@ -14,28 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finepseudo.device import resolve_device, setup_torch
 from finepseudo.runlog import environment
 
 Log = Callable[[str], None]
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda when usable, else cpu; ``cuda`` without a GPU is an error naming the key."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key 'device' is 'cuda' but torch sees no usable GPU: set device: auto or cpu")
-    return device
-
-
-def _setup_torch(threads: int, seed: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def read_classes(path: str) -> list[str]:
@@ -88,7 +70,7 @@ def train_fe_step(
     from finepseudo.resume import for_output
     from finepseudo.models.train import save_checkpoint
 
-    _setup_torch(threads, seed)
+    setup_torch(threads, seed)
     dev = resolve_device(device)
     names = read_classes(classes)
     table = pd.read_csv(labeled, sep="\t", dtype={"video": str})
@@ -140,7 +122,7 @@ def evaluate_fe_step(
     from finepseudo.models.evaluate import classification_metrics
     from finepseudo.models.train import load_checkpoint, predict_proba
 
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
     net, info = load_checkpoint(model)

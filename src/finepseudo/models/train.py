@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from finepseudo.ddp import rank_and_world
 from finepseudo.models.augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
-from finepseudo.models.distributed import rank_and_world
 from finepseudo.models.video import build_video_model
 from finepseudo.resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
 

@@ -24,19 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from finepseudo.stats import softmax
+
 __all__ = ["select_tau", "select_theta", "select_delta", "select_round", "select_round_step", "select_temperature",
-           "fit_pool_weights", "log_linear_pool", "softmax", "TEMPERATURE_GRID", "POOL_WEIGHT_GRID"]
+           "fit_pool_weights", "log_linear_pool", "TEMPERATURE_GRID", "POOL_WEIGHT_GRID"]
 
 #: Candidate temperatures of p_E: 0.25 ... 64, 8 per octave.
 TEMPERATURE_GRID = tuple(float(t) for t in np.round(np.geomspace(0.25, 64.0, 65), 6))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64 (phi_A's p_A = softmax(Sbar / tau) everywhere uses this one)."""
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def select_tau(sbar: np.ndarray, labels: np.ndarray, grid: list[float]) -> tuple[float, pd.DataFrame]:

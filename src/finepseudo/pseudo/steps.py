@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finepseudo.align.steps import _embed, load_fa, save_fa
+from finepseudo.align.steps import embed_table, load_fa, save_fa
 from finepseudo.align.alignability import class_alignability, pairwise_distance
 from finepseudo.align.train import embed_videos, train_avml_ddp
 from finepseudo.pseudo import hparams as hp
 from finepseudo.pseudo.pseudolabel import combine, pseudo_label_table
 from finepseudo.runlog import environment
-from finepseudo.models.steps import Log, _setup_torch, load_videos, read_classes, resolve_device
+from finepseudo.stats import softmax
+from finepseudo.device import resolve_device, setup_torch
+from finepseudo.models.steps import Log, load_videos, read_classes
 
 __all__ = ["select_hparams_step", "read_hparams", "pseudo_label_step", "retrain_fe_step", "retrain_fa_step",
            "training_set"]
@@ -42,7 +44,7 @@ def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shar
     if fa is not None:
         model, score, meta = load_fa(fa)
         gal = pd.read_csv(gallery, sep="\t", dtype={"video": str})
-        g_emb, gal = _embed(model, meta, shards, gal, dev, log, "gallery")
+        g_emb, gal = embed_table(model, meta, shards, gal, dev, log, "gallery")
         q_emb = embed_videos(model.to(dev), frames, num_frames=meta["num_frames"], device=dev)
         d = pairwise_distance(q_emb, g_emb, gamma=align["gamma"], backend=align["dtw_backend"])
         sbar, _ = class_alignability(d, gal["label"].to_numpy(), num_classes, score, 1.0)
@@ -51,7 +53,7 @@ def _predict(*, fe: str, fa: str | None, gallery: str, table: pd.DataFrame, shar
 
 def calibrated_pe(p_e: np.ndarray, logits: np.ndarray, temperature: float | None) -> np.ndarray:
     """p_E as combined: the paper's averaged softmax (``temperature`` None) or softmax(logits / T_E)."""
-    return np.asarray(p_e, np.float64) if temperature is None else hp.softmax(np.asarray(logits) / temperature)
+    return np.asarray(p_e, np.float64) if temperature is None else softmax(np.asarray(logits) / temperature)
 
 
 def fit_pe_temperature(*, fe: str, val: str, shards: list[str], clips_per_video: int, dev: str, log: Log,
@@ -118,7 +120,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
     values, where each came from, whether a choice sits at the edge of its grid), the candidates table and,
     when asked, the validation calibration of p_E, p_E calibrated, p_A and the combination (ECE, NLL,
     reliability bins)."""
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
     val_t = pd.read_csv(val, sep="\t", dtype={"video": str})
@@ -144,7 +146,7 @@ def select_hparams_step(*, fe: str, fa: str | None, labeled: str, val: str, clas
             chosen_on["tau"] = "validation"
             at_edge["tau"] = values["tau"] in (min(tau_grid), max(tau_grid))
             candidates.append(tab.assign(hparam="tau", value=tab["tau"]).drop(columns="tau"))
-        p_a = hp.softmax(sbar / values["tau"]) if sbar is not None else None
+        p_a = softmax(sbar / values["tau"]) if sbar is not None else None
         fit = fit_on_validation(p_e_raw if source != "fa" else None, logits, p_a if source != "fe" else None, y,
                                 source=source, rule=rule, calibrate=calibrate, choose_theta="theta" in todo,
                                 theta=values["theta"], theta_grid=theta_grid, target_precision=target_precision)
@@ -227,7 +229,7 @@ def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, 
     unlabeled videos are then combined, thresholded (``accept``: see
     :func:`finepseudo.pseudo.pseudolabel.accept_mask`) and, in the open world, filtered. ``out_info``
     (JSON): everything this round used, with each branch's validation top-1 and their agreement."""
-    _setup_torch(threads, 0)
+    setup_torch(threads, 0)
     dev = resolve_device(device)
     names = read_classes(classes)
     record = json.loads(Path(hparams).read_text())
@@ -243,7 +245,7 @@ def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, 
         p_e_raw, logits, sbar, val_t = _predict(fe=fe, fa=fa, gallery=labeled, table=val_t, shards=shards,
                                                 align=align, clips_per_video=clips_per_video, dev=dev,
                                                 num_classes=len(names), log=log, what="validation")
-        p_a = hp.softmax(sbar / tau) if sbar is not None else None
+        p_a = softmax(sbar / tau) if sbar is not None else None
         fit = fit_on_validation(p_e_raw if source != "fa" else None, logits, p_a if source != "fe" else None,
                                 val_t["label"].to_numpy(), source=source, rule=rule, calibrate=calibrate,
                                 choose_theta=choose_theta, theta=theta, theta_grid=theta_grid or [theta],
@@ -263,7 +265,7 @@ def pseudo_label_step(*, fe: str, fa: str | None, labeled: str, unlabeled: str, 
                                            clips_per_video=clips_per_video, dev=dev, num_classes=len(names),
                                            log=log, what="unlabeled")
         p_e = calibrated_pe(p_e, logits, info["T_E"])
-        p_a = hp.softmax(sbar / tau) if sbar is not None else None
+        p_a = softmax(sbar / tau) if sbar is not None else None
         table = pseudo_label_table(pool["video"].tolist(), p_e, p_a, sbar, source=source, theta=theta, delta=delta,
                                    accept=accept, info=info, rule=rule,
                                    weights=tuple(info["weights"]) if info["weights"] else None)
@@ -303,7 +305,7 @@ def retrain_fe_step(*, fe: str, labeled: str, pseudo: str, shards: list[str], ou
     from finepseudo.resume import for_output
     from finepseudo.models.train import load_checkpoint, save_checkpoint
 
-    _setup_torch(threads, seed)
+    setup_torch(threads, seed)
     dev = resolve_device(device)
     prev, info = load_checkpoint(fe, dev)
     cfg = info["metadata"]["fe"]
@@ -351,7 +353,7 @@ def retrain_fa_step(*, fa: str, labeled: str, pseudo: str, shards: list[str], ou
                     align: dict, loss: str, epochs: int, seed: int, device: str, threads: int, log: Log) -> None:
     """Continue AVML of f_A(r-1) + f_S on labeled + accepted videos, re-mining the hardest negatives
     with all-pairs DTW over the current embeddings."""
-    _setup_torch(threads, seed)
+    setup_torch(threads, seed)
     dev = resolve_device(device)
     model, score, meta = load_fa(fa)
     table = training_set(labeled, pseudo)

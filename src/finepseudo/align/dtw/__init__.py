@@ -38,8 +38,9 @@ Backends: ``"cpu"`` (NumPy / PyTorch on the CPU, float64 when the inputs are flo
 float32), ``"cupy"`` (CuPy RawKernels from :mod:`finepseudo.align.dtw.cuda`, float32) and ``"auto"``
 (CuPy only when it imports, ``cupy.cuda.is_available()`` and a device operation succeeds).
 
-Modules (one per backend; import the names above from ``finepseudo.align.dtw`` itself)
---------------------------------------------------------------------------------
+Modules (one per backend; import the names above from ``finepseudo.align.dtw`` itself, and a module's
+private helpers, e.g. the tests' oracle ``_reference``, from that module)
+--------------------------------------------------------------------------------------------------------
 ``common``     constants, argument checks, the band, backend selection, array conversion, ``cost_matrix``
 ``dispatch``   ``pairwise`` and ``dtw_batch``: checks, backend choice, then ``cpu`` or ``cuda``
 ``cpu``        the NumPy recursions vectorised across pairs and the tiled, threaded all-pairs mining
@@ -64,60 +65,11 @@ Example
 
 from __future__ import annotations
 
-from finepseudo.align.dtw.autograd import (  # noqa: F401 - private helpers re-exported, see below
-    _cupy_training_ok,
-    _lengths,
-    _sdtw_bwd_torch,
-    _sdtw_fwd_torch,
-    _skew_index,
-    _SoftDTW,
-    _valid_mask,
-    soft_dtw,
-    soft_dtw_divergence,
-)
-from finepseudo.align.dtw.common import (  # noqa: F401 - private helpers re-exported, see below
-    _EPS,
-    _NO_BAND,
-    BACKENDS,
-    METRICS,
-    _check_band,
-    _check_gamma,
-    _check_metric,
-    _check_sets,
-    _cupy_probe,
-    _is_cupy,
-    _to_numpy,
-    band_limits,
-    band_mask,
-    cost_matrix,
-    cupy_available,
-    resolve_backend,
-)
-from finepseudo.align.dtw.cpu import (  # noqa: F401 - private helpers re-exported, see below
-    _blas_single_thread,
-    _chunk_shape,
-    _default_threads,
-    _dp_cpu,
-    _dp_hard_cpu,
-    _dp_soft_cpu,
-    _lae_into,
-    _pairwise_cpu,
-)
-from finepseudo.align.dtw.cuda import (  # noqa: F401 - private helpers re-exported, see below
-    _as_cupy,
-    _launch_allpairs,
-    _pairwise_cupy,
-    _prepare_smem,
-    _reg_size,
-    _sdtw_bwd_cupy,
-    _sdtw_fwd_cupy,
-    _torch_stream,
-)
+from finepseudo.align.dtw.autograd import soft_dtw, soft_dtw_divergence
+from finepseudo.align.dtw.common import BACKENDS, METRICS, band_limits, band_mask, cost_matrix, cupy_available, resolve_backend
 from finepseudo.align.dtw.dispatch import dtw_batch, pairwise
-from finepseudo.align.dtw.reference import _reference, dtw_path  # noqa: F401 - _reference: see below
+from finepseudo.align.dtw.reference import dtw_path
 
-# The private helpers above stay importable from finepseudo.align.dtw as before the split into modules (tests
-# and benchmarks use some, e.g. dtw._reference); only the names below are the public API.
 __all__ = [
     "BACKENDS",
     "METRICS",
