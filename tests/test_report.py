@@ -654,3 +654,25 @@ def test_the_report_shows_the_training_curve_of_the_f_e_its_metrics_name(runs, t
     first = Run(**{**inp.runs[0].__dict__, "models": (Model(other, "other.tsv"), Model(named, "named.tsv"))})
     _, _, histories, _ = _read_metrics(ReportInputs(**{**inp.__dict__, "runs": (first, *inp.runs[1:])}))
     assert histories == [(f"{first.method} 10%", "named.tsv")]
+
+
+def test_the_exports_section_lists_the_exports_and_the_prediction_run_of_the_plan(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export = Path("results/toy/export/supervised/frac10_seed0")
+    export.mkdir(parents=True)
+    (export / "model.json").write_text(json.dumps({
+        "method": "supervised", "split": {"label_percent": 10.0, "seed": 0},
+        "evaluation": {"top1": 61.25, "top1_ci95": [50.0, 70.0]}, "calibration": {"temperature": None},
+        "model": {"selected_round": None}, "alignability": None}))
+    folder = Path("results/toy/predict/clips")
+    folder.mkdir(parents=True)
+    pd.DataFrame({"video": ["a", "b", "c"], "status": ["ok", "ok", "failed"]}).to_csv(
+        folder / "predictions.tsv", sep="\t", index=False)
+    run = Prediction("clips", str(folder / "predictions.tsv"), str(folder / "page.html"))
+    html = sections.section_exports([str(export)], run)
+    assert "<td>61.2</td>" in html and "<td>[50.0, 70.0]</td>" in html and f"<td>{export}</td>" in html
+    assert ("Prediction run <b>clips</b>: 3 videos (1 failed, 2 ok); table <code>results/toy/predict/clips/"
+            "predictions.tsv</code>") in html
+    assert '<a href="toy/predict/clips/page.html">results/toy/predict/clips/page.html</a>' in html
+    assert "Prediction run" not in sections.section_exports([str(export)], None)
+    assert sections.section_exports([], None) == "<p>No exported model.</p>"
