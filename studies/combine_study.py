@@ -15,7 +15,6 @@ so the generation, frames and encoders that calibration trained are reused, not 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import subprocess
 import sys
@@ -32,7 +31,8 @@ import _record  # noqa: E402
 
 from calibrate_synthdive import set_key  # noqa: E402
 
-from finepseudo.report.html import round_table  # noqa: E402
+from finepseudo.report.inputs import RunFile  # noqa: E402
+from finepseudo.report.tables import round_table  # noqa: E402
 
 RESULTS = ROOT / "studies/results/combine_study.csv"
 METHODS = ("pl", "fa_only", "finepseudo", "finepseudo_mean")
@@ -69,8 +69,11 @@ def main() -> None:
         print(f"[combine] seed {seed}: {' '.join(args.overrides) or 'default config'}", flush=True)
         subprocess.run(cmd, check=True)
         res = wd / "results/synthdive/methods"
-        table = round_table(sorted(glob.glob(str(res / f"*/frac{frac}_seed0/round*/pseudo_labels.json"))),
-                            sorted(glob.glob(str(res / f"*/frac{frac}_seed0/pseudo_quality.tsv"))))
+        rounds = range(1, cfg["pseudo"]["rounds"] + 1)
+        table = round_table([RunFile(m, float(frac), 0, str(res / f"{m}/frac{frac}_seed0/round{r}/pseudo_labels.json"), r)
+                             for m in METHODS for r in rounds],
+                            [RunFile(m, float(frac), 0, str(res / f"{m}/frac{frac}_seed0/pseudo_quality.tsv"))
+                             for m in METHODS])
         rows = []
         for _, r in table.iterrows():
             if r["method"] not in METHODS:

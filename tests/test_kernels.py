@@ -112,12 +112,12 @@ def test_cpu_facts_describe_this_process():
 
 
 def test_the_report_shows_the_cpu_facts():
-    from finepseudo.report.html import _section_software
+    from finepseudo.report.sections import section_software
     from finepseudo.runlog import environment
 
     env = environment()
     assert set(kernels.FACT_KEYS) <= set(env)  # what checkpoints and the report get
-    html = _section_software(env, {"cpu_kernels": "avx2"})
+    html = section_software(env, {"cpu_kernels": "avx2"})
     assert "CPU and kernels" in html and "<b>avx2</b>" in html
     for key in kernels.FACT_KEYS:
         assert f"<td>{key}</td>" in html

@@ -1,5 +1,5 @@
-"""finepseudo.report.html: the confidence-interval, paired-comparison, calibration and hyper-parameter sections,
-on small synthetic run folders laid out like the workflow's."""
+"""finepseudo.report: the confidence-interval, paired-comparison, calibration and hyper-parameter sections and the
+whole report, on small synthetic run folders laid out like the workflow's; the plan of its inputs."""
 import json
 import re
 from pathlib import Path
@@ -11,10 +11,27 @@ import pytest
 from finepseudo import stats
 
 from finepseudo.report import html as report
+from finepseudo.report import sections, tables
+from finepseudo.report.inputs import (Alignability, Baseline, BenchmarkFile, Model, Prediction, PseudoFiles, ReportInputs,
+                                      Round, Run, RunFile)
 
 N_VIDEOS = 60
 SEEDS = (0, 1, 2)
 DISTS = ("p_E", "p_E_calibrated", "p_A", "combined")
+
+
+def _keyed(paths: list[str]) -> list[RunFile]:
+    """The fixtures' files .../<method>/frac<P>_seed<S>[/round<R>]/<file> with the run each belongs to (the
+    workflow's plan says so; here the test's own layout does)."""
+    out = []
+    for path in paths:
+        parts = Path(path).parts
+        rnd = int(parts[-2][5:]) if parts[-2].startswith("round") else None
+        if rnd is not None:
+            parts = parts[:-1]
+        p, s = re.match(r"frac([\d.]+)_seed(\d+)", parts[-2]).groups()
+        out.append(RunFile(parts[-3], float(p), int(s), str(path), rnd))
+    return out
 
 
 def _predictions(labels: np.ndarray, acc: float, rng: np.random.Generator) -> np.ndarray:
@@ -69,7 +86,7 @@ def _correct(path: str) -> pd.DataFrame:
 
 def test_paired_table_matches_bootstrap(runs):
     res, preds = runs
-    table = report.paired_comparisons(preds, n_boot=500, seed=3)
+    table = tables.paired_comparisons(_keyed(preds), n_boot=500, seed=3)
     # only the pairs whose methods both ran: no fa_only, no ablations, no supervised_scratch
     assert set(table["comparison"]) == {"finepseudo vs pl", "finepseudo vs supervised"}
     row = table.set_index("comparison").loc["finepseudo vs pl"]
@@ -87,28 +104,28 @@ def test_paired_table_matches_bootstrap(runs):
 
 def test_reading_says_within_noise_exactly_when_the_interval_contains_zero(runs):
     _, preds = runs
-    table = report.paired_comparisons(preds, n_boot=500)
+    table = tables.paired_comparisons(_keyed(preds), n_boot=500)
     for _, r in table.iterrows():
         assert ("within noise" in r["reading"]) == (r["ci_lo"] <= 0 <= r["ci_hi"]), r
     by = table.set_index("comparison")["reading"]
     assert by["finepseudo vs pl"].startswith("finepseudo better than pl")
     assert "within noise" in by["finepseudo vs supervised"]
     # reversed order of a pair: B better than A
-    rev = report.paired_comparisons(preds, comparisons=[("pl", "finepseudo")], n_boot=200)
+    rev = tables.paired_comparisons(_keyed(preds), comparisons=[("pl", "finepseudo")], n_boot=200)
     assert rev["reading"].iloc[0].startswith("finepseudo better than pl") and rev["difference (points)"].iloc[0] < 0
 
 
 def test_paired_section_shows_the_table(runs):
     _, preds = runs
-    html = report._section_paired(preds, n_boot=300)
-    table = report.paired_comparisons(preds, n_boot=300)
+    html = sections.section_paired(_keyed(preds), n_boot=300)
+    table = tables.paired_comparisons(_keyed(preds), n_boot=300)
     for _, r in table.iterrows():
         cells = re.search(rf"<td>{re.escape(r['comparison'])}</td>(.*?)</tr>", html, re.S).group(1)
         assert f"<td>{r['difference (points)']:+.1f}</td>" in cells
         assert f"<td>[{r['ci_lo']:.1f}, {r['ci_hi']:.1f}]</td>" in cells
         assert ("within noise" in cells) == (r["ci_lo"] <= 0 <= r["ci_hi"])
-    assert "No test predictions" in report._section_paired([])
-    assert "None of the comparisons" in report._section_paired([p for p in preds if "/pl/" in p])
+    assert "No test predictions" in sections.section_paired([])
+    assert "None of the comparisons" in sections.section_paired(_keyed([p for p in preds if "/pl/" in p]))
 
 
 def test_accuracy_ci_table(runs):
@@ -117,7 +134,7 @@ def test_accuracy_ci_table(runs):
     for path in sorted(res.glob("eval/*/*/metrics.json")):
         m = json.loads(path.read_text())
         metrics.append({"method": m["method"], "percent": 10.0, "seed": int(path.parent.name[-1]), "top1": m["top1"]})
-    t = report.accuracy_ci_table(metrics).set_index("method")
+    t = tables.accuracy_ci_table(metrics).set_index("method")
     fp = [m["top1"] for m in metrics if m["method"] == "finepseudo"]
     mean, lo, hi = stats.mean_ci(fp)
     assert t.loc["finepseudo", "seeds"] == 3
@@ -125,11 +142,11 @@ def test_accuracy_ci_table(runs):
         pytest.approx((mean, lo, hi))
     assert t.loc["finepseudo", "per-seed top-1"] == ", ".join(f"{s}: {v:.1f}" for s, v in zip(SEEDS, fp))
     assert t.loc["supervised", "seeds"] == 2
-    one = report.accuracy_ci_table([metrics[0]])
+    one = tables.accuracy_ci_table([metrics[0]])
     assert one["seeds"].tolist() == [1] and np.isnan(one["ci_lo"].iloc[0])
     # the mean ± std helper still works, and the section shows both tables
-    assert "± " in report.accuracy_table(metrics).loc["finepseudo"].iloc[0]
-    html = report._section_accuracy(metrics, {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}})
+    assert "± " in tables.accuracy_table(metrics).loc["finepseudo"].iloc[0]
+    html = sections.section_accuracy(metrics, {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}})
     assert "95 % confidence interval" in html and f"[{lo:.1f}, {hi:.1f}]" in html
 
 
@@ -173,7 +190,7 @@ def _write_calibration(tmp_path: Path) -> tuple[list[str], list[str]]:
 
 def test_calibration_table_and_section(tmp_path):
     cal, rel = _write_calibration(tmp_path)
-    t = report.calibration_table(cal)
+    t = tables.calibration_table(_keyed(cal))
     assert list(t["method"]) == ["pl"] * 2 + ["finepseudo"] * 4  # order of the inputs
     assert list(t["distribution"]) == ["p_E", "p_E_calibrated", "p_E", "p_E_calibrated", "p_A", "combined"]
     by = t.set_index(["method", "distribution"])
@@ -182,29 +199,30 @@ def test_calibration_table_and_section(tmp_path):
         assert by.loc[key, "seeds"] == 3
     assert by.loc[("pl", "p_E_calibrated"), "temperature"] == pytest.approx(2.5)
     assert np.isnan(by.loc[("pl", "p_E"), "temperature"])
-    html = report._section_calibration({"calibration": cal, "reliability": rel})
+    html = sections.section_calibration(_keyed(cal), _keyed(rel))
     for values in ECE.values():
         assert f"<td>{np.mean(values):.3f}</td>" in html
     assert "data:image/png;base64," in html
     assert "Reliability diagram of finepseudo" in html and "validation split is small" in html
-    # reliability paths derived from the calibration folders when inp lacks them
-    assert "data:image/png;base64," in report._section_calibration({"calibration": cal})
-    assert "No calibration" in report._section_calibration({})
+    # no reliability bins, no diagram; no calibration tables, no section
+    assert "data:image/png;base64," not in sections.section_calibration(_keyed(cal), [])
+    assert "No calibration" in sections.section_calibration([], [])
     # a run without validation videos writes header-only tables: left out of the table and the plot
     empty = tmp_path / "results/toy/methods/finepseudo/frac20_seed0"
     empty.mkdir(parents=True)
     (empty / "calibration.tsv").write_text("distribution\ttemperature\tn\ttop1\tece\tnll\n")
     (empty / "reliability.tsv").write_text("distribution\tbin\tlo\thi\tcount\tconfidence\taccuracy\n")
-    assert len(report.calibration_table([*cal, str(empty / "calibration.tsv")])) == len(ECE)
-    only_empty = {"calibration": [str(empty / "calibration.tsv")]}
-    assert "The calibration tables are empty" in report._section_calibration(only_empty)
-    html = report._section_calibration({"calibration": [*cal, str(empty / "calibration.tsv")]})
+    assert len(tables.calibration_table(_keyed([*cal, str(empty / "calibration.tsv")]))) == len(ECE)
+    only_empty = _keyed([str(empty / "calibration.tsv")])
+    assert "The calibration tables are empty" in sections.section_calibration(only_empty, [])
+    html = sections.section_calibration(_keyed([*cal, str(empty / "calibration.tsv")]),
+                                        _keyed([*rel, str(empty / "reliability.tsv")]))
     assert html.count("data:image/png;base64,") == 1
 
 
 def test_pooled_reliability(tmp_path):
     _, rel = _write_calibration(tmp_path)
-    pooled = report.pooled_reliability(rel, "finepseudo").set_index(["distribution", "bin"])
+    pooled = tables.pooled_reliability(_keyed(rel), "finepseudo").set_index(["distribution", "bin"])
     parts = [pd.read_csv(p, sep="\t") for p in rel if "/finepseudo/" in p]
     raw = pd.concat(parts)
     mixed = 0  # bins where at least two runs have videos: the count weighting matters there
@@ -220,7 +238,7 @@ def test_pooled_reliability(tmp_path):
     assert mixed > 0 and (raw["count"] == 0).any()  # both cases occur in the fixture
     assert pooled["runs"].max() == 3
     assert list(dict.fromkeys(pooled.index.get_level_values(0))) == list(DISTS)
-    assert report.pooled_reliability(rel, "absent").empty
+    assert tables.pooled_reliability(_keyed(rel), "absent").empty
 
 
 # ---------------------------------------------------------------------------------------- hparams
@@ -238,14 +256,14 @@ def _hparams(tmp_path: Path, edge: dict | None) -> str:
 
 
 def test_hparams_flags_a_theta_at_the_grid_edge(tmp_path):
-    html = report._section_hparams([_hparams(tmp_path, {"theta": True, "tau": False})])
+    html = sections.section_hparams(_keyed([_hparams(tmp_path, {"theta": True, "tau": False})]))
     assert "<td class='bad'>\u26a0 theta at the edge of the grid</td>" in html
     assert "finepseudo, 10 %, seed 0: theta" in html
-    html = report._section_hparams([_hparams(tmp_path, {"theta": False, "tau": False})])
+    html = sections.section_hparams(_keyed([_hparams(tmp_path, {"theta": False, "tau": False})]))
     assert "class='bad'" not in html and "grid edge" in html
-    html = report._section_hparams([_hparams(tmp_path, {"theta": False, "tau": True, "T_E": False})])
+    html = sections.section_hparams(_keyed([_hparams(tmp_path, {"theta": False, "tau": True, "T_E": False})]))
     assert "<td class='bad'>\u26a0 tau at the edge of the grid</td>" in html
-    html = report._section_hparams([_hparams(tmp_path, None)])  # older hparams.json without the key
+    html = sections.section_hparams(_keyed([_hparams(tmp_path, None)]))  # older hparams.json without the key
     assert "grid edge" not in html and "0.9 (validation)" in html
 
 
@@ -256,7 +274,7 @@ def test_hparams_shows_the_pool_weights(tmp_path):
     rec["values"]["weights"] = [0.5, 2.0]
     rec["chosen_on"]["weights"] = "validation"
     Path(path).write_text(json.dumps(rec))
-    html = report._section_hparams([path])
+    html = sections.section_hparams(_keyed([path]))
     assert "(0.5, 2) (validation)" in html and "0.9 (validation)" in html
 
 
@@ -270,48 +288,59 @@ def test_failed_and_warned_videos_are_listed(tmp_path):
                  ).to_csv(new, sep="\t", index=False)
     old = tmp_path / "shard1.status.tsv"
     pd.DataFrame({"video": ["00004"], "status": ["ok"], "reason": [""]}).to_csv(old, sep="\t", index=False)
-    html = report._section_failed({"frame_status": [str(new), str(old)]})
+    html = sections.section_failed([str(new), str(old)])
     assert "1 video(s) could not be decoded" in html and "empty (0 bytes): v/00002.mp4" in html
     assert "1 video(s) were kept with a warning" in html and "[20, 40) runs past the last frame" in html
     assert "00001" not in html and "00004" not in html
-    html = report._section_failed({"frame_status": [str(old)]})
+    html = sections.section_failed([str(old)])
     assert "Every video was decoded" in html and "warning" not in html
 
 
 # ------------------------------------------------------------------------------------ whole report
 
 
-def test_build_report_with_and_without_the_new_inputs(runs, tmp_path):
-    res, preds = runs
-    cal, rel = _write_calibration(tmp_path)
-    pd.DataFrame({"video": [f"{v:05d}" for v in range(4)], "label": [0, 1, 2, 3],
-                  "label_name": list("abcd"), "split": ["train", "train", "test", "test"],
-                  "start_frame": 0, "end_frame": [10, 12, 9, 11]}).to_csv(res / "manifest.tsv", sep="\t", index=False)
-    pd.DataFrame({"label": range(4), "name": list("abcd")}).to_csv(res / "classes.tsv", sep="\t", index=False)
-    pd.DataFrame({"video": ["00000"], "status": ["ok"], "reason": [""]}).to_csv(res / "status.tsv", sep="\t",
-                                                                                index=False)
-    (tmp_path / "bench").mkdir()
-    for p in preds:
-        conf = pd.DataFrame(np.eye(4, dtype=int), index=list("abcd"), columns=list("abcd"))
-        conf.to_csv(Path(p).with_name("confusion.tsv"), sep="\t")
-    base = {"manifest": str(res / "manifest.tsv"), "classes": str(res / "classes.tsv"),
-            "metrics": [str(Path(p).with_name("metrics.json")) for p in preds],
-            "frame_status": [str(res / "status.tsv")], "shards": [], "benchmarks": str(tmp_path / "bench")}
-    config = {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}}
-    old = report.build_report(base, config, {"torch": "x"})
-    assert "Accuracy" in old and "No test predictions" in old and "No calibration measurements" in old
-    new = report.build_report(base | {"predictions": preds, "calibration": cal, "reliability": rel}, config, {})
-    assert '<h2 id="paired">Paired comparisons</h2>' in new
-    assert '<h2 id="calibration">Calibration on validation</h2>' in new
-    assert "finepseudo better than pl" in new
+def _write_pseudo(run: Path) -> PseudoFiles:
+    """The files of a pseudo-labeling run in folder ``run``: those the test wrote there, and small valid ones (one
+    round, theta 0.5, header-only calibration) for the others."""
+    run.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "pseudo_quality.tsv": "round\tpool\taccepted\tcoverage\tprecision\tfe_fa_agreement\tper_class_precision\n"
+                              "1\t50\t20\t0.4\t0.75\t0.5\t{}\n",
+        "hparams.json": json.dumps({"n_val": 8, "values": {"theta": 0.5}, "chosen_on": {"theta": "validation"}}),
+        "hparams_candidates.tsv": "theta\tprecision\n0.5\t0.75\n",
+        "round_selection.tsv": "round\tval_top1\tchosen\n1\t50.0\tTrue\n",
+        "calibration.tsv": "distribution\ttemperature\tn\ttop1\tece\tnll\n",
+        "reliability.tsv": "distribution\tbin\tlo\thi\tcount\tconfidence\taccuracy\n",
+    }
+    for name, text in defaults.items():
+        if not (run / name).exists():
+            (run / name).write_text(text)
+    return PseudoFiles(calibration=str(run / "calibration.tsv"), reliability=str(run / "reliability.tsv"),
+                       quality=str(run / "pseudo_quality.tsv"), hparams=str(run / "hparams.json"),
+                       candidates=str(run / "hparams_candidates.tsv"), round_selection=str(run / "round_selection.tsv"),
+                       rounds=())
 
 
-# ------------------------------------------------------------------------ the report's numbers and inputs
+def _plan(res: Path, preds: list[str], bench: list[BenchmarkFile], pseudo: tuple[str, ...] = (),
+          **more) -> ReportInputs:
+    """The report's plan for the ``runs`` fixture (written by _base_inputs): every run with its metrics,
+    predictions and confusion matrix; the methods in ``pseudo`` with their pseudo-labeling files (_write_pseudo)."""
+    runs = []
+    for f in _keyed(preds):
+        folder = Path(f.path).parent
+        files = None
+        if f.method in pseudo:
+            files = _write_pseudo(res / "methods" / f.method / folder.name)
+        runs.append(Run(method=f.method, frac=f"{f.percent:g}", seed=f.seed, metrics=str(folder / "metrics.json"),
+                        predictions=f.path, confusion=str(folder / "confusion.tsv"), models=(), pseudo=files))
+    return ReportInputs(manifest=str(res / "manifest.tsv"), classes=str(res / "classes.tsv"),
+                        frame_status=(str(res / "status.tsv"),), shards=(), runs=tuple(runs), benchmarks=tuple(bench),
+                        **more)
 
 
-def _base_inputs(res: Path, preds: list[str], bench: Path) -> dict:
-    """The report's required inputs for the ``runs`` fixture: manifest, classes, metrics, frame status,
-    confusion matrices, a benchmark folder with two jobs (12.5 s and 30 s)."""
+def _base_inputs(res: Path, preds: list[str], bench: Path, pseudo: tuple[str, ...] = (), **more) -> ReportInputs:
+    """The report's inputs for the ``runs`` fixture: manifest, classes, the runs' metrics, predictions and
+    confusion matrices, frame status (one video failed), the benchmark files of two jobs (12.5 s and 30 s)."""
     pd.DataFrame({"video": [f"{v:05d}" for v in range(4)], "label": [0, 1, 2, 3],
                   "label_name": list("abcd"), "split": ["train", "train", "test", "test"],
                   "start_frame": 0, "end_frame": [10, 12, 9, 11]}).to_csv(res / "manifest.tsv", sep="\t", index=False)
@@ -321,12 +350,28 @@ def _base_inputs(res: Path, preds: list[str], bench: Path) -> dict:
     for p in preds:
         conf = pd.DataFrame(np.eye(4, dtype=int), index=list("abcd"), columns=list("abcd"))
         conf.to_csv(Path(p).with_name("confusion.tsv"), sep="\t")
+    files = []
     for rule, s in (("train_fe", 12.5), ("report", 30.0)):
         (bench / rule).mkdir(parents=True)
         pd.DataFrame({"s": [s], "max_rss": [100.0]}).to_csv(bench / rule / "job.tsv", sep="\t", index=False)
-    return {"manifest": str(res / "manifest.tsv"), "classes": str(res / "classes.tsv"),
-            "metrics": [str(Path(p).with_name("metrics.json")) for p in preds],
-            "frame_status": [str(res / "status.tsv")], "shards": [], "benchmarks": str(bench)}
+        files.append(BenchmarkFile(rule, f"{rule}/job", str(bench / rule / "job.tsv")))
+    return _plan(res, preds, files, pseudo, **more)
+
+
+def test_build_report_with_and_without_pseudo_labeling_files(runs, tmp_path):
+    res, preds = runs
+    _write_calibration(tmp_path)
+    plain = report.build_report(_base_inputs(res, preds, tmp_path / "bench"), CONFIG, {"torch": "x"})
+    assert "Accuracy" in plain and "No calibration measurements" in plain
+    assert "No pseudo-labeling method in this run's config" in plain
+    assert "finepseudo better than pl" in plain  # every run's test predictions are paired
+    new = report.build_report(_base_inputs(res, preds, tmp_path / "b2", pseudo=("finepseudo", "pl")), CONFIG, {})
+    assert '<h2 id="paired">Paired comparisons</h2>' in new
+    assert '<h2 id="calibration">Calibration on validation</h2>' in new and "Reliability diagram of finepseudo" in new
+    assert "finepseudo better than pl" in new
+
+
+# ------------------------------------------------------------------------ the report's numbers and inputs
 
 
 CONFIG = {"dataset": {"name": "toy"}, "eval": {"clips_per_video": 2}}
@@ -350,20 +395,16 @@ def test_report_shows_the_accuracy_of_every_method_from_its_metrics(runs, tmp_pa
 
 def test_report_shows_pseudo_label_quality_and_hyper_parameters(runs, tmp_path):
     res, preds = runs
-    inp = _base_inputs(res, preds, tmp_path / "bench")
-    quality, hparams = [], []
     for s in SEEDS:
         run = res / "methods/finepseudo" / f"frac10_seed{s}"
         run.mkdir(parents=True)
         pd.DataFrame({"round": [1], "pool": [50], "accepted": [20], "coverage": [0.4], "precision": [0.75 + s / 100],
                       "fe_fa_agreement": [0.5], "per_class_precision": ["{}"]}).to_csv(
             run / "pseudo_quality.tsv", sep="\t", index=False)
-        quality.append(str(run / "pseudo_quality.tsv"))
         (run / "hparams.json").write_text(json.dumps({
             "method": "finepseudo", "n_val": 8, "values": {"theta": 0.8125, "tau": 0.03, "delta": None},
             "chosen_on": {"theta": "validation", "tau": "validation", "delta": "not used", "rounds": "validation"}}))
-        hparams.append(str(run / "hparams.json"))
-    html = report.build_report(inp | {"pseudo_quality": quality, "hparams": hparams}, CONFIG, {})
+    html = report.build_report(_base_inputs(res, preds, tmp_path / "bench", pseudo=("finepseudo",)), CONFIG, {})
     # mean over the seeds of the last round: coverage 40 %, precision (75 + 76 + 77) / 3 = 76 %
     assert "finepseudo at 10 %: the last round accepted 40 % of the pool at a pseudo-label precision of 76 %" in html
     assert "0.8125 (validation)" in html and "0.03 (validation)" in html
@@ -373,8 +414,8 @@ def test_report_shows_pseudo_label_quality_and_hyper_parameters(runs, tmp_path):
 def test_report_names_a_missing_input(runs, tmp_path, missing):
     res, preds = runs
     inp = _base_inputs(res, preds, tmp_path / "bench")
-    gone = {"metrics": inp["metrics"][1], "classes": inp["classes"], "manifest": inp["manifest"],
-            "confusion": str(Path(inp["metrics"][1]).with_name("confusion.tsv"))}[missing]
+    gone = {"metrics": inp.runs[1].metrics, "classes": inp.classes, "manifest": inp.manifest,
+            "confusion": inp.runs[1].confusion}[missing]
     Path(gone).unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(gone)):
         report.build_report(inp, CONFIG, {})
@@ -418,11 +459,11 @@ def trivial(runs):
 def test_best_trivial_baseline_and_every_method_against_it(runs, trivial):
     res, preds = runs
     _, bpreds = trivial
-    best = report.best_trivial_baselines(bpreds)
+    best = tables.best_trivial_baselines(_keyed(bpreds))
     assert best["baseline"].tolist() == ["pixel_dtw"] and best["seeds"].tolist() == [3]
     dtw = [_correct(p).mean() * 100 for p in bpreds if "/pixel_dtw/" in p]
     assert best["mean top-1 (%)"].iloc[0] == pytest.approx(np.mean(dtw))
-    table = report.trivial_comparisons(preds, bpreds, n_boot=500, seed=4).set_index("method")
+    table = tables.trivial_comparisons(_keyed(preds), _keyed(bpreds), n_boot=500, seed=4).set_index("method")
     assert set(table.index) == {"finepseudo", "pl", "supervised"} and (table["baseline"] == "pixel_dtw").all()
     a = [_correct(str(res / f"eval/finepseudo/frac10_seed{s}/predictions.tsv")) for s in SEEDS]
     b = [_correct(p) for p in bpreds if "/pixel_dtw/" in p]
@@ -440,28 +481,29 @@ def test_best_trivial_baseline_and_every_method_against_it(runs, trivial):
     full = res / "eval/supervised_full/frac100_seed0"
     full.mkdir(parents=True)
     pd.read_csv(preds[0], sep="\t").to_csv(full / "predictions.tsv", sep="\t", index=False)
-    table = report.trivial_comparisons([*preds, str(full / "predictions.tsv")], bpreds, n_boot=100)
+    table = tables.trivial_comparisons(_keyed([*preds, str(full / "predictions.tsv")]), _keyed(bpreds), n_boot=100)
     row = table[table["method"] == "supervised_full"].iloc[0]
     assert row["labels %"] == 100 and row["beats"] is None
-    assert "no trivial baseline ran at this label fraction" in report.trivial_reading(row)
+    assert "no trivial baseline ran at this label fraction" in tables.trivial_reading(row)
 
 
 def test_trivial_reading_says_plainly_whether_a_method_beats_the_best_baseline():
     row = {"method": "finepseudo", "labels %": 10.0, "baseline": "pixel_dtw", "baseline top-1 (%)": 31.04,
            "difference (points)": 4.2, "ci_lo": 1.1, "ci_hi": 7.3}
-    assert report.trivial_reading(row) == ("finepseudo at 10 % labels against the best trivial baseline, pixel_dtw "
+    assert tables.trivial_reading(row) == ("finepseudo at 10 % labels against the best trivial baseline, pixel_dtw "
                                            "(31.0 %): it beats it, by +4.2 points (95 % interval [1.1, 7.3], above 0).")
-    noise = report.trivial_reading(row | {"difference (points)": 2.0, "ci_lo": 0.0, "ci_hi": 4.0})
+    noise = tables.trivial_reading(row | {"difference (points)": 2.0, "ci_lo": 0.0, "ci_hi": 4.0})
     assert "does NOT beat it: +2.0 points, 95 % interval [0.0, 4.0] contains 0 (within noise)" in noise
-    worse = report.trivial_reading(row | {"difference (points)": -3.0, "ci_lo": -5.0, "ci_hi": -1.0})
+    worse = tables.trivial_reading(row | {"difference (points)": -3.0, "ci_lo": -5.0, "ci_hi": -1.0})
     assert "does NOT beat it: it is worse by 3.0 points (95 % interval [-5.0, -1.0], below 0)" in worse
 
 
 def test_report_shows_the_trivial_baselines_as_rows_and_reads_them(runs, trivial, tmp_path):
     res, preds = runs
     bmetrics, bpreds = trivial
-    inp = _base_inputs(res, preds, tmp_path / "bench") | {"predictions": preds, "baselines": bmetrics,
-                                                          "baseline_predictions": bpreds}
+    baselines = tuple(Baseline(m.method, f"{m.percent:g}", m.seed, m.path, q.path)
+                      for m, q in zip(_keyed(bmetrics), _keyed(bpreds)))
+    inp = _base_inputs(res, preds, tmp_path / "bench", baselines=baselines)
     html = report.build_report(inp, CONFIG | {"fe": {"init": "ssl"}}, {})
     acc = html[html.index('<h2 id="accuracy">'):html.index('<h2 id="methods">')]
     for name in ("pixel_dtw", "pixel_pooled", "phi_a"):
@@ -479,7 +521,7 @@ def test_report_shows_the_trivial_baselines_as_rows_and_reads_them(runs, trivial
     assert "never the validation or unlabeled videos" in acc and "ssl_probe is not shown" not in acc
     # every method against the best one, in the paired section and in the generated reading
     paired = html[html.index('<h2 id="paired">'):html.index('<h2 id="calibration">')]
-    table = report.trivial_comparisons(preds, bpreds)
+    table = tables.trivial_comparisons(_keyed(preds), _keyed(bpreds))
     for _, r in table.iterrows():
         cells = re.search(rf"<h3>Every method against.*?<td>{r['method']}</td>(.*?)</tr>", paired, re.S).group(1)
         assert f"<td>{r['difference (points)']:+.1f}</td>" in cells and f"[{r['ci_lo']:.1f}, {r['ci_hi']:.1f}]" in cells
@@ -494,8 +536,8 @@ def test_report_shows_the_trivial_baselines_as_rows_and_reads_them(runs, trivial
     # fe.init scratch: no self-supervised f_E, so no ssl_probe row, and the report says why
     html = report.build_report(inp, CONFIG | {"fe": {"init": "scratch"}}, {})
     assert "<code>ssl_probe</code> is not shown: <code>fe.init</code> is scratch" in html
-    # a report without the baselines' inputs (an older run) has no such rows
-    html = report.build_report(_base_inputs(res, preds, tmp_path / "b2") | {"predictions": preds}, CONFIG, {})
+    # a plan without trivial baselines has no such rows
+    html = report.build_report(_base_inputs(res, preds, tmp_path / "b2"), CONFIG, {})
     assert "(trivial baseline)" not in html and "No trivial baseline predictions" in html
 
 
@@ -504,7 +546,8 @@ def test_round_table_shows_both_branches_per_round(tmp_path):
     and pool accuracy and their agreement, from the rounds' pseudo_labels.json and pseudo_quality.tsv."""
     import json
 
-    from finepseudo.report.html import _section_rounds, round_table
+    from finepseudo.report.sections import section_rounds
+    from finepseudo.report.tables import round_table
 
     run = tmp_path / "results/synthdive/methods/finepseudo/frac10_seed0"
     for r, (w, theta) in enumerate((([0.5, 2.0], 0.6), ([1.0, 1.5], 0.7)), start=1):
@@ -517,10 +560,119 @@ def test_round_table_shows_both_branches_per_round(tmp_path):
                   "combined_accuracy": [0.45, 0.5], "fe_fa_agreement": [0.5, 0.6]}).to_csv(
         run / "pseudo_quality.tsv", sep="\t", index=False)
     infos = [str(run / f"round{r}/pseudo_labels.json") for r in (1, 2)]
-    t = round_table(infos, [str(run / "pseudo_quality.tsv")])
+    t = round_table(_keyed(infos), _keyed([str(run / "pseudo_quality.tsv")]))
     assert t["round"].tolist() == [1, 2] and t["method"].tolist() == ["finepseudo"] * 2
     assert t["alpha"].tolist() == [0.5, 1.0] and t["beta"].tolist() == [2.0, 1.5] and t["theta"].tolist() == [0.6, 0.7]
     assert t["val p_A"].tolist() == [41.0, 42.0] and t["val agreement"].tolist() == [50.0, 50.0]
     assert t["pool p_E"].tolist() == pytest.approx([30.0, 35.0]) and t["precision"].tolist() == pytest.approx([80.0, 75.0])
-    html = _section_rounds(infos, [str(run / "pseudo_quality.tsv")])
+    html = section_rounds(_keyed(infos), _keyed([str(run / "pseudo_quality.tsv")]))
     assert "pool p_A" in html and "alpha" in html and "every seed" in html
+
+
+# ---------------------------------------------------------------------------------------- the plan of its inputs
+
+
+def test_the_report_package_neither_looks_for_files_nor_reads_keys_out_of_paths():
+    """The report reads the files of its plan, and the plan says what each one is: no glob, no probing whether a
+    file exists, no regular expression over paths in finepseudo/report."""
+    import ast
+
+    import finepseudo.report
+
+    folder = Path(finepseudo.report.__file__).parent
+    sources = sorted(folder.glob("*.py"))
+    assert {p.name for p in sources} >= {"html.py", "inputs.py", "tables.py", "figures.py", "sections.py"}
+    for path in sources:
+        text = path.read_text()
+        for banned in (r"\bglob\b", r"\bis_file\(", r"\bexists\(", r"\bis_dir\(", r"\biterdir\(", r"\blistdir\(",
+                       r"\bwalk\(", r"\bre\.\w", r"\bfnmatch\b"):
+            assert not re.search(banned, text), (path.name, banned)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = {a.name for a in node.names} | {getattr(node, "module", None)}
+                assert not names & {"re", "glob", "fnmatch", "os"}, (path.name, names)
+
+
+def _toy_plan() -> ReportInputs:
+    rounds = (Round(1, "e/fp/frac10_seed0/round1/metrics.json", "m/fp/frac10_seed0/round1/pseudo_labels.json"),
+              Round(2, "e/fp/frac10_seed0/round2/metrics.json", "m/fp/frac10_seed0/round2/pseudo_labels.json"))
+    pseudo = PseudoFiles("m/cal.tsv", "m/rel.tsv", "m/q.tsv", "m/hp.json", "m/cand.tsv", "m/sel.tsv", rounds)
+    runs = (Run("finepseudo", "2.5", 0, "e/fp/metrics.json", "e/fp/predictions.tsv", "e/fp/confusion.tsv",
+                (Model("m/r1/fe.pt", "m/r1/fe.history.tsv"), Model("m/r2/fe.pt", "m/r2/fe.history.tsv")), pseudo),
+            Run("supervised", "10", 1, "e/sup/metrics.json", "e/sup/predictions.tsv", "e/sup/confusion.tsv",
+                (Model("models/sup/fe.pt", "models/sup/fe.history.tsv"),)))
+    return ReportInputs(
+        manifest="manifest.tsv", classes="classes.tsv", frame_status=("s0.status.tsv",), shards=("s0.npy",),
+        runs=runs, baselines=(Baseline("pixel_dtw", "10", 1, "b/metrics.json", "b/predictions.tsv"),),
+        alignability=(Alignability("10", 1, "a/pv.tsv", "a/phase.tsv", "a/pA_test.tsv", "a/ex.npz", "s/test.tsv"),),
+        benchmarks=(BenchmarkFile("train_fe", "train_fe/toy/frac10_seed1", "bench/train_fe/toy/frac10_seed1.tsv"),),
+        exports=("export/sup",), predict=Prediction("clips", "p/predictions.tsv", "p/page.html"))
+
+
+def test_the_plan_declares_every_file_and_says_what_each_one_is():
+    plan = _toy_plan()
+    files = plan.files()
+    assert files["run_metrics"] == ["e/fp/metrics.json", "e/sup/metrics.json"]
+    assert files["model_history"] == ["m/r1/fe.history.tsv", "m/r2/fe.history.tsv", "models/sup/fe.history.tsv"]
+    assert files["round_info"] == ["m/fp/frac10_seed0/round1/pseudo_labels.json",
+                                   "m/fp/frac10_seed0/round2/pseudo_labels.json"]
+    assert files["synthdive_summary"] == [] and files["exports"] == ["export/sup"]
+    assert files["predict_page"] == ["p/page.html"] and files["benchmark_path"] == ["bench/train_fe/toy/frac10_seed1.tsv"]
+    every = [f for group in files.values() for f in group]
+    # manifest, classes, status, shard, export; 2 runs x 3, 3 histories, 6 pseudo-labeling files, 2 rounds x 2;
+    # a baseline's 2, an alignability run's 5, a benchmark file, the prediction run's 2
+    assert len(every) == len(set(every)) == 5 + 2 * 3 + 3 + 6 + 2 * 2 + 2 + 5 + 1 + 2
+    # checkpoints are how a run's metrics.json names its f_E, not files the report reads
+    assert "m/r1/fe.pt" not in every and "models/sup/fe.pt" not in every
+    # what each file is, for the tables: the keys come from the plan, not from the paths
+    assert plan.run_files("predictions") == [RunFile("finepseudo", 2.5, 0, "e/fp/predictions.tsv"),
+                                              RunFile("supervised", 10.0, 1, "e/sup/predictions.tsv")]
+    assert plan.pseudo_files("quality") == [RunFile("finepseudo", 2.5, 0, "m/q.tsv")]
+    assert [(f.round, f.path) for f in plan.round_files("metrics")] == [
+        (1, "e/fp/frac10_seed0/round1/metrics.json"), (2, "e/fp/frac10_seed0/round2/metrics.json")]
+    assert plan.baseline_files("predictions") == [RunFile("pixel_dtw", 10.0, 1, "b/predictions.tsv")]
+
+
+def test_the_plan_travels_as_plain_data():
+    """The rule passes the plan as params (plain dicts, lists, strings and numbers) and the script rebuilds it."""
+    plan = _toy_plan()
+    plain = plan.to_dict()
+    assert json.loads(json.dumps(plain)) == plain
+    assert ReportInputs.from_dict(plain) == plan
+    bare = ReportInputs("manifest.tsv", "classes.tsv", (), ())
+    assert ReportInputs.from_dict(bare.to_dict()) == bare and bare.predict is None
+
+
+def test_the_report_shows_the_training_curve_of_the_f_e_its_metrics_name(runs, tmp_path):
+    """Of a run's f_E (every round's for a pseudo-labeling method), the curve shown is the one metrics.json names."""
+    from finepseudo.report.html import _read_metrics
+
+    res, preds = runs
+    inp = _base_inputs(res, preds, tmp_path / "bench")
+    named = json.loads(Path(inp.runs[0].metrics).read_text())["model"]
+    other = str(Path(named).with_name("other.pt"))
+    first = Run(**{**inp.runs[0].__dict__, "models": (Model(other, "other.tsv"), Model(named, "named.tsv"))})
+    _, _, histories, _ = _read_metrics(ReportInputs(**{**inp.__dict__, "runs": (first, *inp.runs[1:])}))
+    assert histories == [(f"{first.method} 10%", "named.tsv")]
+
+
+def test_the_exports_section_lists_the_exports_and_the_prediction_run_of_the_plan(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    export = Path("results/toy/export/supervised/frac10_seed0")
+    export.mkdir(parents=True)
+    (export / "model.json").write_text(json.dumps({
+        "method": "supervised", "split": {"label_percent": 10.0, "seed": 0},
+        "evaluation": {"top1": 61.25, "top1_ci95": [50.0, 70.0]}, "calibration": {"temperature": None},
+        "model": {"selected_round": None}, "alignability": None}))
+    folder = Path("results/toy/predict/clips")
+    folder.mkdir(parents=True)
+    pd.DataFrame({"video": ["a", "b", "c"], "status": ["ok", "ok", "failed"]}).to_csv(
+        folder / "predictions.tsv", sep="\t", index=False)
+    run = Prediction("clips", str(folder / "predictions.tsv"), str(folder / "page.html"))
+    html = sections.section_exports([str(export)], run)
+    assert "<td>61.2</td>" in html and "<td>[50.0, 70.0]</td>" in html and f"<td>{export}</td>" in html
+    assert ("Prediction run <b>clips</b>: 3 videos (1 failed, 2 ok); table <code>results/toy/predict/clips/"
+            "predictions.tsv</code>") in html
+    assert '<a href="toy/predict/clips/page.html">results/toy/predict/clips/page.html</a>' in html
+    assert "Prediction run" not in sections.section_exports([str(export)], None)
+    assert sections.section_exports([], None) == "<p>No exported model.</p>"

@@ -267,50 +267,6 @@ def get_model_path(wildcards):
     return f"{path(layout.SUPERVISED_DIR, wildcards, sup=sup, frac=frac)}/fe.pt"
 
 
-def get_final_metrics(wildcards):
-    return [
-        f"results/{DATASET}/eval/{m}/frac{p}_seed{s}/metrics.json" for m, p, s in runs()
-    ]
-
-
-def get_pseudo_quality(wildcards):
-    return [
-        f"results/{DATASET}/methods/{m}/frac{p}_seed{s}/pseudo_quality.tsv"
-        for m, p, s in runs()
-        if m in PSEUDO_METHODS
-    ]
-
-
-def get_round_metrics(wildcards):
-    """Test accuracy of f_E after every round (the method's result is the round chosen on validation)."""
-    return [
-        f"results/{DATASET}/eval/{m}/frac{p}_seed{s}/round{r}/metrics.json"
-        for m, p, s in runs()
-        if m in PSEUDO_METHODS
-        for r in ROUNDS
-    ]
-
-
-def get_round_info(wildcards):
-    """What every round of every pseudo-labeling run used (pseudo_label's JSON: T_E, weights, theta, ...)."""
-    return [
-        f"{run_dir_of(m, p, s)}/round{r}/pseudo_labels.json"
-        for m, p, s in runs()
-        if m in PSEUDO_METHODS
-        for r in ROUNDS
-    ]
-
-
-def get_hparams(wildcards):
-    """Each pseudo-labeling run's chosen hyper-parameters and candidate tables (for the report)."""
-    return [
-        f"results/{DATASET}/methods/{m}/frac{p}_seed{s}/{name}"
-        for m, p, s in runs()
-        if m in PSEUDO_METHODS
-        for name in ("hparams.json", "hparams_candidates.tsv", "round_selection.tsv")
-    ]
-
-
 def get_select_hparams_inputs(wc):
     """The round-0 encoders of a method (never trained on the validation videos) and the split."""
     inputs = {
@@ -341,15 +297,6 @@ def get_select_round_inputs(wc):
     return inputs
 
 
-def get_calibration(wildcards, name="calibration.tsv"):
-    """Validation calibration tables of every pseudo-labeling run (select_hparams writes them)."""
-    return [
-        f"results/{DATASET}/methods/{m}/frac{p}_seed{s}/{name}"
-        for m, p, s in runs()
-        if m in PSEUDO_METHODS
-    ]
-
-
 def get_trivial_baselines_inputs(wc):
     """The split's labeled gallery and test videos, their frames, phi_A's test table and, with fe.init ssl,
     the self-supervised f_E (never val.tsv nor the unlabeled videos)."""
@@ -365,163 +312,6 @@ def get_trivial_baselines_inputs(wc):
     return inputs
 
 
-def trivial_outputs(name):
-    """The trivial_baselines output list of file ``name`` (metrics.json, per_class.tsv, ...), one per baseline in
-    the order of TRIVIAL (the rule's settings carry that order to the script)."""
-    return [
-        f"results/{{dataset}}/baselines/{b}/frac{{frac}}_seed{{seed}}/{name}"
-        for b in TRIVIAL
-    ]
-
-
-def get_trivial_files(wildcards, name="metrics.json"):
-    """A file of every trivial baseline at every label fraction and seed (for the report)."""
-    return [
-        f"results/{DATASET}/baselines/{b}/frac{p}_seed{s}/{name}"
-        for b in TRIVIAL
-        for p in PERCENTS
-        for s in SEEDS
-    ]
-
-
-def get_report_inputs(wildcards):
-    inputs = {
-        "manifest": f"results/{DATASET}/manifest.tsv",
-        "classes": f"results/{DATASET}/classes.tsv",
-        "metrics": get_final_metrics(wildcards),
-        "predictions": [
-            f.replace("metrics.json", "predictions.tsv")
-            for f in get_final_metrics(wildcards)
-        ],
-        "calibration": get_calibration(wildcards),
-        "reliability": get_calibration(wildcards, "reliability.tsv"),
-        "frame_status": get_shard_indexes(wildcards),
-        "shards": get_shards(wildcards),
-        "alignability": get_alignability_outputs(wildcards),
-        "pseudo_quality": get_pseudo_quality(wildcards),
-        "round_metrics": get_round_metrics(wildcards),
-        "hparams": get_hparams(wildcards),
-        "round_info": get_round_info(wildcards),
-        "baselines": get_trivial_files(wildcards),
-        "baseline_predictions": get_trivial_files(wildcards, "predictions.tsv"),
-    }
-    if DATASET == "synthdive":
-        inputs["synthdive_summary"] = "results/synthdive/raw/summary.json"
-    # files the report reads next to the ones above (a run's confusion matrix, the training history of
-    # its f_E; every round's, since the round is chosen at run time), and every job's benchmark file
-    inputs["confusion"] = [
-        f.replace("metrics.json", "confusion.tsv") for f in get_final_metrics(wildcards)
-    ]
-    inputs["histories"] = get_histories()
-    inputs["benchmark_files"] = get_benchmark_files()
-    runs_ = [
-        f"results/{DATASET}/alignability/frac{p}_seed{s}"
-        for p in PERCENTS
-        for s in SEEDS
-    ]
-    inputs["alignability_extra"] = [
-        f"{r}/{name}"
-        for r in runs_
-        for name in ("phase_agreement.tsv", "alignment_example.npz")
-    ]
-    inputs["test_splits"] = [
-        f"results/{DATASET}/splits/frac{p}_seed{s}/test.tsv"
-        for p in PERCENTS
-        for s in SEEDS
-    ]
-    # the exported models (workflow/rules/export.smk), and the configured prediction run's table and page
-    inputs["exports"] = get_exports()
-    inputs["predict"] = get_predict_outputs()
-    return inputs
-
-
-def get_histories():
-    """fe.history.tsv of every f_E a reported method may be evaluated with."""
-    out = []
-    for m, p, s in runs():
-        if m in PSEUDO_METHODS:
-            out += [f"{run_dir_of(m, p, s)}/round{r}/fe.history.tsv" for r in ROUNDS]
-        else:
-            model = get_model_path(SimpleNamespace(method=m, frac=p, seed=s))
-            out.append(model.replace("fe.pt", "fe.history.tsv"))
-    return sorted(set(out))
-
-
-def run_dir_of(method, frac, seed):
-    return f"results/{DATASET}/methods/{method}/frac{frac}_seed{seed}"
-
-
-def get_benchmark_files():
-    """The ``benchmark:`` file of every job the report depends on (the report reads these, not a folder,
-    so files left by an earlier config are not mixed in). tests/test_workflow.py checks that the list
-    matches the files the jobs wrote."""
-    b, d = "results/benchmarks", DATASET
-    out = []
-    splits = [(p, s) for p in PERCENTS for s in SEEDS]
-    sup = set(splits)
-    if "supervised_full" in methods():
-        sup |= {(FULL, s) for s in SEEDS}
-    if config["fe"]["init"] == "ssl":
-        out.append(f"{b}/pretrain_fe/{d}.tsv")
-    out += [f"{b}/train_fe/{d}/supervised/frac{p}_seed{s}.tsv" for p, s in sorted(sup)]
-    out += [
-        f"{b}/train_fe/{d}/supervised_scratch/frac{p}_seed{s}.tsv"
-        for m, p, s in runs()
-        if m == "supervised_scratch"
-    ]
-    out += [
-        f"{b}/evaluate_fe/{d}/{m}/frac{p}_seed{s}.tsv"
-        for m, p, s in runs()
-        if m not in PSEUDO_METHODS
-    ]
-    variants = avml_variants()
-    out += [f"{b}/pretrain_gitdl/{d}/{i}.tsv" for i in sorted({i for _, i in variants})]
-    for p, s in splits:
-        out += [
-            f"{b}/mine_pairs/{d}/frac{p}_seed{s}_{i}.tsv"
-            for i in sorted({i for _, i in variants})
-        ]
-        out += [
-            f"{b}/train_alignability/{d}/frac{p}_seed{s}_{loss}_{i}.tsv"
-            for loss, i in variants
-        ]
-        out += [
-            f"{b}/{rule}/{d}/frac{p}_seed{s}.tsv"
-            for rule in (
-                "predict_alignability",
-                "pair_verification",
-                "trivial_baselines",
-            )
-        ]
-    for m, p, s in runs():
-        if m not in PSEUDO_METHODS:
-            continue
-        out.append(f"{b}/select_hparams/{d}/{m}/frac{p}_seed{s}.tsv")
-        for r in ROUNDS:
-            out += [
-                f"{b}/{rule}/{d}/{m}/frac{p}_seed{s}_round{r}.tsv"
-                for rule in ("pseudo_label", "retrain_fe")
-            ]
-            if PSEUDO_METHODS[m].source != "fe" and r < ROUNDS[-1]:
-                out.append(f"{b}/retrain_fa/{d}/{m}/frac{p}_seed{s}_round{r}.tsv")
-    for m, p, s in runs():
-        if m in PSEUDO_METHODS:
-            out += [
-                f"{b}/{r}/{d}/{m}/frac{p}_seed{s}.tsv"
-                for r in ("pseudo_quality", "select_round")
-            ]
-            out += [
-                f"{b}/evaluate_round/{d}/{m}/frac{p}_seed{s}_round{r}.tsv"
-                for r in ROUNDS
-            ]
-    out += [f"{b}/make_splits/{d}/frac{p}_seed{s}.tsv" for p, s in sorted(sup)]
-    out.append(f"{b}/build_manifest/{d}.tsv")
-    out += [f"{b}/export_model/{d}/{m}/frac{p}_seed{s}.tsv" for m, p, s in runs()]
-    if predict_name() is not None:
-        out.append(f"{b}/predict_videos/{d}/{predict_name()}.tsv")
-    return sorted(set(out))
-
-
 def get_pair_verification_inputs(wildcards):
     align = path(layout.ALIGN_DIR, wildcards)
     inputs = {
@@ -534,20 +324,6 @@ def get_pair_verification_inputs(wildcards):
     if DATASET == "synthdive":
         inputs["phases"] = f"{layout.SYNTHDIVE_RAW}/annotations/phases.json"
     return inputs
-
-
-def get_alignability_outputs(wildcards):
-    """pair verification and phi_A tables for every labeled fraction and seed."""
-    out = []
-    for p in PERCENTS:
-        for s in SEEDS:
-            run = path(layout.ALIGN_DIR, frac=p, seed=s)
-            out += [
-                f"{run}/pair_verification.tsv",
-                f"{run}/pA_test.tsv",
-                f"{run}/pA_unlabeled.tsv",
-            ]
-    return out
 
 
 def get_exports(wildcards=None):

@@ -1,4 +1,8 @@
-# results/report.html: one self-contained HTML file with every table and figure of the run.
+# results/report.html: one self-contained HTML file with every table and figure of the run. Its plan, the files it
+# reads by what each one is, comes from report_inputs.smk.
+
+
+include: "report_inputs.smk"
 
 
 rule report:
@@ -20,7 +24,8 @@ rule report:
         mem_mb=2000,
         runtime=10,
     params:
-        settings={"config": config, "benchmarks": "results/benchmarks"},
+        settings={"config": config},
+        plan=get_report_plan,
         code=code("report"),
     script:
         "../scripts/report.py"

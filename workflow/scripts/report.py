@@ -8,23 +8,19 @@ from finepseudo.kernels import pin_job  # noqa: E402
 settings = pin_job(snakemake)
 from finepseudo.data.frames import ffmpeg_version  # noqa: E402
 from finepseudo.report.html import build_report  # noqa: E402
+from finepseudo.report.inputs import ReportInputs  # noqa: E402
 from finepseudo.runlog import ReadAudit, environment, log_to  # noqa: E402
 
 log = log_to(snakemake.log[0])
 reads = ReadAudit.of(snakemake)
-inp = {k: v for k, v in snakemake.input.items()}
-# list-valued inputs; the later ones (test predictions, validation calibration) only when the rule has them.
-# The rule's other inputs (confusion, histories, alignability_extra, test_splits) are declared so that Snakemake
-# tracks them; build_report finds them next to the metrics and alignability files it is given.
-for key in ("metrics", "frame_status", "shards", "alignability", "pseudo_quality", "round_metrics", "hparams",
-            "predictions", "calibration", "reliability", "benchmark_files", "baselines", "baseline_predictions",
-            "round_info", "exports", "predict"):
-    if key in snakemake.input.keys():
-        inp[key] = list(snakemake.input[key])
-inp["benchmarks"] = settings["benchmarks"]
+# The plan (workflow/rules/report.smk) says what each file is; the rule declares every file of it as an input.
+plan = ReportInputs.from_dict(snakemake.params.plan)
+undeclared = sorted({f for group in plan.files().values() for f in group} - set(snakemake.input))
+if undeclared:
+    raise ValueError(f"files of the report's plan that are not inputs of the rule: {undeclared}")
 env = environment() | {"ffmpeg": ffmpeg_version()}
-html = build_report(inp, dict(settings["config"]), env)
+html = build_report(plan, dict(settings["config"]), env)
 Path(snakemake.output[0]).write_text(html)
-log(f"benchmark files: {len(inp['benchmark_files'])}")
+log(f"benchmark files: {len(plan.benchmarks)}")
 log(f"wrote {snakemake.output[0]} ({len(html) / 1e6:.1f} MB)")
 reads.check()
