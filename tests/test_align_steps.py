@@ -14,6 +14,7 @@ import torch
 from finepseudo.align.steps import load_fa, mine_pairs_step, save_fa, train_alignability_step
 from finepseudo.align.alignability import FrameEncoder, ScoreHead
 from finepseudo.data.frames import write_shard
+from fa_fixtures import seeded_encoder, warped_class_clips
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,31 +28,8 @@ CFG = {"num_frames": T, **ARCH, "gamma": 0.1, "margin": 0.1, "omega": 1.0,
 
 
 def _clips(seed: int = 0) -> np.ndarray:
-    """Each class is a sequence of T coarse random images; a video is its class's sequence, warped in time
-    (a random monotone frame map) plus pixel noise. uint8 (N, T, 16, 16, 3)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for c in LABELS:
-        tmpl = np.random.default_rng(100 + c).integers(0, 256, size=(T, 4, 4, 3))
-        idx = np.sort(rng.integers(0, T, T))
-        idx[0], idx[-1] = 0, T - 1
-        big = np.kron(tmpl[idx], np.ones((1, 4, 4, 1)))
-        out.append(np.clip(big + rng.normal(0, 20, big.shape), 0, 255))
-    return np.stack(out).astype(np.uint8)
-
-
-def _encoder(clips: np.ndarray) -> FrameEncoder:
-    """A seeded f_A whose batch-norm statistics are those of ``clips`` (a random-init f_A with default
-    statistics maps every frame to nearly the same vector)."""
-    torch.manual_seed(0)
-    fa = FrameEncoder(**ARCH)
-    for m in fa.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average: one pass sets the statistics
-    fa.train()
-    with torch.no_grad():
-        fa(torch.from_numpy(clips))
-    return fa.eval()
+    """uint8 (N, T, 16, 16, 3): LABELS' videos, warped in time, with pixel noise of std 20."""
+    return warped_class_clips(LABELS, T, np.random.default_rng(seed), noise=20)
 
 
 def _embed(fa: FrameEncoder, clips: np.ndarray) -> np.ndarray:
@@ -84,7 +62,7 @@ def store(tmp_path_factory):
     write_shard(d / "shard1.npy", VIDEOS[5:], clips[5:])
     pd.DataFrame({"video": VIDEOS + ["no_frames"], "label": LABELS + [1]}).to_csv(d / "labeled.tsv", sep="\t",
                                                                                   index=False)
-    fa = _encoder(clips)
+    fa = seeded_encoder(clips, ARCH)
     save_fa(str(d / "gitdl_fa.pt"), fa, None, {"arch": ARCH, "stage": "gitdl", "num_frames": T})
     shards = [str(d / "shard0.npy"), str(d / "shard1.npy")]
     mine_pairs_step(model=str(d / "gitdl_fa.pt"), labeled=str(d / "labeled.tsv"), shards=shards,

@@ -29,6 +29,11 @@ def _rand_seqs(n: int, t: int, f: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, t, f))
 
 
+def _unit(X: np.ndarray) -> np.ndarray:
+    """Each feature vector scaled to length 1 (what the cosine cost compares)."""
+    return X / np.linalg.norm(X, axis=-1, keepdims=True)
+
+
 def _ref_matrix(X: np.ndarray, Y: np.ndarray, gamma: float, metric: str, band: int | None) -> np.ndarray:
     C = dtw.cost_matrix(X[:, None].astype(np.float64), Y[None].astype(np.float64), metric)
     return np.array([[_reference(C[u, v], gamma, band)[0] for v in range(len(Y))] for u in range(len(X))])
@@ -228,8 +233,7 @@ def test_pairwise_vs_tslearn(m, n, band):
     tsm = pytest.importorskip("tslearn.metrics")
     X = _rand_seqs(3, m, 7, m)
     Y = _rand_seqs(2, n, 7, 100 + n)
-    xh = X / np.linalg.norm(X, axis=-1, keepdims=True)
-    yh = Y / np.linalg.norm(Y, axis=-1, keepdims=True)
+    xh, yh = _unit(X), _unit(Y)
     kw = {} if band is None else {"global_constraint": "sakoe_chiba", "sakoe_chiba_radius": band}
     for gamma in (0.0, 0.05, 0.5):
         got = dtw.pairwise(X, Y, gamma=gamma, metric="cosine", band=band, backend="cpu")
@@ -260,8 +264,7 @@ def test_cdist_soft_dtw_matches():
     tsm = pytest.importorskip("tslearn.metrics")
     X = _rand_seqs(4, 10, 6, 7)
     Y = _rand_seqs(3, 8, 6, 8)
-    xh = X / np.linalg.norm(X, axis=-1, keepdims=True)
-    yh = Y / np.linalg.norm(Y, axis=-1, keepdims=True)
+    xh, yh = _unit(X), _unit(Y)
     exp = 0.5 * tsm.cdist_soft_dtw(xh, yh, gamma=0.2)
     np.testing.assert_allclose(dtw.pairwise(X, Y, gamma=0.1, backend="cpu"), exp, rtol=1e-10)
     exp_h = 0.5 * tsm.cdist_dtw(xh, yh) ** 2
@@ -272,8 +275,7 @@ def test_hard_dtw_vs_dtaidistance():
     dd = pytest.importorskip("dtaidistance.dtw_ndim")
     X = _rand_seqs(3, 12, 5, 9)
     Y = _rand_seqs(2, 9, 5, 10)
-    xh = X / np.linalg.norm(X, axis=-1, keepdims=True)
-    yh = Y / np.linalg.norm(Y, axis=-1, keepdims=True)
+    xh, yh = _unit(X), _unit(Y)
     for band in (None, 0, 2):
         got = dtw.pairwise(X, Y, gamma=0.0, band=band, backend="cpu")
         for u, v in itertools.product(range(3), range(2)):

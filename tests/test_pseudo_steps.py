@@ -19,11 +19,12 @@ import pytest
 import torch
 
 from finepseudo.align.steps import save_fa
-from finepseudo.align.alignability import FrameEncoder, ScoreHead
+from finepseudo.align.alignability import ScoreHead
 from finepseudo.data.frames import write_shard
 from finepseudo.models.video import build_video_model
 from finepseudo.pseudo.steps import pseudo_label_step, select_hparams_step
 from finepseudo.models.train import load_checkpoint, predict_proba_and_logits, save_checkpoint
+from fa_fixtures import seeded_encoder, warped_class_clips
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -41,29 +42,8 @@ SPLITS = {"labeled": 2, "val": 5, "unlabeled": 4, "test": 2}
 
 
 def _make_clips(labels: list[int], rng: np.random.Generator) -> np.ndarray:
-    """Each class is a sequence of T coarse random images; a video is its class's sequence, warped in time,
-    plus strong pixel noise (so phi_A is right on most videos, not all). uint8 (N, T, 16, 16, 3)."""
-    out = []
-    for c in labels:
-        tmpl = np.random.default_rng(100 + c).integers(0, 256, size=(T, 4, 4, 3))
-        idx = np.sort(rng.integers(0, T, T))
-        idx[0], idx[-1] = 0, T - 1
-        big = np.kron(tmpl[idx], np.ones((1, 4, 4, 1)))
-        out.append(np.clip(big + rng.normal(0, 70, big.shape), 0, 255))
-    return np.stack(out).astype(np.uint8)
-
-
-def _encoder(clips: np.ndarray) -> FrameEncoder:
-    """A seeded f_A with the batch-norm statistics of ``clips``."""
-    torch.manual_seed(0)
-    fa = FrameEncoder(**ARCH)
-    for m in fa.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-    fa.train()
-    with torch.no_grad():
-        fa(torch.from_numpy(clips))
-    return fa.eval()
+    """Videos warped in time plus strong pixel noise (so phi_A is right on most videos, not all)."""
+    return warped_class_clips(labels, T, rng, noise=70)
 
 
 def _soft_dtw(u: np.ndarray, v: np.ndarray, gamma: float) -> float:
@@ -109,7 +89,7 @@ def data(tmp_path_factory):
     torch.manual_seed(1)
     save_checkpoint(d / "fe.pt", build_video_model("r2plus1d_tiny", C, **KW), arch="r2plus1d_tiny", num_classes=C,
                     model_kwargs=KW, metadata={"fe": FE})
-    fa = _encoder(clips)
+    fa = seeded_encoder(clips, ARCH)
     save_fa(str(d / "fa.pt"), fa, ScoreHead(shift=0.15, scale=40.0),
             {"arch": ARCH, "stage": "avml", "num_frames": T})
     frames = {split: clips[[videos.index(v) for v in t["video"]]] for split, t in tables.items()}

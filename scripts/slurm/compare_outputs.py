@@ -116,6 +116,14 @@ class Report:
     def ignore(self, rel: str, key: str):
         self.ignored.setdefault(rel, set()).add(key)
 
+    def verdict(self, rel: str, bad: list[str], what: str, matched: list[str]) -> None:
+        """``rel`` goes to ``matched`` when ``bad`` (its differing ``what``) is empty, else it is a problem
+        that names the first five differences."""
+        if bad:
+            self.problems.append(f"{rel}: {len(bad)} differing {what}, first: " + "; ".join(bad[:5]))
+        else:
+            matched.append(rel)
+
 
 def compare_table(rel: str, pa: Path, pb: Path, sep: str, rtol: float, rep: Report) -> None:
     ra = list(csv.reader(pa.open(newline=""), delimiter=sep))
@@ -144,10 +152,7 @@ def compare_table(rel: str, pa: Path, pb: Path, sep: str, rtol: float, rep: Repo
         for j in keep:
             if j < len(x) and not values_equal(x[j], y[j], rtol):
                 bad.append(f"line {i} column {header[j]!r}: {x[j]!r} vs {y[j]!r}")
-    if bad:
-        rep.problems.append(f"{rel}: {len(bad)} differing cells, first: " + "; ".join(bad[:5]))
-    else:
-        rep.matched.append(rel)
+    rep.verdict(rel, bad, "cells", rep.matched)
 
 
 def compare_json_values(a, b, path: str, rel: str, rtol: float, rep: Report, bad: list) -> None:
@@ -178,10 +183,7 @@ def compare_json(rel: str, pa: Path, pb: Path, rtol: float, rep: Report) -> None
         return
     bad: list[str] = []
     compare_json_values(a, b, "", rel, rtol, rep, bad)
-    if bad:
-        rep.problems.append(f"{rel}: {len(bad)} differing values, first: " + "; ".join(bad[:5]))
-    else:
-        rep.matched.append(rel)
+    rep.verdict(rel, bad, "values", rep.matched)
 
 
 def _as_tree(obj):
@@ -249,10 +251,7 @@ def compare_arrays(rel: str, pa: Path, pb: Path, rtol: float, rep: Report) -> No
         return
     bad: list[str] = []
     compare_tree(a, b, "", rel, rtol, rep, bad)
-    if bad:
-        rep.problems.append(f"{rel}: {len(bad)} differing entries, first: " + "; ".join(bad[:5]))
-    else:
-        rep.matched_arrays.append(rel)
+    rep.verdict(rel, bad, "entries", rep.matched_arrays)
 
 
 def sha256(p: Path) -> str:

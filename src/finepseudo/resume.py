@@ -224,6 +224,19 @@ class Checkpointer:
             raise RuntimeError(f"the training state in {self.path} does not fit this run ({type(e).__name__}: "
                                f"{str(e)[:300]}); delete that file to start the training over") from e
 
+    def resume(self, saved: dict, device: str | torch.device | None,
+               loads: dict[str, Callable[[Any], Any]]) -> tuple[list, int]:
+        """Bring a training loop back to ``saved`` (what :meth:`begin` returned): ``load(saved[key])`` for each
+        ``key: load`` of ``loads`` in order, then this process's global random states (:func:`restore_rng`),
+        all inside :meth:`restoring`. Returns the saved per-epoch history (a new list) and the epoch to go on
+        with."""
+        with self.restoring():
+            for key, load in loads.items():
+                load(saved[key])
+            restore_rng(saved, device)
+            history = list(saved["history"])
+        return history, len(history) + 1
+
     def clear(self) -> None:
         """Delete the checkpoint (and any temporary file a killed write left)."""
         self.path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from finepseudo.align.alignability import FrameEncoder, ScoreHead, alignment_distance, avml_loss, gitdl_loss
 from finepseudo.data.frames import sample_indices
 from finepseudo.ddp import average_gradients, data_parallel, encode_rows, rank_and_world, run_distributed
-from finepseudo.resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
+from finepseudo.resume import Checkpointer, array_digest, generator_state, set_generator_state
 
 Log = Callable[[str], None]
 
@@ -108,13 +108,8 @@ def pretrain_gitdl(frames, *, num_frames: int, dim: int, width: int, layers: int
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.15)
     history, first = [], 1
     if saved is not None:
-        with checkpoint.restoring():
-            opt.load_state_dict(saved["optimizer"])
-            sched.load_state_dict(saved["scheduler"])
-            gen.set_state(saved["generator"])
-            restore_rng(saved, device)
-            history = list(saved["history"])
-        first = len(history) + 1
+        history, first = checkpoint.resume(saved, device, {
+            "optimizer": opt.load_state_dict, "scheduler": sched.load_state_dict, "generator": gen.set_state})
     t0 = time.time()
     for epoch in range(first, epochs + 1):
         model.train()
@@ -258,13 +253,9 @@ def train_avml(model: FrameEncoder, frames: torch.Tensor, labels: np.ndarray, ha
     n = len(labels)
     history, first = [], 1
     if saved is not None:
-        with checkpoint.restoring():
-            opt.load_state_dict(saved["optimizer"])
-            gen.set_state(saved["generator"])
-            set_generator_state(rng, saved["numpy_generator"])
-            restore_rng(saved, device)
-            history = list(saved["history"])
-        first = len(history) + 1
+        history, first = checkpoint.resume(saved, device, {
+            "optimizer": opt.load_state_dict, "generator": gen.set_state,
+            "numpy_generator": lambda state: set_generator_state(rng, state)})
     t0 = time.time()
     for epoch in range(first, epochs + 1):
         model.train()

@@ -32,11 +32,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from finepseudo.models.augment import DEFAULT_AUGMENT, train_indices, train_input
-from finepseudo.resume import Checkpointer, for_output, generator_state, restore_rng, set_generator_state
+from finepseudo.resume import Checkpointer, for_output, generator_state, set_generator_state
 from finepseudo.runlog import environment
 from finepseudo.device import resolve_device, setup_torch
 from finepseudo.models.steps import Log, load_videos
-from finepseudo.models.train import _check_clips, _fmt_time, make_adamw, save_checkpoint, warmup_cosine
+from finepseudo.models.train import _check_clips, _epoch_line, _epoch_times, make_adamw, save_checkpoint, warmup_cosine
 
 __all__ = [
     "DEFAULT_SSL",
@@ -193,14 +193,10 @@ def pretrain_video_ssl(
         step = 0
         first = 1
         if saved is not None:
-            with checkpoint.restoring():
-                model.load_state_dict(saved["model"])
-                head.load_state_dict(saved["head"])
-                opt.load_state_dict(saved["optimizer"])
-                set_generator_state(rng, saved["generator"])
-                restore_rng(saved, device)
-                step, history = int(saved["step"]), list(saved["history"])
-            first = len(history) + 1
+            history, first = checkpoint.resume(saved, device, {
+                "model": model.load_state_dict, "head": head.load_state_dict, "optimizer": opt.load_state_dict,
+                "generator": lambda state: set_generator_state(rng, state)})
+            step = int(saved["step"])
         t_start = time.perf_counter()
         for epoch in range(first, epochs + 1):
             model.train()
@@ -229,14 +225,11 @@ def pretrain_video_ssl(
                 loss_sum += float(losses.detach().sum())
                 correct += float(hit.sum())
                 count += len(losses)
-            sec = time.perf_counter() - t0
-            elapsed = time.perf_counter() - t_start
-            eta = elapsed / (epoch - first + 1) * (epochs - epoch)
+            sec, eta = _epoch_times(t0, t_start, epoch, first, epochs)
             rec = {"epoch": epoch, "loss": loss_sum / count, "acc": correct / count,
                    "clips_per_s": count / max(sec, 1e-9), "seconds": sec, "eta": eta}
             history.append(rec)
-            log(f"[ssl] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
-                f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
+            log(_epoch_line("ssl", rec, epochs, lr_at(step - 1)))
             if checkpoint is not None:
                 checkpoint.save(epoch, epochs, {
                     "model": model.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),

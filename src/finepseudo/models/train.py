@@ -24,7 +24,7 @@ from torch import nn
 from finepseudo.ddp import rank_and_world
 from finepseudo.models.augment import DEFAULT_AUGMENT, eval_indices, to_model_input, train_indices, train_input
 from finepseudo.models.video import build_video_model
-from finepseudo.resume import Checkpointer, array_digest, generator_state, restore_rng, set_generator_state
+from finepseudo.resume import Checkpointer, array_digest, generator_state, set_generator_state
 
 __all__ = [
     "load_checkpoint",
@@ -50,6 +50,20 @@ def _check_clips(clips, clip_frames: int) -> None:
 def _fmt_time(seconds: float) -> str:
     seconds = max(0, round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _epoch_times(t0: float, t_start: float, epoch: int, first: int, epochs: int) -> tuple[float, float]:
+    """Seconds since ``t0`` (this epoch's start) and the estimated seconds left after epoch ``epoch`` of
+    ``epochs``: the mean time of the epochs this run made since ``t_start`` (from epoch ``first`` on)."""
+    sec = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t_start
+    return sec, elapsed / (epoch - first + 1) * (epochs - epoch)
+
+
+def _epoch_line(tag: str, rec: dict[str, float], epochs: int, lr: float) -> str:
+    """The log line of one epoch's history record ``rec`` (``lr``: the last step's learning rate)."""
+    return (f"[{tag}] epoch {rec['epoch']}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
+            f"lr {lr:.2e} {rec['clips_per_s']:.1f} clips/s, {rec['seconds']:.1f}s, ~{_fmt_time(rec['eta'])} left")
 
 
 def train_classifier(
@@ -161,13 +175,10 @@ def train_classifier(
     with torch.random.fork_rng(devices=rng_devices):
         torch.manual_seed(int(rng.integers(2**31)) + rank)
         if saved is not None:
-            with checkpoint.restoring():
-                opt.load_state_dict(saved["optimizer"])
-                batches.load_state_dict(saved["batches"])
-                set_generator_state(rng, saved["generator"])
-                restore_rng(saved, device)
-                step, history = int(saved["step"]), list(saved["history"])
-            first = len(history) + 1
+            history, first = checkpoint.resume(saved, device, {
+                "optimizer": opt.load_state_dict, "batches": batches.load_state_dict,
+                "generator": lambda state: set_generator_state(rng, state)})
+            step = int(saved["step"])
         t_start = time.perf_counter()
         for epoch in range(first, epochs + 1):
             model.train()
@@ -209,14 +220,11 @@ def train_classifier(
                 tot = torch.tensor([loss_sum, weight_sum, correct, float(seen)], dtype=torch.float64)
                 dist.all_reduce(tot)
                 loss_sum, weight_sum, correct, seen = tot.tolist()
-            sec = time.perf_counter() - t0
-            elapsed = time.perf_counter() - t_start
-            eta = elapsed / (epoch - first + 1) * (epochs - epoch)
+            sec, eta = _epoch_times(t0, t_start, epoch, first, epochs)
             rec = {"epoch": epoch, "loss": loss_sum / max(weight_sum, 1e-8), "acc": correct / max(seen, 1),
                    "clips_per_s": seen / max(sec, 1e-9), "seconds": sec, "eta": eta}
             history.append(rec)
-            log(f"[train] epoch {epoch}/{epochs} loss {rec['loss']:.4f} acc {rec['acc']:.3f} "
-                f"lr {lr_at(step - 1):.2e} {rec['clips_per_s']:.1f} clips/s, {sec:.1f}s, ~{_fmt_time(eta)} left")
+            log(_epoch_line("train", rec, epochs, lr_at(step - 1)))
             if checkpoint is not None:
                 checkpoint.save(epoch, epochs, {
                     "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,

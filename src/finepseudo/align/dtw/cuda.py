@@ -506,68 +506,44 @@ def _prepare_smem(k: Any, nbytes: int) -> None:
         k.max_dynamic_shared_size_bytes = nbytes
 
 
-def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Tensor, band: int | None):
+def _launch_wave(name: str, device: torch.device, B: int, M: int, smem: int, *args: Any) -> None:
+    """Launch the wave-front kernel ``name`` (one block per sequence pair, a warp multiple of threads over the
+    ``M`` rows) with ``smem`` bytes of shared memory on torch's current stream of ``device``; torch tensors
+    of ``args`` go to the kernel as CuPy views, taken on that stream."""
     import cupy
 
+    threads = int(min(1024, ((M + 31) // 32) * 32))
+    k = get_module().get_function(name)
+    _prepare_smem(k, smem)
+    with (
+        cupy.cuda.Device(device.index),
+        _torch_stream(device),
+    ):
+        k(
+            (B,),
+            (threads,),
+            tuple(cupy.from_dlpack(a) if isinstance(a, torch.Tensor) else a for a in args),
+            shared_mem=smem,
+        )
+
+
+def _sdtw_fwd_cupy(C: torch.Tensor, gamma: float, lx: torch.Tensor, ly: torch.Tensor, band: int | None):
     B, M, N = C.shape
     Cf = C.detach().to(torch.float32).contiguous()
     lx32 = lx.to(torch.int32).contiguous()
     ly32 = ly.to(torch.int32).contiguous()
     W = torch.empty((B, 3, M + N + 1, M + 1), dtype=torch.float32, device=C.device)
     out = torch.empty((B,), dtype=torch.float32, device=C.device)
-    threads = int(min(1024, ((M + 31) // 32) * 32))
-    k = get_module().get_function("sdtw_fwd_wave")
-    smem = 3 * (M + 1) * 8
-    _prepare_smem(k, smem)
-    with (
-        cupy.cuda.Device(C.device.index),
-        _torch_stream(C.device),
-    ):
-        k(
-            (B,),
-            (threads,),
-            (
-                cupy.from_dlpack(Cf),
-                cupy.from_dlpack(lx32),
-                cupy.from_dlpack(ly32),
-                np.int32(M),
-                np.int32(N),
-                np.float32(gamma),
-                np.int32(-1 if band is None else band),
-                np.int32(1),
-                cupy.from_dlpack(W),
-                cupy.from_dlpack(out),
-            ),
-            shared_mem=smem,
-        )
+    _launch_wave("sdtw_fwd_wave", C.device, B, M, 3 * (M + 1) * 8,
+                 Cf, lx32, ly32, np.int32(M), np.int32(N), np.float32(gamma),
+                 np.int32(-1 if band is None else band), np.int32(1), W, out)
     return out.to(C.dtype), (W, lx32, ly32)
 
 
 def _sdtw_bwd_cupy(saved: tuple[torch.Tensor, torch.Tensor, torch.Tensor], M: int, N: int) -> torch.Tensor:
-    import cupy
-
     W, lx32, ly32 = saved
     B = W.shape[0]
     E = torch.zeros((B, M, N), dtype=torch.float32, device=W.device)
-    threads = int(min(1024, ((M + 31) // 32) * 32))
-    k = get_module().get_function("sdtw_bwd_wave")
-    smem = 3 * (M + 2) * 4
-    _prepare_smem(k, smem)
-    with (
-        cupy.cuda.Device(W.device.index),
-        _torch_stream(W.device),
-    ):
-        k(
-            (B,),
-            (threads,),
-            (
-                cupy.from_dlpack(W),
-                cupy.from_dlpack(lx32),
-                cupy.from_dlpack(ly32),
-                np.int32(M),
-                np.int32(N),
-                cupy.from_dlpack(E),
-            ),
-            shared_mem=smem,
-        )
+    _launch_wave("sdtw_bwd_wave", W.device, B, M, 3 * (M + 2) * 4,
+                 W, lx32, ly32, np.int32(M), np.int32(N), E)
     return E
