@@ -1,6 +1,6 @@
 """Compare two workflow working folders' results: the same files with the same contents, timing aside.
 
-    .venv/bin/python scripts/compare_results.py RUN_A RUN_B [PREFIX ...]
+    .venv/bin/python scripts/compare_results.py [--ignore-code] RUN_A RUN_B [PREFIX ...]
 
 RUN_A and RUN_B are folders holding a `results/` folder (two clones, or a run before and after a change).
 Logs, benchmark files and the HTML report are left out; so are the fields that record how long something
@@ -8,7 +8,9 @@ took, which differ between any two runs of the same config: `seconds`, throughpu
 training histories, `seconds` in a model's metadata or an `.npz`, and time or date keys of JSON summaries.
 Everything else must be equal: every tensor of every `.pt` bit for bit, every array, every table cell.
 PREFIX (a path under results/, e.g. `synthdive/methods/pl/frac20_seed0`) limits the comparison to those
-files. Exits 1 and lists the files that differ (or exist on one side only).
+files. --ignore-code also leaves out the code digests an export's model card records (its JSON key `code`
+and the README lines that print them), which change with any edit of the library, as a refactoring's do.
+Exits 1 and lists the files that differ (or exist on one side only).
 
 Two runs of the tiny config with the same code (`config/test.yaml`, 2 cores) agree under this comparison;
 this is how a change meant to move code, not behaviour, is checked.
@@ -16,6 +18,7 @@ this is how a change meant to move code, not behaviour, is checked.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -26,10 +29,11 @@ import torch
 SKIPPED_DIRS = ("logs", "benchmarks")
 SKIPPED_FILES = ("report.html",)
 TIMING_WORDS = ("second", "time", "elapsed", "clips_per", "items_per", "wall", "eta", "date", "created")
+IGNORED_KEYS: set[str] = set()  # --ignore-code adds "code"
 
 
 def timing(name: str) -> bool:
-    return name == "s" or any(word in name.lower() for word in TIMING_WORDS)
+    return name == "s" or name in IGNORED_KEYS or any(word in name.lower() for word in TIMING_WORDS)
 
 
 def without_timing(obj):
@@ -61,6 +65,11 @@ def differing(a, b, path: str = "") -> list[str]:
     return [] if a == b else [path or "."]
 
 
+def _without_digests(card: Path) -> list[str]:
+    """A model card's lines, less those that print code digests (16 hex digits)."""
+    return [line for line in card.read_text().splitlines() if not re.search(r"\b[0-9a-f]{16}\b", line)]
+
+
 def same_file(a: Path, b: Path) -> str | None:
     """None when the two files agree apart from timing, else why not."""
     if a.read_bytes() == b.read_bytes():
@@ -80,6 +89,8 @@ def same_file(a: Path, b: Path) -> str | None:
     if suffix == ".json":
         same = without_timing(json.loads(a.read_text())) == without_timing(json.loads(b.read_text()))
         return None if same else "JSON differs"
+    if "code" in IGNORED_KEYS and a.name == "README.md" and (a.parent / "model.json").is_file():
+        return None if _without_digests(a) == _without_digests(b) else "model card text differs"
     if suffix == ".npy":
         return None if np.array_equal(np.load(a, allow_pickle=False), np.load(b, allow_pickle=False)) else "array differs"
     if suffix == ".npz":
@@ -115,6 +126,9 @@ def compare(run_a: Path, run_b: Path, prefixes: list[str] = ()) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--ignore-code"]:
+        IGNORED_KEYS.add("code")
+        argv = argv[1:]
     if len(argv) < 2:
         print(__doc__)
         return 2
