@@ -10,6 +10,8 @@ rule generate_synthdive:
         test=f"{layout.SYNTHDIVE_RAW}/annotations/test.json",
         vocab=f"{layout.SYNTHDIVE_RAW}/annotations/vocab.json",
         phases=f"{layout.SYNTHDIVE_RAW}/annotations/phases.json",
+        classes=f"{layout.SYNTHDIVE_RAW}/annotations/classes.json",
+        annotation_summary=f"{layout.SYNTHDIVE_RAW}/annotations/summary.json",
         summary=f"{layout.SYNTHDIVE_RAW}/summary.json",
     log:
         "results/logs/generate_synthdive.log",
