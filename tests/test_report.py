@@ -334,7 +334,7 @@ def _plan(res: Path, preds: list[str], bench: list[BenchmarkFile], pseudo: tuple
         runs.append(Run(method=f.method, frac=f"{f.percent:g}", seed=f.seed, metrics=str(folder / "metrics.json"),
                         predictions=f.path, confusion=str(folder / "confusion.tsv"), models=(), pseudo=files))
     return ReportInputs(manifest=str(res / "manifest.tsv"), classes=str(res / "classes.tsv"),
-                        frame_status=(str(res / "status.tsv"),), shards=(), runs=tuple(runs), benchmarks=tuple(bench),
+                        shard_indexes=(str(res / "status.tsv"),), shards=(), runs=tuple(runs), benchmarks=tuple(bench),
                         **more)
 
 
@@ -602,7 +602,7 @@ def _toy_plan() -> ReportInputs:
             Run("supervised", "10", 1, "e/sup/metrics.json", "e/sup/predictions.tsv", "e/sup/confusion.tsv",
                 (Model("models/sup/fe.pt", "models/sup/fe.history.tsv"),)))
     return ReportInputs(
-        manifest="manifest.tsv", classes="classes.tsv", frame_status=("s0.status.tsv",), shards=("s0.npy",),
+        manifest="manifest.tsv", classes="classes.tsv", shard_indexes=("s0.status.tsv",), shards=("s0.npy",),
         runs=runs, baselines=(Baseline("pixel_dtw", "10", 1, "b/metrics.json", "b/predictions.tsv"),),
         alignability=(Alignability("10", 1, "a/pv.tsv", "a/phase.tsv", "a/pA_test.tsv", "a/ex.npz", "s/test.tsv"),),
         benchmarks=(BenchmarkFile("train_fe", "train_fe/toy/frac10_seed1", "bench/train_fe/toy/frac10_seed1.tsv"),),

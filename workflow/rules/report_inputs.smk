@@ -200,7 +200,7 @@ def report_inputs():
     return ReportInputs(
         manifest=MANIFEST,
         classes=CLASSES,
-        frame_status=tuple(get_shard_indexes(None)),
+        shard_indexes=tuple(get_shard_indexes(None)),
         shards=tuple(get_shards(None)),
         synthdive_summary=(
             f"{layout.SYNTHDIVE_RAW}/summary.json" if DATASET == "synthdive" else None

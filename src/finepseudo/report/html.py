@@ -66,7 +66,7 @@ def build_report(inputs: ReportInputs, config: dict, env: dict[str, str]) -> str
     cfg_public = {k: v for k, v in config.items() if not k.startswith("_")}
     sections = [
         ("dataset", "Dataset",
-         sec.section_dataset(inputs.manifest, inputs.synthdive_summary) + sec.section_failed(inputs.frame_status)),
+         sec.section_dataset(inputs.manifest, inputs.synthdive_summary) + sec.section_failed(inputs.shard_indexes)),
         ("accuracy", "Accuracy", sec.section_accuracy(metrics, config, baselines)),
         ("methods", "Methods and the paper's ablation", sec.section_methods(metrics, quality, vs_trivial)),
         ("paired", "Paired comparisons", sec.section_paired(predictions, vs_trivial=vs_trivial)),

@@ -168,10 +168,10 @@ class ReportInputs(_Files):
     """Every file the report reads. ``exports`` are the export folders (their model.json is read);
     ``synthdive_summary`` and ``predict`` are None where the config has none."""
 
-    PATHS = ("manifest", "classes", "frame_status", "shards", "synthdive_summary", "exports")
+    PATHS = ("manifest", "classes", "shard_indexes", "shards", "synthdive_summary", "exports")
     manifest: str
     classes: str
-    frame_status: tuple[str, ...]
+    shard_indexes: tuple[str, ...]
     shards: tuple[str, ...]
     synthdive_summary: str | None = None
     runs: tuple[Run, ...] = ()
@@ -199,7 +199,7 @@ class ReportInputs(_Files):
             return Run(**{**r, "models": tuple(Model(**m) for m in r["models"]), "pseudo": pseudo})
 
         return cls(**{
-            **d, "frame_status": tuple(d["frame_status"]), "shards": tuple(d["shards"]),
+            **d, "shard_indexes": tuple(d["shard_indexes"]), "shards": tuple(d["shards"]),
             "runs": tuple(run(r) for r in d["runs"]),
             "baselines": tuple(Baseline(**b) for b in d["baselines"]),
             "alignability": tuple(Alignability(**a) for a in d["alignability"]),

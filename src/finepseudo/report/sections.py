@@ -43,11 +43,11 @@ def section_dataset(manifest: str, synthdive_summary: str | None) -> str:
     return "".join(parts)
 
 
-def section_failed(frame_status: list[str]) -> str:
+def section_failed(shard_indexes: list[str]) -> str:
     """Videos that could not be decoded (left out), and videos kept with a warning (an annotated frame range
     clamped to the last frame, ffmpeg decoding errors), from the shards' status tables."""
     failed, warned = [], []
-    for p in frame_status:
+    for p in shard_indexes:
         st = pd.read_csv(p, sep="\t", dtype={"video": str, "reason": str, "warning": str}, keep_default_na=False)
         failed.append(st[st["status"] != "ok"])
         if "warning" in st.columns:  # status tables from before per-video warnings have none
