@@ -102,6 +102,9 @@ def baseline_dir(baseline):
     return layout.partial(layout.BASELINE_DIR, baseline=baseline)
 
 
+CLASSES, MANIFEST = path(layout.CLASSES), path(layout.MANIFEST)
+
+
 wildcard_constraints:
     dataset=DATASET,
     frac=r"\d+(\.\d+)?",
