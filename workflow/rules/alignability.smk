@@ -145,7 +145,7 @@ rule predict_alignability:
 
 rule pair_verification:
     input:
-        unpack(get_pair_verification_inputs),
+        unpack(inputs("pair_verification")),
     output:
         table=report(
             f"{layout.ALIGN_DIR}/pair_verification.tsv",

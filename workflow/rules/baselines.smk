@@ -5,7 +5,7 @@
 
 rule trivial_baselines:
     input:
-        unpack(get_trivial_baselines_inputs),
+        unpack(inputs("trivial_baselines")),
     output:
         # one file per baseline, in the order of TRIVIAL (the settings carry that order to the script)
         metrics=[f"{baseline_dir(b)}/metrics.json" for b in TRIVIAL],

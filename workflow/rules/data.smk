@@ -32,7 +32,7 @@ rule generate_synthdive:
 # A checkpoint: extract_frames declares the video files of its shard, which the manifest lists.
 checkpoint build_manifest:
     input:
-        unpack(get_annotations),
+        unpack(inputs("build_manifest")),
     output:
         manifest=report(
             layout.MANIFEST,

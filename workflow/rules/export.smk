@@ -5,7 +5,7 @@
 
 rule export_model:
     input:
-        unpack(get_export_inputs),
+        unpack(inputs("export_model")),
     output:
         directory(layout.EXPORT_DIR),
     log:
@@ -45,7 +45,7 @@ rule export_model:
 # Prediction runs (config predict:): nothing is planned while predict.videos_dir is null.
 rule predict_videos:
     input:
-        unpack(get_predict_inputs),
+        unpack(inputs("predict_videos")),
     output:
         table=f"{layout.PREDICT_DIR}/predictions.tsv",
         page=f"{layout.PREDICT_DIR}/page.html",

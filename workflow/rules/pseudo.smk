@@ -7,7 +7,7 @@
 
 rule select_hparams:
     input:
-        unpack(get_select_hparams_inputs),
+        unpack(inputs("select_hparams")),
     output:
         hparams=f"{layout.RUN_DIR}/hparams.json",
         candidates=f"{layout.RUN_DIR}/hparams_candidates.tsv",
@@ -59,7 +59,7 @@ rule select_hparams:
 
 rule pseudo_label:
     input:
-        unpack(get_pseudo_label_inputs),
+        unpack(inputs("pseudo_label")),
     output:
         table=f"{layout.ROUND_DIR}/pseudo_labels.tsv",
         info=f"{layout.ROUND_DIR}/pseudo_labels.json",
@@ -94,7 +94,7 @@ rule pseudo_label:
 
 rule retrain_fe:
     input:
-        unpack(get_retrain_fe_inputs),
+        unpack(inputs("retrain_fe")),
     output:
         model=f"{layout.ROUND_DIR}/fe.pt",
         history=f"{layout.ROUND_DIR}/fe.history.tsv",
@@ -124,7 +124,7 @@ rule retrain_fe:
 
 rule retrain_fa:
     input:
-        fa=previous_fa,
+        fa=inputs("previous_fa"),
         labeled=f"{layout.SPLIT_DIR}/labeled.tsv",
         pseudo=f"{layout.ROUND_DIR}/pseudo_labels.tsv",
         shards=get_shards,
@@ -225,7 +225,7 @@ rule evaluate_round:
 
 rule select_round:
     input:
-        unpack(get_select_round_inputs),
+        unpack(inputs("select_round")),
     output:
         metrics=f"{layout.EVAL_DIR}/metrics.json",
         per_class=report(

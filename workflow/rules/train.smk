@@ -7,7 +7,7 @@
 rule pretrain_fe:
     input:
         manifest=layout.MANIFEST,
-        weights=fe_weights,
+        weights=inputs("fe_weights"),
         shards=get_shards,
         shard_index=get_shard_indexes,
     output:
@@ -42,7 +42,7 @@ rule pretrain_fe:
 
 rule train_fe:
     input:
-        unpack(get_train_fe_inputs),
+        unpack(inputs("train_fe")),
     output:
         model=f"{layout.SUPERVISED_DIR}/fe.pt",
         history=f"{layout.SUPERVISED_DIR}/fe.history.tsv",
