@@ -152,5 +152,3 @@ def get_frames_inputs(wildcards):
         return job_inputs.extract_frames(config, wildcards)
     manifest = checkpoints.build_manifest.get(dataset=DATASET).output.manifest
     return job_inputs.extract_frames(config, wildcards, manifest)
-
-
