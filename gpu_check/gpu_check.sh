@@ -89,7 +89,7 @@ part() {
   timeout -k 15 "$lim" "$@" >"$WORK/logs/$name.log" 2>&1
   rc=$?
   ms=$((($(date +%s%N) - t0) / 1000000))
-  secs="$((ms / 1000)).$(((ms % 1000) / 100))"
+  secs="$((ms / 1000)).$(printf %03d $((ms % 1000)))" # milliseconds: a fast part must not read 0.0
   case $rc in
   0) st=passed ;;
   124 | 137) st=timeout ;;
