@@ -8,6 +8,8 @@ exactly by default: both runs use the same thread counts, so trained models' flo
 must agree bit for bit; --rtol allows a relative tolerance instead.
 With --arrays, .npz archives and .pt files (torch.load) are compared the same way, array by
 array and key by key (so model weights must be identical too).
+--ignore KEY leaves out more columns/keys (e.g. ``code``: the code digests an export's model card records,
+which change with any edit of the library, when checking that a refactoring kept the results).
 Files under results/logs and results/benchmarks are skipped (timings, host names). Every other
 file must exist on both sides; their byte equality is reported for information only.
 Exit status 0 when everything compared matches, 1 otherwise.
@@ -83,9 +85,13 @@ IGNORE_NAMES = {
 }
 
 
+# Names given with --ignore, for the current comparison (main sets them).
+EXTRA_IGNORED: set[str] = set()
+
+
 def ignored(key: str) -> bool:
     k = key.lower()
-    return k in IGNORE_NAMES or bool(set(re.split(r"[^a-z0-9]+", k)) & IGNORE_WORDS)
+    return k in IGNORE_NAMES or k in EXTRA_IGNORED or bool(set(re.split(r"[^a-z0-9]+", k)) & IGNORE_WORDS)
 
 
 def num(s):
@@ -280,7 +286,14 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--min-tables", type=int, default=1, help="fail unless at least this many tables/JSON matched"
     )
+    ap.add_argument(
+        "--ignore", action="append", default=[], metavar="KEY",
+        help="also ignore columns/keys named KEY (repeatable); e.g. --ignore code leaves out the code digests of "
+        "export model cards, which change with any library edit, when checking that a refactoring kept results",
+    )
     args = ap.parse_args(argv)
+    EXTRA_IGNORED.clear()
+    EXTRA_IGNORED.update(k.lower() for k in args.ignore)
     fa, fb = files(args.first), files(args.second)
     rep = Report()
     for rel in sorted(set(fa) ^ set(fb)):
