@@ -122,9 +122,6 @@ def test_baselines_and_pair_verification():
 
 
 def test_lists_of_the_report():
-    assert inputs.alignability_outputs(TINY) == [
-        f"{D}/alignability/frac50_seed0/{f}" for f in ("pair_verification.tsv", "pA_test.tsv", "pA_unlabeled.tsv")
-    ]
     assert inputs.exports(TINY)[:2] == [f"{D}/export/supervised/frac50_seed0", f"{D}/export/supervised_scratch/frac50_seed0"]
     assert f"{D}/export/supervised_full/frac100_seed0" in inputs.exports(TINY)
     assert inputs.predict_outputs(TINY) == []

@@ -45,37 +45,6 @@ def test_templates_are_the_workflow_paths():
         layout.partial(layout.RUN_DIR, baseline="x")
 
 
-@pytest.mark.parametrize("path, fields", [
-    ("results/synthdive/eval/pl/frac10_seed0/round2/metrics.json",
-     ("synthdive", "eval", "pl", "10", "0", 2, "metrics.json", None)),
-    ("/tmp/x/results/d/methods/finepseudo/frac2.5_seed3/hparams.json",
-     ("d", "methods", "finepseudo", "2.5", "3", None, "hparams.json", None)),
-    ("results/d/alignability/frac50_seed0/pA_test.tsv", ("d", "alignability", None, "50", "0", None, "pA_test.tsv", None)),
-    ("results/d/splits/frac50_seed1", ("d", "splits", None, "50", "1", None, "", None)),
-    ("results/d/baselines/pixel_dtw/frac50_seed0/metrics.json",
-     ("d", "baselines", "pixel_dtw", "50", "0", None, "metrics.json", None)),
-    ("results/benchmarks/retrain_fe/d/pl/frac10_seed0_round1.tsv",
-     ("d", "benchmarks", "pl", "10", "0", 1, ".tsv", "retrain_fe")),
-    ("results/benchmarks/mine_pairs/d/frac10_seed0_gitdl.tsv",
-     ("d", "benchmarks", None, "10", "0", None, "_gitdl.tsv", "mine_pairs")),
-    ("results/logs/d/select_hparams/pl/frac10_seed0.log", ("d", "logs", "pl", "10", "0", None, ".log", "select_hparams")),
-])
-def test_parse_reads_a_path_back(path, fields):
-    assert tuple(layout.parse(path)) == fields
-
-
-def test_parse_round_trips_the_templates():
-    p = layout.fill(layout.EVAL_ROUND_DIR, dataset="d", method="m", frac="2.5", seed="4", round=3) + "/x.tsv"
-    r = layout.parse(p)
-    assert (r.method, r.percent, r.seed, r.round, r.file) == ("m", 2.5, "4", 3, "x.tsv")
-
-
-@pytest.mark.parametrize("path", ["results/d/manifest.tsv", "frac10_seed0", "results/d/a/frac1_seed0/b/frac1_seed0/c"])
-def test_parse_rejects_other_paths(path):
-    with pytest.raises(ValueError):
-        layout.parse(path)
-
-
 def test_plan_grid():
     assert plan.fmt_percent(10) == "10" and plan.fmt_percent(2.5) == "2.5"
     runs = plan.runs(TINY)

@@ -27,7 +27,7 @@ from finepseudo.registry import PSEUDO_METHODS
 
 __all__ = [
     "InputError", "path", "split_file", "videos_dir", "shards", "shard_indexes", "fe_weights", "model_path",
-    "previous_fe", "fa_of_round", "previous_fa", "alignability_outputs", "exports", "predict_outputs",
+    "previous_fe", "fa_of_round", "previous_fa", "exports", "predict_outputs",
     "predict_export", "predict_video_files", "build_manifest", "extract_frames", "shard_videos", "train_fe",
     "retrain_fe", "pseudo_label", "select_hparams", "select_round", "trivial_baselines", "pair_verification",
     "export_model", "predict_videos",
@@ -124,16 +124,6 @@ def fa_of_round(config: dict, method: str, frac: str, seed: str, r: int) -> str:
 def previous_fa(config: dict, wc) -> str:
     """f_A (+ f_S) of round r-1 (retrain_fa's input): the AVML model of the method's variant for round 1."""
     return fa_of_round(config, _field(wc, "method"), _field(wc, "frac"), _field(wc, "seed"), int(_field(wc, "round")))
-
-
-def alignability_outputs(config: dict, wc=None) -> list[str]:
-    """Pair verification and phi_A tables for every label fraction and seed."""
-    out = []
-    for p in plan.percents(config):
-        for s in plan.seeds(config):
-            run = path(config, layout.ALIGN_DIR, frac=p, seed=s)
-            out += [f"{run}/pair_verification.tsv", f"{run}/pA_test.tsv", f"{run}/pA_unlabeled.tsv"]
-    return out
 
 
 def exports(config: dict, wc=None) -> list[str]:

@@ -1,9 +1,9 @@
-"""The results layout: where every file of a run lives, and the parser that reads a path back.
+"""The results layout: where every file of a run lives.
 
 Pure Python (no Snakemake, no torch): the workflow's rules build their outputs and inputs from these
-templates, and readers of the results (the report, scripts, tests) can use :func:`parse` to turn a path
-back into its fields. Every template is a ``str.format`` pattern whose ``{names}`` are Snakemake's
-wildcards, so a rule uses it as is (``output: f"{EVAL_DIR}/metrics.json"``) and Python code fills it with
+templates, and so does the report's plan (workflow/rules/report_inputs.smk), which tells the report what
+each file is, so nothing needs to read a path back into its fields. Every template is a ``str.format``
+pattern whose ``{names}`` are Snakemake's wildcards, so a rule uses it as is (``output: f"{EVAL_DIR}/metrics.json"``) and Python code fills it with
 :func:`fill` (``fill(EVAL_DIR, dataset="synthdive", method="pl", frac="10", seed="0")``).
 
 The tree, under ``results/``::
@@ -28,16 +28,13 @@ split seed. A run folder's name, ``frac<P>_seed<S>``, is spelled in one place: :
 
 from __future__ import annotations
 
-import re
 import string
-from pathlib import PurePath
-from typing import NamedTuple
 
 __all__ = [
     "RESULTS", "RUN", "ROUND", "DATASET_DIR", "MANIFEST", "CLASSES", "SHARD", "SHARD_INDEX", "SPLIT_DIR",
     "SSL_FE", "SUPERVISED_DIR", "PRETRAINED_FA", "ALIGN_DIR", "AVML_FA", "RUN_DIR", "ROUND_DIR", "EVAL_DIR",
     "EVAL_ROUND_DIR", "BASELINE_DIR", "EXPORT_DIR", "PREDICT_DIR", "SYNTHDIVE_RAW", "ROUND_JOB",
-    "log", "benchmark", "wildcards", "fill", "partial", "RunPath", "parse",
+    "log", "benchmark", "wildcards", "fill", "partial",
 ]
 
 RESULTS = "results"
@@ -114,86 +111,3 @@ def partial(template: str, **fields) -> str:
     if unknown:
         raise KeyError(f"{template}: no field {', '.join(sorted(unknown))}")
     return template.format_map(_Keep(fields))
-
-
-class RunPath(NamedTuple):
-    """The fields of a path inside a run folder (see :func:`parse`).
-
-    dataset: the dataset folder (``results/<dataset>/``), or for a log or benchmark the dataset part of its path.
-    area: the folder under the dataset (``methods``, ``eval``, ``models``, ``alignability``, ``baselines``,
-        ``export``, ``splits``), or ``logs`` / ``benchmarks``.
-    owner: the folder that holds the run folder: the method (``methods``, ``eval``, ``export``), the baseline
-        (``baselines``), ``supervised`` / ``supervised_scratch`` (``models``); None for ``splits`` and
-        ``alignability`` and for a log or benchmark of a job with no method.
-    frac, seed: the label percent and split seed, as written in the path (strings: ``"2.5"``, ``"0"``).
-    round: the round (int), or None outside a round.
-    file: the rest of the path below the run (or round) folder, ``""`` for the folder itself; for a log or
-        benchmark, what follows ``frac<P>_seed<S>[_round<r>]`` in its file name (``"_av_gitdl.tsv"``, ``".tsv"``).
-    rule: the rule of a log or benchmark; None elsewhere.
-    """
-
-    dataset: str | None
-    area: str | None
-    owner: str | None
-    frac: str
-    seed: str
-    round: int | None
-    file: str
-    rule: str | None = None
-
-    @property
-    def percent(self) -> float:
-        return float(self.frac)
-
-    @property
-    def method(self) -> str | None:
-        """The owner under ``methods``, ``eval`` and ``export`` (a method), else None."""
-        return self.owner if self.area in ("methods", "eval", "export") or self.rule else None
-
-
-_RUN_PART = re.compile(r"frac(?P<frac>\d+(?:\.\d+)?)_seed(?P<seed>\d+)")
-_ROUND_PART = re.compile(r"round(?P<round>\d+)")
-_JOB_PART = re.compile(_RUN_PART.pattern + r"(?:_round(?P<round>\d+))?(?P<rest>(?:_[^/]*)?(?:\.[^/]*)?)")
-_OWNERLESS = ("splits", "alignability")
-
-
-def parse(path: str | PurePath) -> RunPath:
-    """The fields of ``path``: a file or folder of a run (``.../<dataset>/<area>/[<owner>/]frac<P>_seed<S>[/round<r>]
-    [/<file>]``, absolute or relative, with or without ``results/``) or a log or benchmark of a run's job
-    (``.../logs/<dataset>/<rule>/[<method>/]frac<P>_seed<S>[_round<r>]....log``, ``.../benchmarks/<rule>/<dataset>/
-    [<method>/]frac<P>_seed<S>[_round<r>]....tsv``). Raises ValueError for any other path.
-
-    >>> parse("results/synthdive/eval/pl/frac10_seed0/round2/metrics.json")
-    RunPath(dataset='synthdive', area='eval', owner='pl', frac='10', seed='0', round=2, file='metrics.json', rule=None)
-    """
-    parts = PurePath(path).as_posix().split("/")
-    runs = [i for i, p in enumerate(parts) if _RUN_PART.fullmatch(p)]
-    if len(runs) == 1 and runs[0] >= 2:
-        i = runs[0]
-        m = _RUN_PART.fullmatch(parts[i])
-        if parts[i - 1] in _OWNERLESS:
-            dataset, area, owner = parts[i - 2], parts[i - 1], None
-        elif i >= 3:
-            dataset, area, owner = parts[i - 3], parts[i - 2], parts[i - 1]
-        else:
-            raise ValueError(f"{path}: not a path of the results layout (no <dataset>/<area>/ above {parts[i]})")
-        rest = parts[i + 1:]
-        rnd = None
-        if rest and _ROUND_PART.fullmatch(rest[0]):
-            rnd = int(rest[0][len("round"):])
-            rest = rest[1:]
-        return RunPath(dataset, area, owner, m["frac"], m["seed"], rnd, "/".join(rest))
-    m = _JOB_PART.fullmatch(parts[-1]) if len(parts) >= 3 else None
-    if m and not runs:
-        for kind in ("logs", "benchmarks"):
-            if kind not in parts[:-1]:
-                continue
-            k = len(parts) - 1 - parts[::-1].index(kind)  # the last "logs"/"benchmarks" folder
-            inner = parts[k + 1:-1]  # logs: dataset, rule[, method]; benchmarks: rule, dataset[, method]
-            if len(inner) not in (2, 3):
-                break
-            dataset, rule = (inner[0], inner[1]) if kind == "logs" else (inner[1], inner[0])
-            owner = inner[2] if len(inner) == 3 else None
-            rnd = int(m["round"]) if m["round"] else None
-            return RunPath(dataset, kind, owner, m["frac"], m["seed"], rnd, m["rest"], rule)
-    raise ValueError(f"{path}: not a path of the results layout (expected one folder frac<P>_seed<S>)")
