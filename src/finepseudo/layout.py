@@ -4,7 +4,8 @@ Pure Python (no Snakemake, no torch): the workflow's rules build their outputs a
 templates, and so does the report's plan (workflow/rules/report_inputs.smk), which tells the report what
 each file is, so nothing needs to read a path back into its fields. Every template is a ``str.format``
 pattern whose ``{names}`` are Snakemake's wildcards, so a rule uses it as is
-(``output: f"{EVAL_DIR}/metrics.json"``) and Python code fills it with :func:`fill` (``fill(EVAL_DIR, dataset="synthdive", method="pl", frac="10", seed="0")``).
+(``output: f"{EVAL_DIR}/metrics.json"``) and Python code fills it with :func:`fill`
+(``fill(EVAL_DIR, dataset="synthdive", method="pl", frac="10", seed="0")``).
 
 The tree, under ``results/``::
 
