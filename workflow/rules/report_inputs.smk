@@ -2,6 +2,8 @@
 # (finepseudo.report.inputs.ReportInputs), built here from the config: each is an input of the rule, and the
 # plan itself, which says what each file is (which method, label fraction, seed, round, rule), reaches the
 # script as params.plan. Kept apart from the rule: snakemake --lint wants rules and functions in separate files.
+from functools import cache
+
 from finepseudo.report.inputs import (  # noqa: E402
     Alignability,
     Baseline,
@@ -195,6 +197,7 @@ def report_prediction():
     )
 
 
+@cache  # the config is fixed: the rule's input and params functions share one plan
 def report_inputs():
     """The report's plan: every file it reads, by what it is (finepseudo.report.inputs.ReportInputs)."""
     return ReportInputs(
