@@ -6,6 +6,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import architecture_picture  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def block():
+    return architecture_picture.picture()  # one snakemake --rulegraph for the tests below
 
 
 def test_picture_is_current():
@@ -14,8 +20,7 @@ def test_picture_is_current():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_picture_names_every_rule_file_and_step():
-    block = architecture_picture.picture()
+def test_picture_names_every_rule_file_and_step(block):
     for smk in (ROOT / "workflow/rules").glob("*.smk"):
         if architecture_picture.RULE_RE.search(smk.read_text()):  # common.smk and report_inputs.smk hold none
             assert f'["{smk.name}"]' in block, smk.name
@@ -23,8 +28,8 @@ def test_picture_names_every_rule_file_and_step():
     assert "pseudo_label --> retrain_fe" in block
 
 
-def test_check_fails_on_a_stale_picture():
+def test_check_fails_on_a_stale_picture(block):
     doc = architecture_picture.DOC.read_text()
     stale = architecture_picture.render(doc, "```mermaid\nflowchart TD\n```")
     assert stale != doc
-    assert architecture_picture.render(stale, architecture_picture.picture()) == doc
+    assert architecture_picture.render(stale, block) == doc
